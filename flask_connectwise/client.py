@@ -1,0 +1,732 @@
+"""``ConnectWiseClient``: one method per ConnectWise Manage call. Flask-free.
+
+Every call has a (connect, read) timeout, follows no redirect, and maps failures to the typed
+errors of :mod:`flask_connectwise.errors`. Reads and the status change (an absolute value, so
+idempotent) are retried on connection errors, 429 and 502/503/504 with full-jitter backoff.
+Writes that create records (notes, time entries) are retried only when the request provably
+never left this machine, or when ConnectWise refused it with 429; after a read timeout or a 5xx
+their outcome is unknown, and the error says so (``sent=True``) so the caller can look first.
+
+No key, client id or ``Authorization`` header appears in ``repr()``, log lines or error text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import quote as urlquote
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+
+from . import conditions as cond
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    ConnectWiseError,
+    FieldError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    StatusNotOnBoardError,
+    TimeoutError,
+    UnavailableError,
+    ValidationError,
+)
+from .records import BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
+from .retry import RetryPolicy
+
+__all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient"]
+
+log = logging.getLogger("flask_connectwise.client")
+
+#: The response model version pinned in ``Accept`` (see ConnectWise "PSA Versioning").
+DEFAULT_API_VERSION = "2022.1"
+#: The router codebase, used when ``login/companyinfo`` cannot tell the real one.
+FALLBACK_CODEBASE = "v4_6_release/"
+#: Fields asked for when listing tickets (keeps answers small).
+TICKET_FIELDS = (
+    "id,summary,status/id,status/name,board/id,board/name,company/id,company/name,closedFlag"
+)
+#: The most tickets one search returns.
+MAX_SEARCH_LIMIT = 100
+#: ConnectWise's largest page.
+MAX_PAGE_SIZE = 1000
+REDACTED = "••••"
+
+_RETRYABLE_STATUSES = frozenset({502, 503, 504})
+_CODEBASE_TTL = 3600.0
+_STATUS_CACHE_TTL = 300.0
+
+
+class CodebaseCache(Protocol):
+    """Where discovered codebases are kept; a Flask-Caching ``Cache`` fits."""
+
+    def get(self, key: str) -> Any: ...
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> Any: ...
+
+
+class _MemoryCache:
+    """A small thread-safe TTL dictionary: the default codebase cache, shared per process."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None or item[0] < time.monotonic():
+                self._data.pop(key, None)
+                return None
+            return item[1]
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
+        with self._lock:
+            self._data[key] = (time.monotonic() + (timeout or _CODEBASE_TTL), value)
+        return True
+
+
+_PROCESS_CODEBASES = _MemoryCache()
+
+
+def _normalise_base_url(base_url: str) -> str:
+    parts = urlsplit((base_url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError("The base URL must look like https://api-na.myconnectwise.net")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigurationError("The base URL must not hold a user name, query or fragment")
+    if parts.path not in ("", "/"):
+        raise ConfigurationError(
+            "The base URL is the host only, without a path such as /v4_6_release/apis/3.0"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _request_was_sent(exc: requests.exceptions.RequestException) -> bool:
+    """False only when the request provably never reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.SSLError):
+        return False
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason: Any = exc.args[0] if exc.args else None
+        if isinstance(reason, urllib3.exceptions.MaxRetryError):
+            reason = reason.reason
+        return not isinstance(
+            reason,
+            urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
+        )
+    return True
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _member_ref(member: str | int | Member | None) -> dict[str, Any] | None:
+    if member is None or member == "":
+        return None
+    if isinstance(member, Member):
+        return {"id": member.id}
+    if isinstance(member, bool):
+        raise TypeError("member must be an identifier, a member id or a Member")
+    if isinstance(member, int):
+        return {"id": member}
+    return {"identifier": str(member).strip()}
+
+
+def _positive_id(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer")
+    return value
+
+
+def format_time(value: datetime) -> str:
+    """ConnectWise's UTC timestamp, ``2024-01-01T10:00:00Z``; naive datetimes are refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("times must be timezone-aware (a naive time would be sent as UTC)")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ConnectWiseClient:
+    """A client for one ConnectWise Manage company, with one keep-alive HTTP session.
+
+    ``base_url`` is the API host (``https://api-na.myconnectwise.net``, or an on-premises
+    server's root). ``codebase`` pins the codebase (``"v2025_1/"``); when ``None`` it is read
+    from ``login/companyinfo/{company_id}``, cached, and read again once after an unexpected
+    404. ``timeout`` is the read timeout and ``connect_timeout`` the connect timeout, seconds.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        company_id: str,
+        public_key: str,
+        private_key: str,
+        client_id: str,
+        *,
+        codebase: str | None = None,
+        timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        api_version: str = DEFAULT_API_VERSION,
+        retry: RetryPolicy | None = None,
+        codebase_cache: CodebaseCache | None = None,
+        rediscover_interval: float = 60.0,
+        status_cache_ttl: float = _STATUS_CACHE_TTL,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = _normalise_base_url(base_url)
+        for name, value in (
+            ("company id", company_id),
+            ("public key", public_key),
+            ("private key", private_key),
+            ("client id", client_id),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigurationError(f"The ConnectWise {name} is missing")
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ConfigurationError("Timeouts must be positive")
+        self.company_id = company_id.strip()
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.api_version = api_version
+        self.retry = retry or RetryPolicy()
+        self._pinned_codebase = self._clean_codebase(codebase) if codebase else None
+        self._codebases = codebase_cache or _PROCESS_CODEBASES
+        self._rediscover_interval = rediscover_interval
+        self._last_rediscovery = float("-inf")
+        self._status_cache_ttl = status_cache_ttl
+        self._statuses: dict[int, tuple[float, list[BoardStatus]]] = {}
+        self._lock = threading.Lock()
+        self._sleep = sleep
+        token = base64.b64encode(
+            f"{self.company_id}+{public_key.strip()}:{private_key.strip()}".encode()
+        ).decode("ascii")
+        self._secrets = tuple(
+            s for s in (public_key.strip(), private_key.strip(), client_id.strip(), token) if s
+        )
+        self._auth_headers = {"Authorization": f"Basic {token}", "clientId": client_id.strip()}
+        self._session = session or requests.Session()
+        # Environment proxies and .netrc would send our headers elsewhere: opt in explicitly.
+        self._session.trust_env = False
+        self._session.headers.update(
+            {
+                "Accept": f"application/vnd.connectwise.com+json; version={api_version}",
+                "User-Agent": "flask-connectwise",
+            }
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectWiseClient(base_url={self.base_url!r}, company_id={self.company_id!r}, "
+            f"codebase={self._pinned_codebase or 'discovered'!r})"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session and its pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> ConnectWiseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- codebase ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _clean_codebase(codebase: str) -> str:
+        value = codebase.strip().strip("/")
+        if not value or "/" in value or ".." in value or not value.replace("_", "").isalnum():
+            raise ConfigurationError(f"Not a ConnectWise codebase: {codebase!r}")
+        return value + "/"
+
+    @property
+    def _codebase_key(self) -> str:
+        return f"connectwise-codebase:{self.base_url}:{self.company_id.lower()}"
+
+    @property
+    def codebase(self) -> str:
+        """The codebase in use (``"v2025_1/"``), discovering it on first use."""
+        if self._pinned_codebase:
+            return self._pinned_codebase
+        cached = self._codebases.get(self._codebase_key)
+        if isinstance(cached, str) and cached:
+            return cached
+        return self._discover_codebase()
+
+    def _discover_codebase(self) -> str:
+        url = f"{self.base_url}/login/companyinfo/{urlquote(self.company_id, safe='')}"
+        try:
+            response = self._session.get(
+                url, timeout=(self.connect_timeout, self.timeout), allow_redirects=False
+            )
+        except requests.exceptions.RequestException as exc:
+            log.warning(
+                "connectwise codebase discovery failed; using the router codebase",
+                extra={"cw_error": type(exc).__name__, "cw_base_url": self.base_url},
+            )
+            return FALLBACK_CODEBASE
+        info: Any = None
+        if response.status_code == 200:
+            try:
+                info = response.json()
+            except ValueError:
+                info = None
+            if info is None and response.content.strip() == b"null":
+                raise AuthenticationError(
+                    f"ConnectWise does not know the company id {self.company_id!r}",
+                    status=200,
+                )
+        codebase = info.get("Codebase") if isinstance(info, dict) else None
+        if not isinstance(codebase, str) or not codebase.strip("/"):
+            log.warning(
+                "connectwise companyinfo gave no codebase; using the router codebase",
+                extra={"cw_status": response.status_code, "cw_base_url": self.base_url},
+            )
+            return FALLBACK_CODEBASE
+        try:
+            value = self._clean_codebase(codebase)
+        except ConfigurationError:
+            return FALLBACK_CODEBASE
+        self._codebases.set(self._codebase_key, value, timeout=int(_CODEBASE_TTL))
+        log.info(
+            "connectwise codebase discovered",
+            extra={"cw_codebase": value, "cw_base_url": self.base_url},
+        )
+        return value
+
+    def _rediscover(self) -> bool:
+        """Read the codebase again after a 404; True when it changed."""
+        if self._pinned_codebase:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_rediscovery < self._rediscover_interval:
+                return False
+            self._last_rediscovery = now
+        old = self._codebases.get(self._codebase_key)
+        new = self._discover_codebase()
+        return bool(new) and new != old
+
+    # -- transport ---------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{self.codebase}apis/3.0/{path.lstrip('/')}"
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool,
+    ) -> Any:
+        """Send one API call with the retry policy; return the decoded JSON answer."""
+        headers = dict(self._auth_headers)
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        started = time.monotonic()
+        attempt = 0
+        rediscovered = False
+        while True:
+            attempt += 1
+            url = self._url(path)
+            call_started = time.monotonic()
+            retry_after: float | None = None
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=(self.connect_timeout, self.timeout),
+                    allow_redirects=False,
+                )
+            except requests.exceptions.RequestException as exc:
+                error: ConnectWiseError = self._transport_error(exc)
+                sent = getattr(error, "sent", True)
+                retry = idempotent or not sent
+                self._log(method, path, None, call_started, attempt, error=type(exc).__name__)
+            else:
+                self._log(method, path, response.status_code, call_started, attempt)
+                status = response.status_code
+                if status == 404 and not rediscovered and self._rediscover():
+                    rediscovered = True
+                    attempt -= 1
+                    continue
+                if 200 <= status < 300:
+                    try:
+                        return self._decode(response)
+                    except UnavailableError as exc:
+                        error, retry = exc, idempotent
+                else:
+                    error = self._http_error(response)
+                    retry_after = getattr(error, "retry_after", None)
+                    retry = status == 429 or (idempotent and status in _RETRYABLE_STATUSES)
+            elapsed = time.monotonic() - started
+            delay = self.retry.backoff(attempt, retry_after)
+            if not retry or not self.retry.allows(attempt, elapsed, delay):
+                raise error
+            log.warning(
+                "connectwise call failed; retrying",
+                extra={
+                    "cw_method": method,
+                    "cw_path": path,
+                    "cw_attempt": attempt,
+                    "cw_error": error.error_code,
+                    "cw_delay_s": round(delay, 3),
+                },
+            )
+            self._sleep(delay)
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        started: float,
+        attempt: int,
+        *,
+        error: str | None = None,
+    ) -> None:
+        log.debug(
+            "connectwise call",
+            extra={
+                "cw_method": method,
+                "cw_path": path,
+                "cw_status": status,
+                "cw_attempt": attempt,
+                "cw_error": error,
+                "cw_duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+
+    def _decode(self, response: requests.Response) -> Any:
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise UnavailableError(
+                "ConnectWise sent an answer that is not JSON",
+                status=response.status_code,
+                sent=True,
+            ) from None
+
+    def _transport_error(self, exc: requests.exceptions.RequestException) -> ConnectWiseError:
+        sent = _request_was_sent(exc)
+        if isinstance(exc, requests.exceptions.Timeout):
+            what = "answer" if sent else "connect"
+            return TimeoutError(f"ConnectWise did not {what} in time", sent=sent)
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            return ConfigurationError("The ConnectWise base URL is not valid")
+        if sent:
+            return UnavailableError("The connection broke before ConnectWise answered", sent=True)
+        return UnavailableError("ConnectWise could not be reached", sent=False)
+
+    def _http_error(self, response: requests.Response) -> ConnectWiseError:
+        status = response.status_code
+        payload: Any = None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        payload = payload if isinstance(payload, dict) else {}
+        code = payload.get("code") if isinstance(payload.get("code"), str) else None
+        remote = payload.get("message") if isinstance(payload.get("message"), str) else ""
+        remote = self._redact(remote)[:300]
+        field_errors = tuple(
+            FieldError(
+                code=str(item.get("code") or ""),
+                message=self._redact(str(item.get("message") or ""))[:300],
+                field=item.get("field") if isinstance(item.get("field"), str) else None,
+                resource=item.get("resource") if isinstance(item.get("resource"), str) else None,
+            )
+            for item in payload.get("errors") or []
+            if isinstance(item, dict)
+        )
+        kwargs: dict[str, Any] = {"status": status, "code": code}
+        if status == 400:
+            details = "; ".join(e.message for e in field_errors if e.message)
+            message = f"ConnectWise rejected the request: {details or remote or 'invalid request'}"
+            return ValidationError(message, errors=field_errors, **kwargs)
+        if status == 401:
+            return AuthenticationError(
+                "ConnectWise rejected the credentials (company id, public or private key, "
+                "or client id)",
+                **kwargs,
+            )
+        if status == 403:
+            return ForbiddenError(
+                remote or "The ConnectWise API member's security role does not allow this",
+                **kwargs,
+            )
+        if status == 404:
+            return NotFoundError(remote or "Not found in ConnectWise", **kwargs)
+        if status == 409:
+            return ConflictError(remote or "ConnectWise reported a conflict", **kwargs)
+        if status == 429:
+            return RateLimitedError(
+                "ConnectWise is limiting the request rate",
+                retry_after=_retry_after(response),
+                **kwargs,
+            )
+        if 300 <= status < 400:
+            return ConfigurationError(
+                "ConnectWise answered with a redirect; check the base URL", **kwargs
+            )
+        if status >= 500:
+            return UnavailableError(f"ConnectWise failed (HTTP {status})", sent=True, **kwargs)
+        return ConnectWiseError(f"ConnectWise answered HTTP {status}", **kwargs)
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._call("GET", path, params=params, idempotent=True)
+
+    def _list(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = self._get(path, params)
+        if not isinstance(rows, list):
+            raise UnavailableError("ConnectWise sent an unexpected answer", status=200, sent=True)
+        return [row for row in rows if isinstance(row, dict) and "id" in row]
+
+    # -- tickets -----------------------------------------------------------------------------
+
+    def search_tickets(self, text: str, *, limit: int = 25, open_only: bool = True) -> list[Ticket]:
+        """Tickets matching ``text``, newest first.
+
+        All digits: the ticket with that id (whatever its state) first, then tickets whose
+        summary contains the digits. Otherwise: tickets whose summary contains the text. With
+        ``open_only`` (the default) summary matches are limited to open tickets. The text is
+        cleaned by :mod:`flask_connectwise.conditions`; text with nothing searchable left
+        returns ``[]`` without a call.
+        """
+        query = " ".join(str(text or "").split())
+        cleaned = cond.clean_text(query)
+        if not cleaned:
+            return []
+        limit = max(1, min(int(limit), MAX_SEARCH_LIMIT))
+        summary = cond.contains("summary", cleaned)
+        if open_only:
+            summary = cond.all_of(summary, cond.equals("closedFlag", False))
+        exact_id = int(cleaned) if cleaned.isdigit() and 0 < len(cleaned) <= 9 else None
+        conditions = summary
+        if exact_id:
+            conditions = cond.any_of([cond.equals("id", exact_id), summary])
+        rows = self._list(
+            "service/tickets",
+            {
+                "conditions": conditions,
+                "orderBy": "id desc",
+                "pageSize": limit,
+                "fields": TICKET_FIELDS,
+            },
+        )
+        tickets = [Ticket.from_api(row) for row in rows]
+        tickets.sort(key=lambda t: (t.id != exact_id, -t.id))
+        return tickets[:limit]
+
+    def get_ticket(self, ticket_id: int) -> Ticket:
+        """One ticket; :class:`NotFoundError` when it does not exist."""
+        _positive_id(ticket_id, "ticket id")
+        data = self._get(f"service/tickets/{ticket_id}")
+        if not isinstance(data, dict) or "id" not in data:
+            raise UnavailableError("ConnectWise sent an unexpected answer", status=200, sent=True)
+        return Ticket.from_api(data)
+
+    def add_note(
+        self,
+        ticket_id: int,
+        text: str,
+        *,
+        member: str | int | Member | None = None,
+        internal: bool = False,
+        process_notifications: bool = False,
+    ) -> Note:
+        """Add a note, shown as Discussion, or as Internal Analysis when ``internal``.
+
+        ConnectWise refuses a note without a display flag; exactly one is set. Workflow e-mails
+        are off unless ``process_notifications``. ``member`` attributes the note (an identifier,
+        a member id or a :class:`Member`); without it ConnectWise attributes it to the API member.
+        """
+        _positive_id(ticket_id, "ticket id")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("note text must not be empty")
+        body: dict[str, Any] = {
+            "text": text,
+            "detailDescriptionFlag": not internal,
+            "internalAnalysisFlag": bool(internal),
+            "resolutionFlag": False,
+            "processNotifications": bool(process_notifications),
+        }
+        ref = _member_ref(member)
+        if ref:
+            body["member"] = ref
+        data = self._call("POST", f"service/tickets/{ticket_id}/notes", body=body, idempotent=False)
+        return Note.from_api(self._record(data))
+
+    def notes(self, ticket_id: int) -> list[Note]:
+        """The ticket's notes, newest first (up to 1,000)."""
+        _positive_id(ticket_id, "ticket id")
+        rows = self._list(
+            f"service/tickets/{ticket_id}/notes",
+            {"orderBy": "id desc", "pageSize": MAX_PAGE_SIZE},
+        )
+        return [Note.from_api(row) for row in rows]
+
+    def add_time_entry(
+        self,
+        ticket_id: int,
+        *,
+        hours: float,
+        member: str | int | Member | None = None,
+        notes: str | None = None,
+        start: datetime | None = None,
+    ) -> TimeEntry:
+        """Charge ``hours`` (more than 0, at most 24) to the ticket.
+
+        ``start`` must be timezone-aware and is sent in UTC; by default the entry ends now.
+        """
+        _positive_id(ticket_id, "ticket id")
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24:
+            raise ValueError("hours must be more than 0 and at most 24")
+        duration = timedelta(hours=float(hours))
+        if start is None:
+            end = datetime.now(UTC).replace(microsecond=0)
+            start = end - duration
+        else:
+            format_time(start)  # refuses naive times
+            start = start.astimezone(UTC)
+            end = start + duration
+        body: dict[str, Any] = {
+            "chargeToId": ticket_id,
+            "chargeToType": "ServiceTicket",
+            "timeStart": format_time(start),
+            "timeEnd": format_time(end),
+        }
+        ref = _member_ref(member)
+        if ref:
+            body["member"] = ref
+        if notes:
+            body["notes"] = notes
+        data = self._call("POST", "time/entries", body=body, idempotent=False)
+        return TimeEntry.from_api(self._record(data))
+
+    def time_entries(self, ticket_id: int) -> list[TimeEntry]:
+        """Time entries charged to the ticket, newest first (up to 1,000)."""
+        _positive_id(ticket_id, "ticket id")
+        conditions = cond.all_of(
+            cond.equals("chargeToId", ticket_id), cond.equals("chargeToType", "ServiceTicket")
+        )
+        rows = self._list(
+            "time/entries",
+            {"conditions": conditions, "orderBy": "id desc", "pageSize": MAX_PAGE_SIZE},
+        )
+        return [TimeEntry.from_api(row) for row in rows]
+
+    def board_statuses(self, board_id: int, *, refresh: bool = False) -> list[BoardStatus]:
+        """The statuses of a service board, in board order (cached for a few minutes)."""
+        _positive_id(board_id, "board id")
+        now = time.monotonic()
+        cached = self._statuses.get(board_id)
+        if cached and cached[0] > now and not refresh:
+            return list(cached[1])
+        rows = self._list(
+            f"service/boards/{board_id}/statuses",
+            {"pageSize": MAX_PAGE_SIZE, "orderBy": "sortOrder asc"},
+        )
+        statuses = [BoardStatus.from_api(row) for row in rows]
+        self._statuses[board_id] = (now + self._status_cache_ttl, statuses)
+        return list(statuses)
+
+    def update_status(
+        self, ticket_id: int, status_id: int, *, board_id: int | None = None
+    ) -> Ticket:
+        """Set the ticket's status, after checking that it is an active status of its board.
+
+        ``board_id`` saves a call when the caller already knows the ticket's board. The
+        answer's status is checked: a 200 that did not apply the status is an error.
+        """
+        _positive_id(ticket_id, "ticket id")
+        _positive_id(status_id, "status id")
+        if board_id is None:
+            board_id = self.get_ticket(ticket_id).board_id
+            if board_id is None:
+                raise UnavailableError("ConnectWise did not name the ticket's board", sent=True)
+        statuses = {s.id: s for s in self.board_statuses(board_id)}
+        if status_id not in statuses or statuses[status_id].inactive:
+            statuses = {s.id: s for s in self.board_statuses(board_id, refresh=True)}
+        status = statuses.get(status_id)
+        if status is None or status.inactive:
+            raise StatusNotOnBoardError(
+                f"Status {status_id} is not an active status of the ticket's board",
+                errors=(FieldError("NotFound", "unknown status", field="statusId"),),
+            )
+        body = [{"op": "replace", "path": "status", "value": {"id": status_id}}]
+        data = self._call("PATCH", f"service/tickets/{ticket_id}", body=body, idempotent=True)
+        ticket = Ticket.from_api(self._record(data))
+        if ticket.status_id != status_id:
+            raise UnavailableError(
+                "ConnectWise answered but did not apply the status", status=200, sent=True
+            )
+        return ticket
+
+    # -- members and system ------------------------------------------------------------------
+
+    def find_member(self, identifier: str) -> Member | None:
+        """The active member with this identifier (or, for an e-mail address, this e-mail)."""
+        value = " ".join(str(identifier or "").split())
+        if not cond.clean_text(value):
+            return None
+        by = [cond.equals("identifier", value)]
+        if "@" in value:
+            by.append(cond.equals("primaryEmail", value))
+        rows = self._list(
+            "system/members",
+            {
+                "conditions": cond.all_of(cond.any_of(by), cond.equals("inactiveFlag", False)),
+                "fields": "id,identifier,firstName,lastName,primaryEmail,inactiveFlag",
+                "pageSize": 2,
+            },
+        )
+        return Member.from_api(rows[0]) if rows else None
+
+    def system_info(self) -> SystemInfo:
+        """ConnectWise's version: the cheapest call that proves the credentials work."""
+        data = self._get("system/info")
+        if not isinstance(data, dict):
+            raise UnavailableError("ConnectWise sent an unexpected answer", status=200, sent=True)
+        return SystemInfo.from_api(data, codebase=self.codebase)
+
+    @staticmethod
+    def _record(data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict) or "id" not in data:
+            raise UnavailableError("ConnectWise sent an unexpected answer", status=200, sent=True)
+        return data

@@ -1,0 +1,80 @@
+"""Build ConnectWise ``conditions`` strings from user text without letting it change the filter.
+
+ConnectWise has no documented escape for ``"`` inside a quoted literal, so user text is reduced
+to characters that cannot end the literal or act as wildcards: double quotes, backslashes,
+``%``, ``*``, ``[``, ``]``, ``_`` and control characters are replaced by spaces, whitespace is
+collapsed and the result is cut to the length of a ticket summary (100 characters). The quoted
+literal is then placed into a fixed template, so the filter's structure is always ours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+#: ConnectWise's maximum length of a ticket summary; longer search text can never match.
+MAX_TEXT_LENGTH = 100
+
+_UNSAFE = re.compile(r"[\"\\%*\[\]_\x00-\x1f\x7f]")
+_SPACES = re.compile(r"\s+")
+_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9]*(/[A-Za-z][A-Za-z0-9]*)*$")
+
+
+def clean_text(text: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """Return ``text`` reduced to characters that are always literal inside a quoted string."""
+    cleaned = _SPACES.sub(" ", _UNSAFE.sub(" ", text)).strip()
+    return cleaned[:max_length].rstrip()
+
+
+def quote(text: str) -> str:
+    """Quote user text as a ConnectWise string literal (see :func:`clean_text`)."""
+    return f'"{clean_text(text)}"'
+
+
+def field(name: str) -> str:
+    """Validate a field name written by us (never user text): ``summary``, ``status/id``."""
+    if not _FIELD.match(name):
+        raise ValueError(f"not a ConnectWise field name: {name!r}")
+    return name
+
+
+def equals(name: str, value: int | bool | str) -> str:
+    """``name=value`` with the value rendered as a literal of its type."""
+    return f"{field(name)}={literal(value)}"
+
+
+def contains(name: str, text: str) -> str:
+    """``name contains "text"``: a case-insensitive substring match."""
+    return f"{field(name)} contains {quote(text)}"
+
+
+def literal(value: int | bool | str) -> str:
+    """Render a Python value as a ConnectWise literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    return quote(value)
+
+
+class Compound(str):
+    """A condition joined from several with ``and``/``or``; grouped when nested."""
+
+    __slots__ = ()
+
+
+def all_of(*parts: str) -> str:
+    """Join conditions with ``and``; nested combinations are parenthesised."""
+    return _join(" and ", parts)
+
+
+def any_of(parts: Iterable[str]) -> str:
+    """Join conditions with ``or``; nested combinations are parenthesised."""
+    return _join(" or ", tuple(parts))
+
+
+def _join(operator: str, parts: tuple[str, ...]) -> str:
+    present = [p for p in parts if p]
+    if len(present) == 1:
+        return present[0]
+    return Compound(operator.join(f"({p})" if isinstance(p, Compound) else p for p in present))

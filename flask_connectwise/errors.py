@@ -1,0 +1,147 @@
+"""The exception hierarchy.
+
+Every error raised because of ConnectWise derives from :class:`ConnectWiseError`. Messages are
+safe to show to an operator: they never contain a key, the client id or a request header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of ConnectWise's ``errors`` list (a validation problem on one field)."""
+
+    code: str
+    message: str
+    field: str | None = None
+    resource: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+            "resource": self.resource,
+        }
+
+
+class ConnectWiseError(Exception):
+    """Base class for every failure talking to ConnectWise.
+
+    ``status`` is the HTTP status ConnectWise answered (``None`` when no answer arrived),
+    ``code`` ConnectWise's error code when it sent one. ``retryable`` tells whether repeating
+    the same request later may succeed.
+    """
+
+    http_status: int = 502
+    error_code: str = "connectwise_error"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        errors: tuple[FieldError, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.errors = errors
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}({self.message!r}, status={self.status!r}, code={self.code!r})"
+
+
+class ConfigurationError(ConnectWiseError):
+    """The client was given settings it cannot work with (bad base URL, missing key...)."""
+
+    http_status = 400
+    error_code = "configuration_error"
+
+
+class AuthenticationError(ConnectWiseError):
+    """ConnectWise refused the keys, company id or client id (HTTP 401)."""
+
+    error_code = "connectwise_auth_failed"
+
+
+class ForbiddenError(ConnectWiseError):
+    """The API member's security role does not allow the call (HTTP 403)."""
+
+    error_code = "connectwise_forbidden"
+
+
+class NotFoundError(ConnectWiseError):
+    """The ticket, member or resource does not exist (HTTP 404)."""
+
+    http_status = 404
+    error_code = "not_found"
+
+
+class ValidationError(ConnectWiseError):
+    """ConnectWise rejected the content (HTTP 400), with its per-field errors in ``errors``."""
+
+    http_status = 400
+    error_code = "connectwise_validation"
+
+
+class ConflictError(ConnectWiseError):
+    """ConnectWise reported a conflict, e.g. a record in use (HTTP 409)."""
+
+    http_status = 409
+    error_code = "connectwise_conflict"
+
+
+class RateLimitedError(ConnectWiseError):
+    """ConnectWise answered 429; ``retry_after`` is the wait it asked for, in seconds."""
+
+    http_status = 429
+    error_code = "connectwise_rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class TimeoutError(ConnectWiseError):
+    """No answer within the timeout.
+
+    ``sent`` is True when the request may have reached ConnectWise (a read timeout): the
+    outcome of a write is then unknown and must be looked up before it is repeated.
+    """
+
+    http_status = 504
+    error_code = "connectwise_timeout"
+    retryable = True
+
+    def __init__(self, message: str, *, sent: bool, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.sent = sent
+
+
+class UnavailableError(ConnectWiseError):
+    """ConnectWise could not be reached, failed (5xx) or answered something unreadable.
+
+    ``sent`` is True when the request may have been applied (a 5xx, a dropped connection after
+    sending, an unreadable answer): a write's outcome is then unknown.
+    """
+
+    error_code = "connectwise_unavailable"
+    retryable = True
+
+    def __init__(self, message: str, *, sent: bool, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.sent = sent
+
+
+class StatusNotOnBoardError(ValidationError):
+    """The requested status does not belong to the ticket's board."""
+
+    error_code = "invalid_status"
