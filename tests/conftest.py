@@ -11,7 +11,7 @@ import pytest
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.retry import RetryPolicy
 
-# pytest_plugins = ["flask_connectwise.testing"]  # enabled once the sandbox lands
+pytest_plugins = ["flask_connectwise.testing"]
 
 BASE_URL = "https://cw.example.test"
 CODEBASE = "v2025_1/"
@@ -82,3 +82,60 @@ def make_client(canaries: Canaries, sleeps: list[float]) -> Iterator[Any]:
     yield make
     for client in made:
         client.close()
+
+
+# -- a host app using only the public API ------------------------------------------------------
+
+TENANT_A = "tenant-a"
+TENANT_B = "tenant-b"
+
+
+def make_host_app(database_url: str, *, cache_config: dict[str, Any] | None = None) -> Any:
+    """A minimal host app: Flask-SQLAlchemy, Flask-WTF CSRF, a header-based 'login'."""
+    from flask import Flask, request
+    from flask_caching import Cache
+    from flask_sqlalchemy import SQLAlchemy
+    from flask_wtf.csrf import CSRFProtect, generate_csrf
+
+    from flask_connectwise import ConnectWise
+    from flask_connectwise.crypto import generate_key
+
+    app = Flask("host")
+    app.config.update(
+        SECRET_KEY="test-secret-key",
+        SQLALCHEMY_DATABASE_URI=database_url,
+        CONNECTWISE_ENCRYPTION_KEYS=[generate_key("k1")],
+        CONNECTWISE_ALLOW_LOOPBACK_HTTP=True,
+        CONNECTWISE_TIMEOUT=5.0,
+        TESTING=True,
+    )
+    db = SQLAlchemy()
+    db.init_app(app)
+    CSRFProtect(app)
+    cache = Cache(config=cache_config or {"CACHE_TYPE": "SimpleCache"})
+    cache.init_app(app)
+    cw = ConnectWise(app, db=db, cache=cache)
+    # The test "user" says who they are in headers: X-User-Tenant and X-User-Role.
+
+    @cw.authorize
+    def authorize(tenant_id: str, action: str) -> bool:
+        if request.headers.get("X-Explode"):
+            raise RuntimeError("hook failure")
+        role = request.headers.get("X-User-Role", "")
+        if request.headers.get("X-User-Tenant") != tenant_id:
+            return False
+        return role == "admin" or (role == "operator" and action == "use")
+
+    @cw.current_member
+    def member() -> str | None:
+        return request.headers.get("X-User-Member")
+
+    @app.get("/csrf")
+    def csrf() -> dict[str, str]:
+        return {"token": generate_csrf()}
+
+    app.extensions["test_db"] = db
+    app.extensions["test_cw"] = cw
+    with app.app_context():
+        db.create_all()
+    return app

@@ -17,7 +17,6 @@ from responses import matchers
 from flask_connectwise import errors
 from flask_connectwise.client import FALLBACK_CODEBASE, ConnectWiseClient
 from flask_connectwise.records import Member
-
 from tests.conftest import API, BASE_URL, CODEBASE, DictCache
 
 TICKET = {

@@ -1,0 +1,356 @@
+"""The JSON routes (the seed's HTTP contract): parse, authorize, call the service, answer.
+
+Every route checks the host's ``authorize`` hook (``configure`` for credentials, ``use`` for the
+rest), answers 404 while the feature flag is off (except ``/enabled``), and accepts state
+changes only as ``application/json`` with a CSRF token in the configured header. Errors are
+``{"error": code, "message": safe text}`` and, for invalid input, ``"field"``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, session
+
+from .crypto import CryptoError, KeyConfigurationError
+from .errors import ConnectWiseError
+from .extension import state
+from .settings import InputError, SettingsStore
+
+log = logging.getLogger("flask_connectwise.api")
+
+TENANT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_ID = 2**31 - 1
+_SESSION_CSRF_KEY = "_connectwise_csrf"
+_CONFIGURE_ENDPOINTS = {"credentials_get", "credentials_post"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if field:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def csrf_token() -> str:
+    """A CSRF token for the ``X-CSRFToken`` header (Flask-WTF's when installed)."""
+    try:
+        from flask_wtf.csrf import generate_csrf
+    except ImportError:  # pragma: no cover - Flask-WTF is optional
+        token = session.get(_SESSION_CSRF_KEY)
+        if not token:
+            token = session[_SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
+        return str(token)
+    return str(generate_csrf())
+
+
+def _csrf_valid(token: str | None) -> bool:
+    if not token:
+        return False
+    try:
+        from flask_wtf.csrf import ValidationError as CSRFError
+        from flask_wtf.csrf import validate_csrf
+    except ImportError:  # pragma: no cover
+        expected = session.get(_SESSION_CSRF_KEY)
+        return bool(expected) and hmac.compare_digest(str(expected), token)
+    try:
+        validate_csrf(token)
+    except CSRFError:
+        return False
+    return True
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True, cache=True)
+    if data is None:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON", "body")
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object", "body")
+    return data
+
+
+def _ticket_id(value: int) -> int:
+    if not 0 < value <= MAX_ID:
+        raise ApiError(
+            400, "invalid_ticket_id", "The ticket id must be a positive integer", "ticketId"
+        )
+    return value
+
+
+def _optional_int(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise ApiError(400, "validation_error", f"{key} must be a positive integer", key)
+    return value
+
+
+def _number(data: dict[str, Any], key: str, *, high: float) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApiError(400, "validation_error", f"{key} must be a number", key)
+    if not 0 < value <= high:
+        raise ApiError(
+            400, "validation_error", f"{key} must be more than 0 and at most {high:g}", key
+        )
+    return float(value)
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool, max_length: int) -> str | None:
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ApiError(400, "validation_error", f"{key} is required", key)
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "validation_error", f"{key} must be a string", key)
+    if len(value) > max_length:
+        raise ApiError(
+            400, "validation_error", f"{key} must be at most {max_length} characters", key
+        )
+    if "\x00" in value:
+        raise ApiError(400, "validation_error", f"{key} must not contain NUL characters", key)
+    return value.strip()
+
+
+def _bool(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, "validation_error", f"{key} must be true or false", key)
+    return value
+
+
+def _member(data: dict[str, Any]) -> str | None:
+    member = _text(data, "memberIdentifier", required=False, max_length=128)
+    return member or state().extension.member()
+
+
+def create_blueprint(prefix: str) -> Blueprint:
+    """The routes under ``prefix`` (which must contain ``<tenant_id>``)."""
+    if "<tenant_id>" not in prefix:
+        raise RuntimeError("CONNECTWISE_URL_PREFIX must contain <tenant_id>")
+    bp = Blueprint("connectwise_api", __name__, url_prefix=prefix.rstrip("/"))
+
+    @bp.url_value_preprocessor
+    def pull_tenant(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.connectwise_tenant = (values or {}).pop("tenant_id", None)
+
+    @bp.before_request
+    def guard() -> Response | None:
+        tenant = g.connectwise_tenant
+        endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+        if not tenant or not TENANT_RE.match(tenant):
+            return error_response(404, "unknown_tenant", "Unknown tenant")
+        ext = state().extension
+        action = "configure" if endpoint in _CONFIGURE_ENDPOINTS else "use"
+        if not ext.is_authorized(tenant, action):  # type: ignore[arg-type]
+            return error_response(403, "forbidden", "You may not do this for this tenant")
+        if request.method in ("POST", "PATCH", "PUT", "DELETE"):
+            if request.mimetype != "application/json":
+                return error_response(
+                    415, "unsupported_media_type", "Send the body as application/json"
+                )
+            if current_app.config["CONNECTWISE_REQUIRE_CSRF"]:
+                header = current_app.config["CONNECTWISE_CSRF_HEADER"]
+                if not _csrf_valid(request.headers.get(header)):
+                    return error_response(
+                        403, "csrf_failed", f"A valid CSRF token is required in the {header} header"
+                    )
+        if endpoint != "enabled":
+            try:
+                on = state().service.flag_on(tenant)
+            except Exception:
+                log.exception("connectwise flag check failed")
+                on = False
+            if not on:
+                return error_response(
+                    404,
+                    "feature_disabled",
+                    "The ConnectWise integration is not enabled for this tenant",
+                )
+        return None
+
+    @bp.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.field)
+
+    @bp.errorhandler(InputError)
+    def input_error(exc: InputError) -> Response:
+        return error_response(400, "validation_error", exc.message, exc.field)
+
+    @bp.errorhandler(ConnectWiseError)
+    def connectwise_error(exc: ConnectWiseError) -> Response:
+        status = exc.http_status
+        log.warning(
+            "connectwise call failed",
+            extra={
+                "cw_error": exc.error_code,
+                "cw_status": exc.status,
+                "cw_tenant": g.get("connectwise_tenant"),
+            },
+        )
+        response = error_response(status, exc.error_code, exc.message)
+        retry_after = getattr(exc, "retry_after", None)
+        if status == 429 and retry_after:
+            response.headers["Retry-After"] = str(math.ceil(retry_after))
+        return response
+
+    @bp.errorhandler(KeyConfigurationError)
+    def keys_missing(exc: KeyConfigurationError) -> Response:
+        log.error("connectwise encryption keys are not configured", extra={"cw_error": str(exc)})
+        return error_response(
+            503,
+            "encryption_keys_missing",
+            "Credentials cannot be stored or read: the server's encryption keys are not configured",
+        )
+
+    @bp.errorhandler(CryptoError)
+    def unreadable(exc: CryptoError) -> Response:
+        log.error("connectwise credentials could not be decrypted", extra={"cw_error": str(exc)})
+        return error_response(
+            503,
+            "credentials_unreadable",
+            "The stored credentials cannot be read with the configured keys; an administrator must re-enter them or restore the key",
+        )
+
+    def service() -> Any:
+        return state().service
+
+    def tenant() -> str:
+        return str(g.connectwise_tenant)
+
+    @bp.get("/credentials", endpoint="credentials_get")
+    def credentials_get() -> Response:
+        return jsonify(SettingsStore.public_view(service().credentials_row(tenant())))
+
+    @bp.post("/credentials", endpoint="credentials_post")
+    def credentials_post() -> Response:
+        data = _json_body()
+        row = service().save_credentials(tenant(), data, actor=state().extension.member())
+        return jsonify(SettingsStore.public_view(row))
+
+    @bp.get("/enabled", endpoint="enabled")
+    def enabled() -> Response:
+        try:
+            on = service().is_enabled(tenant())
+        except Exception:
+            log.exception("connectwise enabled check failed")
+            on = False
+        return jsonify({"enabled": on})
+
+    @bp.get("/tickets/search", endpoint="search")
+    def search() -> Response:
+        if "q" not in request.args:
+            raise ApiError(400, "validation_error", "q is required", "q")
+        query = request.args.get("q", "")
+        if len(query) > 200:
+            raise ApiError(400, "validation_error", "q must be at most 200 characters", "q")
+        tickets = service().search_tickets(tenant(), query)
+        return jsonify([t.to_json() for t in tickets])
+
+    @bp.get("/tickets/<int:ticket_id>", endpoint="ticket")
+    def ticket(ticket_id: int) -> Response:
+        return jsonify(service().get_ticket(tenant(), _ticket_id(ticket_id)).to_json())
+
+    @bp.post("/tickets/<int:ticket_id>/notes", endpoint="notes")
+    def notes(ticket_id: int) -> tuple[Response, int]:
+        _ticket_id(ticket_id)
+        data = _json_body()
+        limit = int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
+        text = _text(data, "text", required=True, max_length=limit)
+        note = service().add_note(
+            tenant(), ticket_id, text, member=_member(data), internal=_bool(data, "internal")
+        )
+        return jsonify(note.to_json()), 201
+
+    @bp.post("/tickets/<int:ticket_id>/time", endpoint="time")
+    def time_entry(ticket_id: int) -> tuple[Response, int]:
+        _ticket_id(ticket_id)
+        data = _json_body()
+        hours = _number(data, "hours", high=24)
+        minutes = _number(data, "minutes", high=1440)
+        if hours is not None and minutes is not None:
+            raise ApiError(400, "validation_error", "Send hours or minutes, not both", "hours")
+        if hours is None and minutes is None:
+            raise ApiError(400, "validation_error", "hours or minutes is required", "hours")
+        hours = hours if hours is not None else round((minutes or 0) / 60, 4)
+        notes_text = _text(data, "notes", required=False, max_length=4000)
+        entry = service().add_time_entry(
+            tenant(), ticket_id, hours=hours, member=_member(data), notes=notes_text
+        )
+        return jsonify(entry.to_json()), 201
+
+    @bp.patch("/tickets/<int:ticket_id>/status", endpoint="status")
+    def status(ticket_id: int) -> Response:
+        _ticket_id(ticket_id)
+        data = _json_body()
+        status_id = _optional_int(data, "statusId")
+        if status_id is None:
+            raise ApiError(400, "validation_error", "statusId is required", "statusId")
+        return jsonify(service().update_status(tenant(), ticket_id, status_id).to_json())
+
+    @bp.post("/tickets/<int:ticket_id>/log-change", endpoint="log_change")
+    def log_change(ticket_id: int) -> Response:
+        _ticket_id(ticket_id)
+        data = _json_body()
+        limit = int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
+        note_text = _text(data, "noteText", required=True, max_length=limit)
+        hours = _number(data, "hours", high=24)
+        status_id = _optional_int(data, "statusId")
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", key):
+            raise ApiError(
+                400,
+                "validation_error",
+                "Idempotency-Key must be 1-128 letters, digits or _.:-",
+                "Idempotency-Key",
+            )
+        outcome = service().log_change(
+            tenant(),
+            ticket_id,
+            note_text,
+            member=_member(data),
+            hours=hours,
+            status_id=status_id,
+            internal=_bool(data, "internal"),
+            idempotency_key=key,
+            operator=state().extension.member(),
+        )
+        return jsonify(outcome)
+
+    return bp
+
+
+def api_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route, for documentation and tests."""
+    return [
+        ("GET", "/credentials"),
+        ("POST", "/credentials"),
+        ("GET", "/enabled"),
+        ("GET", "/tickets/search"),
+        ("GET", "/tickets/<id>"),
+        ("POST", "/tickets/<id>/notes"),
+        ("POST", "/tickets/<id>/time"),
+        ("PATCH", "/tickets/<id>/status"),
+        ("POST", "/tickets/<id>/log-change"),
+    ]
+
+
+Hook = Callable[..., Any]

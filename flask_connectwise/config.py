@@ -1,0 +1,82 @@
+"""Every ``CONNECTWISE_*`` configuration key, its default and what it does.
+
+The README's configuration table is generated from :data:`SETTINGS`
+(``python -m flask_connectwise.config``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "CONNECTWISE_ENCRYPTION_KEYS",
+        None,
+        'Named AES-256 keys, e.g. `["k2:<base64>", "k1:<base64>"]`; the first encrypts, all '
+        "decrypt. Required before a secret is stored or read (`flask connectwise keys generate`).",
+    ),
+    Setting(
+        "CONNECTWISE_URL_PREFIX",
+        "/api/admin/tenant/<tenant_id>/connectwise",
+        "Where the JSON routes are mounted; must contain `<tenant_id>`.",
+    ),
+    Setting(
+        "CONNECTWISE_ALLOWED_HOSTS",
+        ("*.myconnectwise.net", "*.connectwisedev.com"),
+        "Hosts a tenant's base URL may name (`*.` matches subdomains). Add on-premises hosts here.",
+    ),
+    Setting(
+        "CONNECTWISE_ALLOW_LOOPBACK_HTTP",
+        False,
+        "Development only: also accept `http://127.0.0.1:<port>` / `http://[::1]:<port>` base URLs "
+        "(the sandbox). Never enable in production.",
+    ),
+    Setting("CONNECTWISE_TIMEOUT", 10.0, "Read timeout of each ConnectWise call, seconds."),
+    Setting("CONNECTWISE_CONNECT_TIMEOUT", 5.0, "Connect timeout of each call, seconds."),
+    Setting(
+        "CONNECTWISE_API_VERSION", "2022.1", "Response model version pinned in the `Accept` header."
+    ),
+    Setting("CONNECTWISE_SEARCH_CACHE_SECONDS", 30, "How long a search answer is reused."),
+    Setting("CONNECTWISE_SEARCH_LIMIT", 25, "Most tickets one search returns (at most 100)."),
+    Setting("CONNECTWISE_NOTE_MAX_LENGTH", 4000, "Longest note text accepted, characters."),
+    Setting(
+        "CONNECTWISE_CSRF_HEADER",
+        "X-CSRFToken",
+        "Header that must carry the CSRF token on state-changing routes.",
+    ),
+    Setting(
+        "CONNECTWISE_REQUIRE_CSRF",
+        True,
+        "Refuse state-changing requests without a valid CSRF token in the header. Uses Flask-WTF's "
+        "token when installed, else the extension's own session token.",
+    ),
+)
+
+DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+
+
+def apply_defaults(config: dict[str, Any]) -> None:
+    """Fill in every missing ``CONNECTWISE_*`` key."""
+    for key, value in DEFAULTS.items():
+        config.setdefault(key, value)
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        rows.append(f"| `{s.key}` | `{s.default!r}` | {s.help} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,217 @@
+"""Log-change: record the change in the outbox, then deliver its steps to ConnectWise.
+
+A change is one row of ``connectwise_change_log``. Its three steps (note, time entry, status)
+each keep a state: ``pending`` → ``confirmed`` (done, with the remote id), ``sent`` (the outcome
+is unknown: a read timeout or a 5xx after sending), or ``failed``; the status step starts as
+``skipped`` when no status was asked for. Delivery runs only the steps not confirmed. The note
+and the time entry carry the change's reference, so a step whose outcome is unknown is looked
+up on the ticket before anything is posted again: a change never reaches a ticket twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .client import ConnectWiseClient
+from .errors import ConnectWiseError
+from .models import CONFIRMED, FAILED, PENDING, SENT, SKIPPED, Models, utcnow
+
+log = logging.getLogger("flask_connectwise.delivery")
+
+REFERENCE_PREFIX = "cwlog-"
+
+
+def new_reference() -> str:
+    """A short random change reference, e.g. ``cwlog-3f9a1c2b``."""
+    return REFERENCE_PREFIX + secrets.token_hex(4)
+
+
+def reference_line(reference: str) -> str:
+    return f"[flask-connectwise ref {reference}]"
+
+
+def request_hash(**fields: Any) -> str:
+    """A stable digest of a request's content, to tell a replay from a different request."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    ok: bool
+    state: str
+    id: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"ok": self.ok, "state": self.state}
+        if self.id is not None:
+            data["id"] = self.id
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+def outcome_of(row: Any) -> dict[str, Any]:
+    """The per-step result of a change, as the HTTP contract answers it."""
+
+    def step(name: str, remote_id: int | None) -> dict[str, Any]:
+        state = row.step_state(name)
+        if state == SKIPPED:
+            return {"ok": True, "state": SKIPPED, "skipped": True}
+        error = getattr(row, f"{name}_error")
+        return StepOutcome(state == CONFIRMED, state, remote_id, error).to_json()
+
+    return {
+        "changeId": row.reference,
+        "ticketId": row.ticket_id,
+        "state": row.state,
+        "note": step("note", row.note_remote_id),
+        "timeEntry": step("time", row.time_remote_id),
+        "status": step("status", row.status_id if row.status_state == CONFIRMED else None),
+    }
+
+
+def _error_text(exc: ConnectWiseError) -> str:
+    return exc.message[:500]
+
+
+def _ambiguous(exc: ConnectWiseError) -> bool:
+    return bool(getattr(exc, "sent", False))
+
+
+class Deliverer:
+    """Runs a change's outstanding steps against one tenant's client."""
+
+    def __init__(self, models: Models, session: Any) -> None:
+        self._models = models
+        self._session = session
+
+    def deliver(self, row: Any, client: ConnectWiseClient, *, board_id: int | None = None) -> Any:
+        """Run the steps not confirmed; update the row (not committed) and return it."""
+        todo: dict[str, Callable[[], tuple[str, int | None, str | None]]] = {}
+        if row.note_state != CONFIRMED:
+            todo["note"] = lambda: self._note(row, client)
+        if row.time_state != CONFIRMED and row.hours:
+            todo["time"] = lambda: self._time(row, client)
+        elif row.time_state != CONFIRMED:
+            row.time_state = SKIPPED
+        if todo:
+            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+                futures = {name: pool.submit(fn) for name, fn in todo.items()}
+                results = {name: future.result() for name, future in futures.items()}
+            for name, (state, remote_id, error) in results.items():
+                setattr(row, f"{name}_state", state)
+                setattr(row, f"{name}_attempts", getattr(row, f"{name}_attempts") + 1)
+                setattr(row, f"{name}_error", error)
+                if remote_id is not None:
+                    setattr(row, f"{name}_remote_id", remote_id)
+        if row.status_id and row.status_state not in (CONFIRMED, SKIPPED):
+            row.status_attempts += 1
+            try:
+                client.update_status(row.ticket_id, row.status_id, board_id=board_id)
+            except ConnectWiseError as exc:
+                row.status_state, row.status_error = FAILED, _error_text(exc)
+            else:
+                row.status_state, row.status_error = CONFIRMED, None
+        states = {row.note_state, row.time_state, row.status_state}
+        row.state = "delivered" if states <= {CONFIRMED, SKIPPED} else FAILED
+        row.updated_at = utcnow()
+        log.info(
+            "connectwise change delivered"
+            if row.state == "delivered"
+            else "connectwise change incomplete",
+            extra={
+                "cw_change": row.reference,
+                "cw_tenant": row.tenant_id,
+                "cw_ticket": row.ticket_id,
+                "cw_note": row.note_state,
+                "cw_time": row.time_state,
+                "cw_status": row.status_state,
+            },
+        )
+        return row
+
+    def _note(self, row: Any, client: ConnectWiseClient) -> tuple[str, int | None, str | None]:
+        marker = reference_line(row.reference)
+        try:
+            if row.note_state == SENT:
+                for note in client.notes(row.ticket_id):
+                    if marker in note.text:
+                        return CONFIRMED, note.id, None
+            note = client.add_note(
+                row.ticket_id,
+                f"{row.note_text}\n\n{marker}",
+                member=row.member or None,
+                internal=bool(row.internal),
+            )
+        except ConnectWiseError as exc:
+            return (SENT if _ambiguous(exc) else FAILED), None, _error_text(exc)
+        return CONFIRMED, note.id, None
+
+    def _time(self, row: Any, client: ConnectWiseClient) -> tuple[str, int | None, str | None]:
+        marker = reference_line(row.reference)
+        try:
+            if row.time_state == SENT:
+                for entry in client.time_entries(row.ticket_id):
+                    if entry.notes and marker in entry.notes:
+                        return CONFIRMED, entry.id, None
+            entry = client.add_time_entry(
+                row.ticket_id,
+                hours=float(row.hours),
+                member=row.member or None,
+                notes=f"{row.note_text[:900]}\n\n{marker}",
+            )
+        except ConnectWiseError as exc:
+            return (SENT if _ambiguous(exc) else FAILED), None, _error_text(exc)
+        return CONFIRMED, entry.id, None
+
+
+def new_change(
+    models: Models,
+    *,
+    tenant_id: str,
+    ticket_id: int,
+    note_text: str,
+    member: str | None,
+    hours: float | None,
+    status_id: int | None,
+    internal: bool = False,
+    idempotency_key: str | None = None,
+    operator: str | None = None,
+) -> Any:
+    """A new change-log row in state ``pending`` (not added to a session)."""
+    digest = request_hash(
+        ticket_id=ticket_id,
+        note_text=note_text,
+        member=member,
+        hours=hours,
+        status_id=status_id,
+        internal=internal,
+    )
+    return models.ChangeLog(
+        reference=new_reference(),
+        tenant_id=tenant_id,
+        ticket_id=ticket_id,
+        note_text=note_text,
+        internal=internal,
+        member=member,
+        hours=hours,
+        status_id=status_id,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        operator=operator,
+        state=PENDING,
+        note_state=PENDING,
+        time_state=PENDING if hours else SKIPPED,
+        status_state=PENDING if status_id else SKIPPED,
+        note_attempts=0,
+        time_attempts=0,
+        status_attempts=0,
+    )

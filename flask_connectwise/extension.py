@@ -1,0 +1,232 @@
+"""The ``ConnectWise`` extension: wires the service, routes, CLI and hooks into an app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+from flask import Flask, current_app
+from flask_caching import Cache
+
+from .config import apply_defaults
+from .crypto import KeyConfigurationError, Keyring
+from .models import Models, define_models
+from .records import Ticket
+from .service import ConnectWiseService
+
+log = logging.getLogger("flask_connectwise")
+
+Action = Literal["use", "configure"]
+F = TypeVar("F", bound=Callable[..., Any])
+EXTENSION_KEY = "connectwise"
+
+
+class ConnectWise:
+    """Log operators' changes into ConnectWise Manage tickets.
+
+    ``ConnectWise(app, db=db)`` or ``cw = ConnectWise(); cw.init_app(app, db=db)``. ``db`` is
+    the host's Flask-SQLAlchemy object, ``admin`` its Flask-Admin (views are added under a
+    "ConnectWise" category), ``cache`` a Flask-Caching ``Cache`` shared by the workers (Redis in
+    production); without one, a per-process ``SimpleCache`` is used.
+
+    Register the host's hooks with the decorators :meth:`authorize` (required),
+    :meth:`current_tenant`, :meth:`current_member` and, optionally, :meth:`flag_loader`.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: Any = None,
+        admin: Any = None,
+        cache: Cache | None = None,
+    ) -> None:
+        self._db = db
+        self._admin = admin
+        self._cache = cache
+        self._authorize: Callable[[str, Action], bool] | None = None
+        self._current_tenant: Callable[[], str | None] | None = None
+        self._current_member: Callable[[], str | None] | None = None
+        self._flag_loader: Callable[[str], bool | None] | None = None
+        if app is not None:
+            self.init_app(app, db=db, admin=admin, cache=cache)
+
+    def init_app(
+        self,
+        app: Flask,
+        *,
+        db: Any = None,
+        admin: Any = None,
+        cache: Cache | None = None,
+    ) -> None:
+        """Set up the extension for ``app``."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError(
+                "flask-connectwise is already initialised on this app; call init_app once per app"
+            )
+        db = db if db is not None else self._db
+        if db is None:
+            raise RuntimeError(
+                "flask-connectwise needs the app's Flask-SQLAlchemy object: "
+                "ConnectWise(app, db=db) or cw.init_app(app, db=db)"
+            )
+        apply_defaults(app.config)
+        cache = cache if cache is not None else self._cache
+        if cache is None:
+            cache = Cache(config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300})
+            cache.init_app(app)
+        models = define_models(db)
+        service = ConnectWiseService(
+            app=app,
+            config=app.config,
+            db=db,
+            models=models,
+            cache=cache,
+            flag_loader=lambda: self._flag_loader,
+        )
+        app.extensions[EXTENSION_KEY] = _State(self, service, models)
+
+        from .api import create_blueprint
+        from .cli import connectwise_cli
+
+        app.register_blueprint(create_blueprint(app.config["CONNECTWISE_URL_PREFIX"]))
+        app.cli.add_command(connectwise_cli)
+        admin = admin if admin is not None else self._admin
+        if admin is not None:
+            from .admin import register_views
+
+            register_views(admin, self, models, db)
+        try:
+            Keyring.from_config(app.config.get("CONNECTWISE_ENCRYPTION_KEYS"))
+        except KeyConfigurationError as exc:
+            log.warning("flask-connectwise cannot store or read credentials yet: %s", exc)
+
+    # -- host hooks --------------------------------------------------------------------------
+
+    def authorize(self, fn: F) -> F:
+        """Register ``fn(tenant_id, action) -> bool``; ``action`` is ``"use"`` or ``"configure"``.
+
+        Without it every route answers 403; an exception inside it denies.
+        """
+        self._authorize = fn
+        return fn
+
+    def current_tenant(self, fn: F) -> F:
+        """Register ``fn() -> tenant_id``: the tenant a form field works for."""
+        self._current_tenant = fn
+        return fn
+
+    def current_member(self, fn: F) -> F:
+        """Register ``fn() -> str``: the operator's ConnectWise member identifier."""
+        self._current_member = fn
+        return fn
+
+    def flag_loader(self, fn: F) -> F:
+        """Register ``fn(tenant_id) -> bool | None`` deciding the feature flag (``None``: ask
+        the extension's own flag table)."""
+        self._flag_loader = fn
+        return fn
+
+    def is_authorized(self, tenant_id: str, action: Action) -> bool:
+        """Ask the host's ``authorize`` hook; deny when there is none or it fails."""
+        if self._authorize is None:
+            return False
+        try:
+            return self._authorize(tenant_id, action) is True
+        except Exception:
+            log.exception(
+                "connectwise authorize hook failed; denying", extra={"cw_tenant": tenant_id}
+            )
+            return False
+
+    def tenant(self) -> str | None:
+        """The current tenant from the host's hook, or ``None``."""
+        if self._current_tenant is None:
+            return None
+        try:
+            value = self._current_tenant()
+        except Exception:
+            log.exception("connectwise current_tenant hook failed")
+            return None
+        return str(value) if value not in (None, "") else None
+
+    def member(self) -> str | None:
+        """The operator's member identifier from the host's hook, or ``None``."""
+        if self._current_member is None:
+            return None
+        try:
+            value = self._current_member()
+        except Exception:
+            log.exception("connectwise current_member hook failed")
+            return None
+        return str(value) if value else None
+
+    # -- programmatic API --------------------------------------------------------------------
+
+    @property
+    def service(self) -> ConnectWiseService:
+        """The current app's service."""
+        return state().service
+
+    @property
+    def models(self) -> Models:
+        """The current app's model classes (``Credentials``, ``FeatureFlag``, ``ChangeLog``)."""
+        return state().models
+
+    def search_tickets(
+        self, tenant_id: str, query: str, *, limit: int | None = None
+    ) -> list[Ticket]:
+        """Tickets matching ``query`` (cached)."""
+        return self.service.search_tickets(tenant_id, query, limit=limit)
+
+    def log_change(
+        self,
+        tenant_id: str,
+        ticket_id: int,
+        note: str,
+        *,
+        member: str | None = None,
+        hours: float | None = None,
+        status_id: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a change and deliver it now; returns the per-step outcome."""
+        return self.service.log_change(
+            tenant_id,
+            ticket_id,
+            note,
+            member=member if member is not None else self.member(),
+            hours=hours,
+            status_id=status_id,
+            idempotency_key=idempotency_key,
+        )
+
+    def is_enabled(self, tenant_id: str) -> bool:
+        """Whether the feature is on and the tenant has credentials."""
+        return self.service.is_enabled(tenant_id)
+
+    def client_for(self, tenant_id: str) -> Any:
+        """The tenant's :class:`~flask_connectwise.client.ConnectWiseClient`."""
+        return self.service.client_for(tenant_id)
+
+
+class _State:
+    """What the extension keeps per app, in ``app.extensions["connectwise"]``."""
+
+    def __init__(self, extension: ConnectWise, service: ConnectWiseService, models: Models):
+        self.extension = extension
+        self.service = service
+        self.models = models
+
+
+def state(app: Flask | None = None) -> _State:
+    """The extension's state for ``app`` (default: the current app)."""
+    app = app or current_app
+    try:
+        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError(
+            "flask-connectwise is not initialised on this app; did you forget to call "
+            "cw.init_app(app, db=db)?"
+        ) from None

@@ -1,0 +1,130 @@
+"""``python -m flask_connectwise.sandbox``: serve the sandbox until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+import threading
+from collections.abc import Sequence
+
+from .faults import KINDS
+from .server import Sandbox
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_fault(spec: str) -> dict[str, object]:
+    """``PATH:KIND[:STATUS][:COUNT]``; kinds other than ``status`` also take ``PATH:KIND[:COUNT]``."""
+    parts = spec.split(":")
+    if len(parts) < 2 or parts[1] not in KINDS:
+        raise argparse.ArgumentTypeError(
+            f"--fault {spec!r}: expected PATH:KIND[:STATUS][:COUNT], KIND in {', '.join(KINDS)}"
+        )
+    path, kind, rest = parts[0], parts[1], parts[2:]
+    out: dict[str, object] = {"path": path, "kind": kind}
+    try:
+        if kind == "status":
+            if not rest or not rest[0]:
+                raise argparse.ArgumentTypeError(f"--fault {spec!r}: a status fault needs STATUS")
+            out["status"] = int(rest[0])
+            rest = rest[1:]
+        elif len(rest) == 2 and rest[0] == "":
+            rest = rest[1:]
+        if rest and rest[0]:
+            out["count"] = int(rest[0])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--fault {spec!r}: STATUS and COUNT are integers"
+        ) from None
+    return out
+
+
+def parse_rate(spec: str) -> tuple[int, float]:
+    """``N/SECONDS``, e.g. ``60/60``."""
+    try:
+        count, seconds = spec.split("/", 1)
+        return int(count), float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate-limit {spec!r}: expected N/SECONDS") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options."""
+    p = argparse.ArgumentParser(
+        prog="python -m flask_connectwise.sandbox",
+        description="Serve a ConnectWise Manage-compatible sandbox.",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a host that is not a loopback address"
+    )
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--company-id", default="sandbox")
+    p.add_argument("--public-key")
+    p.add_argument("--private-key")
+    p.add_argument("--client-id")
+    p.add_argument("--codebase", default="v2025_1/")
+    p.add_argument(
+        "--fault",
+        action="append",
+        type=parse_fault,
+        default=[],
+        metavar="PATH:KIND[:STATUS][:COUNT]",
+        help="inject a fault (repeatable; COUNT 0 = every matching request)",
+    )
+    p.add_argument("--rate-limit", type=parse_rate, metavar="N/SECONDS")
+    p.add_argument("--seed", type=int, default=1234)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sandbox in the foreground."""
+    args = build_parser().parse_args(argv)
+    if not args.allow_remote and not _is_loopback(args.host):
+        print(
+            f"Refusing to listen on {args.host}: not a loopback address "
+            f"(pass --allow-remote to do it anyway).",
+            file=sys.stderr,
+        )
+        return 2
+    sb = Sandbox(
+        args.host,
+        args.port,
+        company_id=args.company_id,
+        public_key=args.public_key,
+        private_key=args.private_key,
+        client_id=args.client_id,
+        codebase=args.codebase,
+        latency=args.latency_ms / 1000.0,
+        seed=args.seed,
+    )
+    for fault in args.fault:
+        sb.inject_fault(**fault)  # type: ignore[arg-type]
+    if args.rate_limit:
+        sb.set_rate_limit(*args.rate_limit)
+    sb.start()
+    print(f"ConnectWise sandbox listening on {sb.url}  (Ctrl-C to stop)")
+    for key, value in sb.credentials.items():
+        print(f"  {key:<12} {value}")
+    print(f"  codebase     {sb.codebase}  (v4_6_release/ also works)")
+    sys.stdout.flush()
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

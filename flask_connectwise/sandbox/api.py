@@ -1,0 +1,200 @@
+"""The ConnectWise REST resources the sandbox serves (paths after ``apis/3.0/``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import query as q
+from .errors import CWError, bad_request, for_status, not_found
+from .store import Store
+
+
+@dataclass
+class Ctx:
+    """What a resource handler sees: the store, query, parsed body and path ids."""
+
+    store: Store
+    query: dict[str, str]
+    url: str
+    body: Any = None
+    ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class Answer:
+    """A handler's result before serialisation."""
+
+    status: int
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Ctx], Answer]
+_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
+
+
+def route(pattern: str, **methods: Handler) -> None:
+    """Register ``pattern`` (``{id}`` = integer segment) for the given methods."""
+    regex = "^" + re.escape(pattern).replace(r"\{id\}", r"(\d+)") + "/?$"
+    _ROUTES.append((re.compile(regex, re.IGNORECASE), methods))
+
+
+def find(method: str, path: str) -> tuple[Handler, tuple[int, ...]]:
+    """Resolve a route: 404 for an unknown path, 405 for a known path with another method."""
+    for regex, methods in _ROUTES:
+        m = regex.match(path)
+        if m:
+            handler = methods.get(method.upper())
+            if handler is None:
+                raise for_status(
+                    405, f"The requested resource does not support http method '{method}'."
+                )
+            return handler, tuple(int(g) for g in m.groups())
+    raise not_found(f"The requested resource was not found: apis/3.0/{path}")
+
+
+def _list(
+    records: list[dict[str, Any]],
+    ctx: Ctx,
+    known: str,
+    conditions: str | None = None,
+    order_by: str | None = None,
+) -> Answer:
+    page = q.list_answer(
+        records,
+        ctx.query,
+        ctx.url,
+        conditions=ctx.query.get("conditions") if conditions is None else conditions,
+        order_by=ctx.query.get("orderBy") if order_by is None else order_by,
+        known=ctx.store.known[known],
+    )
+    return Answer(200, page.items, {"Link": page.link} if page.link else {})
+
+
+def _count(records: list[dict[str, Any]], ctx: Ctx, known: str) -> Answer:
+    return Answer(200, q.count(records, ctx.query.get("conditions"), ctx.store.known[known]))
+
+
+def _one(record: dict[str, Any], ctx: Ctx) -> Answer:
+    return Answer(200, q.trim(record, ctx.query.get("fields")))
+
+
+def _search(ctx: Ctx) -> Answer:
+    body = ctx.body if ctx.body is not None else {}
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be an object with conditions and orderBy.")
+    for key in ("conditions", "orderBy"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise bad_request(f"{key} must be a string.")
+    return _list(
+        list(ctx.store.data.tickets.values()),
+        ctx,
+        "tickets",
+        conditions=body.get("conditions") or ctx.query.get("conditions") or "",
+        order_by=body.get("orderBy") or ctx.query.get("orderBy") or "",
+    )
+
+
+def _note(ctx: Ctx) -> Answer:
+    ticket_id, note_id = ctx.ids
+    note = next((n for n in ctx.store.notes(ticket_id) if n["id"] == note_id), None)
+    if note is None:
+        raise not_found(f"Note {note_id} not found on Ticket {ticket_id}")
+    return _one(note, ctx)
+
+
+def _time_entry(ctx: Ctx) -> Answer:
+    entry = ctx.store.data.time_entries.get(ctx.ids[0])
+    if entry is None:
+        raise not_found(f"TimeEntry {ctx.ids[0]} not found")
+    return _one(entry, ctx)
+
+
+def _status(ctx: Ctx) -> Answer:
+    board_id, status_id = ctx.ids
+    status = next((s for s in ctx.store.board_statuses(board_id) if s["id"] == status_id), None)
+    if status is None:
+        raise not_found(f"Service Status {status_id} not found for Service Board {board_id}")
+    return _one(status, ctx)
+
+
+def _by_id(kind: str, label: str) -> Handler:
+    def handler(ctx: Ctx) -> Answer:
+        record = getattr(ctx.store.data, kind).get(ctx.ids[0])
+        if record is None:
+            raise not_found(f"{label} {ctx.ids[0]} not found")
+        return _one(record, ctx)
+
+    return handler
+
+
+def _all(kind: str, known: str) -> Handler:
+    return lambda ctx: _list(list(getattr(ctx.store.data, kind).values()), ctx, known)
+
+
+def _all_count(kind: str, known: str) -> Handler:
+    return lambda ctx: _count(list(getattr(ctx.store.data, kind).values()), ctx, known)
+
+
+def system_info(ctx: Ctx) -> Answer:
+    """``GET system/info``."""
+    return Answer(
+        200,
+        {
+            "version": "v2025.1.10431",
+            "isCloud": False,
+            "serverTimeZone": "Eastern Standard Time",
+            "cloudRegion": "NA",
+        },
+    )
+
+
+route("service/tickets", GET=_all("tickets", "tickets"))
+route("service/tickets/count", GET=_all_count("tickets", "tickets"))
+route("service/tickets/search", POST=_search)
+route(
+    "service/tickets/{id}",
+    GET=lambda c: _one(c.store.ticket(c.ids[0]), c),
+    PATCH=lambda c: Answer(200, c.store.patch_ticket(c.ids[0], c.body)),
+)
+route(
+    "service/tickets/{id}/notes",
+    GET=lambda c: _list(c.store.notes(c.ids[0]), c, "notes"),
+    POST=lambda c: Answer(201, c.store.add_note(c.ids[0], c.body)),
+)
+route("service/tickets/{id}/notes/count", GET=lambda c: _count(c.store.notes(c.ids[0]), c, "notes"))
+route("service/tickets/{id}/notes/{id}", GET=_note)
+route(
+    "service/tickets/{id}/allNotes", GET=lambda c: _list(c.store.all_notes(c.ids[0]), c, "allNotes")
+)
+route(
+    "time/entries",
+    GET=_all("time_entries", "time"),
+    POST=lambda c: Answer(201, c.store.add_time_entry(c.body)),
+)
+route("time/entries/count", GET=_all_count("time_entries", "time"))
+route("time/entries/{id}", GET=_time_entry)
+route("service/boards", GET=_all("boards", "boards"))
+route("service/boards/count", GET=_all_count("boards", "boards"))
+route("service/boards/{id}", GET=lambda c: _one(c.store.board(c.ids[0]), c))
+route(
+    "service/boards/{id}/statuses",
+    GET=lambda c: _list(c.store.board_statuses(c.ids[0]), c, "statuses"),
+)
+route(
+    "service/boards/{id}/statuses/count",
+    GET=lambda c: _count(c.store.board_statuses(c.ids[0]), c, "statuses"),
+)
+route("service/boards/{id}/statuses/{id}", GET=_status)
+route("system/members", GET=_all("members", "members"))
+route("system/members/count", GET=_all_count("members", "members"))
+route("system/members/{id}", GET=_by_id("members", "Member"))
+route("system/info", GET=system_info)
+route("company/companies", GET=_all("companies", "companies"))
+route("company/companies/count", GET=_all_count("companies", "companies"))
+route("company/companies/{id}", GET=_by_id("companies", "Company"))
+
+__all__ = ["Answer", "CWError", "Ctx", "find"]

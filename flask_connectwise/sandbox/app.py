@@ -1,0 +1,464 @@
+"""The sandbox's request pipeline, independent of the socket layer.
+
+Order for every API request: codebase check (404) → latency → rate limit (429) → injected
+fault → auth (401) → route (404/405) → content type (415) → JSON body (400) → resource.
+``/_sandbox/*`` control routes skip all of that and are not logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from . import api
+from .control import control
+from .errors import CWError, bad_request, for_status, not_found
+from .faults import Fault, FaultQueue, RateLimiter, make_fault
+from .store import Store
+
+REDACTED = "<redacted>"
+ROUTER_CODEBASE = "v4_6_release/"
+_API = re.compile(r"^/(?P<codebase>[^/]+)/apis/3\.0/(?P<rest>.*)$", re.IGNORECASE)
+_COMPANY_INFO = re.compile(r"^/login/companyinfo/(?P<company>[^/]+)/?$", re.IGNORECASE)
+
+
+class Headers(dict[str, str]):
+    """A ``dict`` of request headers whose lookups ignore case."""
+
+    def _key(self, name: object) -> object:
+        if isinstance(name, str):
+            low = name.lower()
+            for key in self.keys():
+                if key.lower() == low:
+                    return key
+        return name
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(self._key(name))  # type: ignore[index]
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(self._key(name))
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(self._key(name), default)  # type: ignore[call-overload]
+
+
+@dataclass
+class HttpRequest:
+    """A parsed HTTP request as the socket layer hands it over."""
+
+    method: str
+    target: str
+    headers: Headers
+    body: bytes = b""
+
+
+@dataclass
+class Outcome:
+    """What to do with the connection: answer, or hold ``hold`` seconds and/or drop it."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    hold: float = 0.0
+    drop: bool = False
+
+
+@dataclass
+class RequestRecord:
+    """One logged API request. ``status`` is 0 when no answer was sent (dropped)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any
+    status: int
+    started: float
+    duration: float
+    fault: str | None = None
+
+
+def json_outcome(status: int, payload: Any, headers: dict[str, str] | None = None) -> Outcome:
+    """A JSON answer with ConnectWise-like headers."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return Outcome(
+        status,
+        {
+            "Content-Type": "application/json; charset=utf-8",
+            "x-cw-request-id": str(uuid.uuid4()),
+            "x-server-name": "cw-sandbox",
+            "api-current-version": "2025.1",
+            **(headers or {}),
+        },
+        body,
+    )
+
+
+def error_outcome(err: CWError) -> Outcome:
+    """The ConnectWise error body for ``err``."""
+    return json_outcome(err.status, err.body(), err.headers)
+
+
+class SandboxApp:
+    """State, configuration and the request pipeline (no sockets)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        company_id: str = "sandbox",
+        public_key: str | None = None,
+        private_key: str | None = None,
+        client_id: str | None = None,
+        codebase: str = "v2025_1/",
+        latency: float = 0.0,
+        seed: int = 1234,
+    ) -> None:
+        self.url = url
+        self.company_id = company_id
+        self.public_key = public_key or secrets.token_hex(8)
+        self.private_key = private_key or secrets.token_hex(16)
+        self.client_id = client_id or str(uuid.uuid4())
+        self._initial = (_norm_codebase(codebase), float(latency))
+        self.codebase, self.latency = self._initial
+        self.store = Store(seed, url)
+        self.faults = FaultQueue()
+        self.limiter = RateLimiter()
+        self._log_lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+        self._connections = 0
+        self._wake = threading.Event()
+
+    # ---- configuration -----------------------------------------------------------------
+    @property
+    def credentials(self) -> dict[str, str]:
+        """What a client needs: base_url, company_id, public_key, private_key, client_id."""
+        return {
+            "base_url": self.url,
+            "company_id": self.company_id,
+            "public_key": self.public_key,
+            "private_key": self.private_key,
+            "client_id": self.client_id,
+        }
+
+    def move_codebase(self, codebase: str) -> None:
+        """Move the tenant: the old codebase path 404s, companyinfo reports the new one."""
+        self.codebase = _norm_codebase(codebase)
+
+    def set_latency(self, seconds: float) -> None:
+        """Seconds added to every API request (not to ``/_sandbox`` routes)."""
+        self.latency = max(0.0, float(seconds))
+
+    def inject_fault(
+        self,
+        path: str,
+        kind: str,
+        *,
+        count: int = 1,
+        status: int | None = None,
+        method: str | None = None,
+        delay: float | None = None,
+        retry_after: int | None = None,
+    ) -> Fault:
+        """Queue a fault for the next ``count`` matching requests (see ``faults.KINDS``)."""
+        fault = make_fault(
+            path,
+            kind,
+            count=count,
+            status=status,
+            method=method,
+            delay=delay,
+            retry_after=retry_after,
+        )
+        self.faults.add(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Forget every pending fault."""
+        self.faults.clear()
+
+    def set_rate_limit(
+        self, max_requests: int | None, per_seconds: float = 60.0, retry_after: int | None = None
+    ) -> None:
+        """Sliding-window limit over API requests; ``None`` disables it."""
+        self.limiter.configure(max_requests, per_seconds, retry_after)
+
+    def reset(self) -> None:
+        """Seed data, no faults, no latency, no rate limit, empty log, initial codebase."""
+        self.store.reset()
+        self.faults.clear()
+        self.limiter.configure(None)
+        self.codebase, self.latency = self._initial
+        self.clear_requests()
+
+    # ---- request log -------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of the request log."""
+        with self._log_lock:
+            return copy.deepcopy(self._records)
+
+    def clear_requests(self) -> None:
+        """Empty the request log and zero ``connections_opened``."""
+        with self._log_lock:
+            self._records.clear()
+            self._connections = 0
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted since start or the last ``clear_requests()``."""
+        with self._log_lock:
+            return self._connections
+
+    def _connection_opened(self) -> None:
+        with self._log_lock:
+            self._connections += 1
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake at once when the server stops."""
+        if seconds > 0:
+            self._wake.wait(seconds)
+
+    # ---- state access ------------------------------------------------------------------
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """A copy of one ticket (``KeyError`` if unknown)."""
+        with self.store.lock:
+            return copy.deepcopy(self.store.data.tickets[ticket_id])
+
+    def tickets(self) -> list[dict[str, Any]]:
+        """Copies of all tickets, by id."""
+        with self.store.lock:
+            tickets = self.store.data.tickets
+            return copy.deepcopy([tickets[k] for k in sorted(tickets)])
+
+    def notes(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Copies of a ticket's notes (oldest first)."""
+        with self.store.lock:
+            return copy.deepcopy(
+                [n for n in self.store.data.notes.values() if n["ticketId"] == ticket_id]
+            )
+
+    def time_entries(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Copies of the time entries charged to a service ticket."""
+        with self.store.lock:
+            return copy.deepcopy(self.store.time_entries(ticket_id))
+
+    def members(self) -> list[dict[str, Any]]:
+        """Copies of all members."""
+        with self.store.lock:
+            return copy.deepcopy(list(self.store.data.members.values()))
+
+    def board_statuses(self, board_id: int) -> list[dict[str, Any]]:
+        """Copies of one board's statuses (``KeyError`` for an unknown board)."""
+        with self.store.lock:
+            if board_id not in self.store.data.boards:
+                raise KeyError(board_id)
+            return copy.deepcopy(self.store.board_statuses(board_id))
+
+    # ---- pipeline ----------------------------------------------------------------------
+    def handle(self, req: HttpRequest) -> Outcome:
+        """Answer one request (never raises)."""
+        path, _, qs = req.target.partition("?")
+        if path.startswith("/_sandbox/") or path == "/_sandbox":
+            try:
+                return control(self, req.method, path, _json_or_none(req.body))
+            except (ValueError, TypeError, KeyError) as exc:
+                return error_outcome(bad_request(f"Invalid control request: {exc}"))
+            except CWError as err:
+                return error_outcome(err)
+        started, t0 = time.time(), time.perf_counter()
+        query = dict(parse_qsl(qs, keep_blank_values=True))
+        m = _API.match(path)
+        logged = path
+        fault: Fault | None = None
+        try:
+            info = _COMPANY_INFO.match(path)
+            if info:
+                self.wait(self.latency)
+                fault = self.faults.take(req.method, f"login/companyinfo/{info['company']}")
+                outcome = self._with_fault(fault, lambda: self._company_info(req, info["company"]))
+            elif m and self._codebase_ok(m["codebase"]):
+                logged = m["rest"]
+                self.wait(self.latency)
+                retry = self.limiter.check()
+                if retry is not None:
+                    raise CWError(
+                        429,
+                        "TooManyRequests",
+                        f"Too many requests. Please retry after {retry} seconds.",
+                        headers={"Retry-After": str(retry)},
+                    )
+                fault = self.faults.take(req.method, m["rest"])
+                outcome = self._with_fault(fault, lambda: self._api(req, m["rest"], query))
+            else:
+                raise not_found(f"The requested resource was not found: {path}")
+        except CWError as err:
+            outcome = error_outcome(err)
+        self._log(req, logged, query, outcome, started, t0, fault)
+        return outcome
+
+    def _codebase_ok(self, codebase: str) -> bool:
+        name = codebase.lower() + "/"
+        return name in (self.codebase.lower(), ROUTER_CODEBASE)
+
+    def _with_fault(self, fault: Fault | None, run: Any) -> Outcome:
+        if fault is None:
+            return run()  # type: ignore[no-any-return]
+        delay = 5.0 if fault.delay is None else fault.delay
+        if fault.kind == "status":
+            assert fault.status is not None
+            err = for_status(fault.status)
+            if fault.status == 429:
+                err.headers["Retry-After"] = str(fault.retry_after or 1)
+            return error_outcome(err)
+        if fault.kind == "timeout":
+            return Outcome(hold=delay, drop=True)
+        if fault.kind == "reset":
+            return Outcome(drop=True)
+        outcome: Outcome = run()
+        if fault.kind == "apply_then_timeout":
+            return Outcome(hold=delay, drop=True)
+        if fault.kind == "apply_then_drop":
+            return Outcome(drop=True)
+        outcome.body = outcome.body[: max(1, len(outcome.body) // 2)]  # invalid_json
+        return outcome
+
+    def _company_info(self, req: HttpRequest, company: str) -> Outcome:
+        if req.method.upper() != "GET":
+            raise for_status(405)
+        if company.lower() != self.company_id.lower():
+            return json_outcome(200, None)
+        version = self.codebase.strip("/").replace("_", ".")
+        return json_outcome(
+            200,
+            {
+                "CompanyName": "Sandbox MSP",
+                "Codebase": self.codebase,
+                "VersionCode": version,
+                "VersionNumber": "v4.6.10431",
+                "CompanyID": self.company_id,
+                "IsCloud": False,
+                "SiteUrl": self.url.split("://", 1)[-1],
+            },
+        )
+
+    def _api(self, req: HttpRequest, rest: str, query: dict[str, str]) -> Outcome:
+        self._authenticate(req.headers)
+        handler, ids = api.find(req.method, rest)
+        body: Any = None
+        if req.method.upper() in ("POST", "PATCH", "PUT"):
+            ctype = req.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if ctype != "application/json" and not ctype.endswith("+json"):
+                raise for_status(
+                    415,
+                    f"The request entity's media type '{ctype or 'none'}' is "
+                    f"not supported for this resource.",
+                )
+            body = _parse_json(req.body)
+        url = f"{self.url}{req.target.partition('?')[0]}"
+        ctx = api.Ctx(self.store, query, url, body, ids)
+        with self.store.lock:
+            answer = handler(ctx)
+            return json_outcome(answer.status, answer.payload, answer.headers)
+
+    def _authenticate(self, headers: Headers) -> None:
+        auth = headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "basic" or not token.strip():
+            raise CWError(
+                401,
+                "Unauthorized",
+                "Authorization has been denied for this request: "
+                "send Basic company+publicKey:privateKey.",
+            )
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise CWError(401, "Unauthorized", "The Authorization header is malformed.") from None
+        user, _, password = decoded.partition(":")
+        company, _, public = user.partition("+")
+        if not (
+            company.lower() == self.company_id.lower()
+            and secrets.compare_digest(public, self.public_key)
+            and secrets.compare_digest(password, self.private_key)
+        ):
+            raise CWError(
+                401,
+                "Unauthorized",
+                "Authorization has been denied for this request: "
+                "wrong company id, public key or private key.",
+            )
+        client = headers.get("clientId", "").strip()
+        if not client or client.lower() != self.client_id.lower():
+            raise CWError(
+                401,
+                "Unauthorized",
+                "A valid clientId header is required. See developer.connectwise.com/ClientID.",
+            )
+
+    def _log(
+        self,
+        req: HttpRequest,
+        path: str,
+        query: dict[str, str],
+        outcome: Outcome,
+        started: float,
+        t0: float,
+        fault: Fault | None,
+    ) -> None:
+        headers = Headers(
+            {
+                k: (REDACTED if k.lower() in ("authorization", "clientid") else v)
+                for k, v in req.headers.items()
+            }
+        )
+        record = RequestRecord(
+            method=req.method.upper(),
+            path=path,
+            query=query,
+            headers=headers,
+            json=_json_or_none(req.body),
+            status=0 if outcome.drop else outcome.status,
+            started=started,
+            duration=time.perf_counter() - t0 + outcome.hold,
+            fault=fault.kind if fault else None,
+        )
+        with self._log_lock:
+            self._records.append(record)
+
+    def records_json(self) -> list[dict[str, Any]]:
+        """The request log as JSON-ready dicts."""
+        return [asdict(r) for r in self.requests]
+
+
+def _norm_codebase(codebase: str) -> str:
+    return codebase.strip("/") + "/"
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}") from None

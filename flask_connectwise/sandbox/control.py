@@ -1,0 +1,93 @@
+"""``/_sandbox/*`` control routes (no auth, not logged) for other processes (demo, benchmarks).
+
+``GET /_sandbox/requests`` · ``DELETE /_sandbox/requests`` · ``POST /_sandbox/reset`` ·
+``GET|POST|DELETE /_sandbox/faults`` (POST body: the ``inject_fault`` arguments) ·
+``POST /_sandbox/latency {"seconds"}`` · ``POST /_sandbox/rate-limit {"max_requests",
+"per_seconds", "retry_after"}`` · ``POST /_sandbox/codebase {"codebase"}`` ·
+``GET /_sandbox/tickets/<id>`` (ticket, notes, time entries) · ``GET /_sandbox/stats``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from .errors import for_status, not_found
+
+if TYPE_CHECKING:
+    from .app import Outcome, SandboxApp
+
+_TICKET = re.compile(r"^/_sandbox/tickets/(\d+)/?$")
+
+
+def _arg(body: dict[str, Any], snake: str, camel: str, default: Any = None) -> Any:
+    return body.get(snake, body.get(camel, default))
+
+
+def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
+    """Answer one control request."""
+    from .app import json_outcome
+
+    method = method.upper()
+    body = body if isinstance(body, dict) else {}
+    route = path.rstrip("/")
+    if route == "/_sandbox/requests" and method == "GET":
+        return json_outcome(200, app.records_json())
+    if route == "/_sandbox/requests" and method == "DELETE":
+        app.clear_requests()
+        return json_outcome(200, {"ok": True})
+    if route == "/_sandbox/reset" and method == "POST":
+        app.reset()
+        return json_outcome(200, {"ok": True})
+    if route == "/_sandbox/faults":
+        if method == "POST":
+            fault = app.inject_fault(
+                str(body["path"]),
+                str(body["kind"]),
+                count=int(body.get("count", 1)),
+                status=body.get("status"),
+                method=body.get("method"),
+                delay=body.get("delay"),
+                retry_after=_arg(body, "retry_after", "retryAfter"),
+            )
+            return json_outcome(201, asdict(fault))
+        if method == "GET":
+            return json_outcome(200, [asdict(f) for f in app.faults.pending()])
+        if method == "DELETE":
+            app.clear_faults()
+            return json_outcome(200, {"ok": True})
+    if route == "/_sandbox/latency" and method == "POST":
+        app.set_latency(float(body["seconds"]))
+        return json_outcome(200, {"seconds": app.latency})
+    if route == "/_sandbox/rate-limit" and method == "POST":
+        limit = _arg(body, "max_requests", "maxRequests")
+        app.set_rate_limit(
+            int(limit) if limit is not None else None,
+            float(_arg(body, "per_seconds", "perSeconds", 60.0)),
+            _arg(body, "retry_after", "retryAfter"),
+        )
+        return json_outcome(200, {"ok": True})
+    if route == "/_sandbox/codebase" and method == "POST":
+        app.move_codebase(str(body["codebase"]))
+        return json_outcome(200, {"codebase": app.codebase})
+    if route == "/_sandbox/stats" and method == "GET":
+        return json_outcome(
+            200, {"connections_opened": app.connections_opened, "requests": len(app.requests)}
+        )
+    m = _TICKET.match(route)
+    if m and method == "GET":
+        ticket_id = int(m.group(1))
+        try:
+            ticket = app.ticket(ticket_id)
+        except KeyError:
+            raise not_found(f"Ticket {ticket_id} not found") from None
+        return json_outcome(
+            200,
+            {
+                "ticket": ticket,
+                "notes": app.notes(ticket_id),
+                "timeEntries": app.time_entries(ticket_id),
+            },
+        )
+    raise for_status(404, f"Unknown sandbox control route: {method} {path}")

@@ -1,0 +1,506 @@
+"""The sandbox's state and ConnectWise's write rules (notes, time entries, ticket PATCH).
+
+Callers hold ``Store.lock`` around every read and write; records handed out by the listing
+methods are the live objects (serialise them before releasing the lock).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import data
+from .data import SeedData, company_ref, member_ref, now_iso
+from .errors import CWError, bad_request, invalid, missing, not_found
+from .query import known_paths
+
+BILLABLE_OPTIONS = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
+CHARGE_TYPES = ("ServiceTicket", "ProjectTicket", "ChargeCode", "Activity")
+NOTE_FLAGS = ("detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag")
+SUMMARY_MAX = 100
+
+
+def parse_cw_time(value: Any, resource: str, field: str) -> datetime:
+    """Parse ``YYYY-MM-DDTHH:MM:SS[.fff]Z``; anything else (naive, offsets) is a 400 (guess)."""
+    if not isinstance(value, str) or not value.endswith("Z"):
+        raise invalid(
+            resource,
+            field,
+            "InvalidField",
+            f"{field} must be a UTC date time such as 2024-01-01T10:00:00Z.",
+        )
+    try:
+        parsed = datetime.fromisoformat(value[:-1])
+    except ValueError:
+        raise invalid(
+            resource,
+            field,
+            "InvalidField",
+            f"{field} must be a UTC date time such as 2024-01-01T10:00:00Z.",
+        ) from None
+    if parsed.tzinfo is not None:
+        raise invalid(resource, field, "InvalidField", f"{field} has two time zones.")
+    return parsed.replace(tzinfo=UTC)
+
+
+def build_time_entry(
+    base: str,
+    entry_id: int,
+    ticket: dict[str, Any] | None,
+    company: dict[str, Any],
+    member: dict[str, Any],
+    body: dict[str, Any],
+    start: str,
+    end: str,
+    hours: float,
+    now: str,
+) -> dict[str, Any]:
+    """A TimeEntry record as ConnectWise returns it."""
+    entry: dict[str, Any] = {
+        "id": entry_id,
+        "company": company_ref(base, company),
+        "companyType": "Client",
+        "chargeToId": ticket["id"] if ticket else body.get("chargeToId"),
+        "chargeToType": body.get("chargeToType", "ServiceTicket" if ticket else None),
+        "member": member_ref(base, member),
+        "locationId": 2,
+        "businessUnitId": 10,
+        "workType": {
+            "id": 3,
+            "name": "Regular",
+            "_info": {"workType_href": data.href(base, "time/workTypes/3")},
+        },
+        "workRole": {
+            "id": 11,
+            "name": "System Engineer",
+            "_info": {"workRole_href": data.href(base, "time/workRoles/11")},
+        },
+        "agreement": None,
+        "timeStart": start,
+        "timeEnd": end,
+        "hoursDeduct": float(body.get("hoursDeduct") or 0.0),
+        "actualHours": hours,
+        "billableOption": body.get("billableOption", "Billable"),
+        "notes": body.get("notes", ""),
+        "internalNotes": body.get("internalNotes", ""),
+        "addToDetailDescriptionFlag": bool(body.get("addToDetailDescriptionFlag")),
+        "addToInternalAnalysisFlag": bool(body.get("addToInternalAnalysisFlag")),
+        "addToResolutionFlag": bool(body.get("addToResolutionFlag")),
+        "emailResourceFlag": bool(body.get("emailResourceFlag")),
+        "emailContactFlag": bool(body.get("emailContactFlag")),
+        "emailCcFlag": bool(body.get("emailCcFlag")),
+        "hoursBilled": hours,
+        "enteredBy": member["identifier"],
+        "dateEntered": now,
+        "mobileGuid": f"00000000-0000-4000-8000-{entry_id:012d}",
+        "status": "Open",
+        "_info": {"lastUpdated": now, "updatedBy": member["identifier"]},
+    }
+    if ticket is not None:
+        entry["ticket"] = {
+            "id": ticket["id"],
+            "summary": ticket["summary"],
+            "_info": {"ticket_href": data.href(base, f"service/tickets/{ticket['id']}")},
+        }
+    return entry
+
+
+class Store:
+    """All sandbox records plus one lock; ``reset()`` restores the seed."""
+
+    def __init__(self, seed: int, base: str) -> None:
+        self.lock = threading.RLock()
+        self.seed = seed
+        self.base = base
+        self.data = SeedData()
+        self.reset()
+
+    def reset(self) -> None:
+        """Rebuild the seed data."""
+        with self.lock:
+            self.data = data.build(self.seed, self.base)
+            d = self.data
+            self.known = {
+                "tickets": known_paths(list(d.tickets.values())),
+                "notes": known_paths(list(d.notes.values())),
+                "allNotes": known_paths(self._all_notes(12346)),
+                "time": known_paths(list(d.time_entries.values())),
+                "boards": known_paths(list(d.boards.values())),
+                "statuses": known_paths(list(d.statuses.values())),
+                "members": known_paths(list(d.members.values())),
+                "companies": known_paths(list(d.companies.values())),
+            }
+
+    # ---- reads -------------------------------------------------------------------------
+    def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """The live ticket, or 404 ``Ticket N not found``."""
+        ticket = self.data.tickets.get(ticket_id)
+        if ticket is None:
+            raise not_found(f"Ticket {ticket_id} not found")
+        return ticket
+
+    def board(self, board_id: int) -> dict[str, Any]:
+        """The live board, or 404 (message is a guess)."""
+        board = self.data.boards.get(board_id)
+        if board is None:
+            raise not_found(f"Service Board {board_id} not found")
+        return board
+
+    def board_statuses(self, board_id: int) -> list[dict[str, Any]]:
+        """Statuses of one board (404 for an unknown board)."""
+        self.board(board_id)
+        return [s for s in self.data.statuses.values() if s["board"]["id"] == board_id]
+
+    def notes(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Ticket notes (404 for an unknown ticket)."""
+        self.ticket(ticket_id)
+        return [n for n in self.data.notes.values() if n["ticketId"] == ticket_id]
+
+    def time_entries(self, ticket_id: int | None = None) -> list[dict[str, Any]]:
+        """All time entries, or those charged to one service ticket."""
+        entries = list(self.data.time_entries.values())
+        if ticket_id is None:
+            return entries
+        return [
+            e
+            for e in entries
+            if e["chargeToId"] == ticket_id and e["chargeToType"] == "ServiceTicket"
+        ]
+
+    def all_notes(self, ticket_id: int) -> list[dict[str, Any]]:
+        """Ticket notes and time-entry notes merged, with ``noteType``."""
+        self.ticket(ticket_id)
+        return self._all_notes(ticket_id)
+
+    def _all_notes(self, ticket_id: int) -> list[dict[str, Any]]:
+        out = [
+            {**n, "noteType": "TicketNote"}
+            for n in self.data.notes.values()
+            if n["ticketId"] == ticket_id
+        ]
+        for e in self.time_entries(ticket_id):
+            if not e.get("notes"):
+                continue
+            detail, res = e["addToDetailDescriptionFlag"], e["addToResolutionFlag"]
+            out.append(
+                {
+                    "id": e["id"],
+                    "ticketId": ticket_id,
+                    "text": e["notes"],
+                    "detailDescriptionFlag": detail,
+                    "internalAnalysisFlag": e["addToInternalAnalysisFlag"],
+                    "resolutionFlag": res,
+                    "member": e["member"],
+                    "dateCreated": e["dateEntered"],
+                    "createdBy": e["enteredBy"],
+                    "internalFlag": e["addToInternalAnalysisFlag"],
+                    "externalFlag": detail or res,
+                    "noteType": "TimeEntryNote",
+                    "timeStart": e["timeStart"],
+                    "timeEnd": e["timeEnd"],
+                    "_info": e["_info"],
+                }
+            )
+        out.sort(key=lambda n: (n["dateCreated"], n["id"]))
+        return out
+
+    def snapshot(self, value: Any) -> Any:
+        """A deep copy taken under the lock (for Python-side assertions)."""
+        with self.lock:
+            return copy.deepcopy(value)
+
+    # ---- members -----------------------------------------------------------------------
+    def find_member(self, ref: Any, resource: str, field: str = "member") -> dict[str, Any]:
+        """Resolve ``{id}`` or ``{identifier}`` (case-insensitive); 400 naming ``field``."""
+        if not isinstance(ref, dict) or ("id" not in ref and "identifier" not in ref):
+            raise invalid(
+                resource,
+                field,
+                "InvalidObject",
+                "member must be an object with an id or identifier.",
+            )
+        for member in self.data.members.values():
+            if "id" in ref and member["id"] == ref["id"]:
+                return member
+            ident = ref.get("identifier")
+            if (
+                "id" not in ref
+                and isinstance(ident, str)
+                and member["identifier"].lower() == ident.lower()
+            ):
+                return member
+        label = ref.get("id", ref.get("identifier"))
+        raise invalid(resource, field, "NotFound", f"Member {label} not found")
+
+    def api_member(self) -> dict[str, Any]:
+        """The member the API keys belong to (author of notes sent without ``member``)."""
+        return self.data.members[data.API_MEMBER_ID]
+
+    # ---- writes ------------------------------------------------------------------------
+    def add_note(self, ticket_id: int, body: Any) -> dict[str, Any]:
+        """``POST service/tickets/{id}/notes`` rules; returns the stored note."""
+        self.ticket(ticket_id)
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a serviceNote object.")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise missing("serviceNote", "text")
+        if not any(body.get(flag) is True for flag in NOTE_FLAGS):
+            raise invalid(
+                "serviceNote",
+                "detailDescriptionFlag",
+                "InvalidObject",
+                "Please choose where to display the notes in order to save this record.",
+            )
+        member = (
+            self.find_member(body["member"], "serviceNote")
+            if body.get("member") is not None
+            else self.api_member()
+        )
+        d = self.data
+        note = data.make_note(self.base, d.next_note_id, ticket_id, member, body, now_iso())
+        d.notes[d.next_note_id] = note
+        d.next_note_id += 1
+        self._touch(ticket_id, member)
+        return note
+
+    def add_time_entry(self, body: Any) -> dict[str, Any]:
+        """``POST time/entries`` rules; returns the stored entry."""
+        r = "timeEntry"
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a timeEntry object.")
+        if body.get("timeStart") in (None, ""):
+            raise missing(r, "timeStart")
+        start = parse_cw_time(body["timeStart"], r, "timeStart")
+        ticket, company = self._charge_target(body)
+        member = (
+            self.find_member(body["member"], r)
+            if body.get("member") is not None
+            else self.api_member()
+        )
+        if member["inactiveFlag"]:
+            raise invalid(
+                r, "member", "InvalidObject", f"Member {member['identifier']} is inactive."
+            )
+        option = body.get("billableOption", "Billable")
+        if option not in BILLABLE_OPTIONS:
+            raise invalid(
+                r,
+                "billableOption",
+                "InvalidField",
+                f"billableOption must be one of {', '.join(BILLABLE_OPTIONS)}.",
+            )
+        deduct = body.get("hoursDeduct") or 0.0
+        if not isinstance(deduct, int | float) or deduct < 0:
+            raise invalid(r, "hoursDeduct", "InvalidField", "hoursDeduct must be >= 0.")
+        end, hours = self._time_span(body, start, float(deduct))
+        if ticket is not None:
+            status = self.data.statuses[ticket["status"]["id"]]
+            if status["timeEntryNotAllowed"]:
+                raise invalid(
+                    r,
+                    "chargeToId",
+                    "InvalidObject",
+                    f"Time entries are not allowed on tickets with status '{status['name']}'.",
+                )
+        d = self.data
+        entry = build_time_entry(
+            self.base,
+            d.next_time_id,
+            ticket,
+            company,
+            member,
+            body,
+            data.iso(start),
+            data.iso(end),
+            hours,
+            now_iso(),
+        )
+        d.time_entries[d.next_time_id] = entry
+        d.next_time_id += 1
+        if ticket is not None:
+            ticket["actualHours"] = round((ticket["actualHours"] or 0) + hours, 2)
+            self._touch(ticket["id"], member)
+        return entry
+
+    def _charge_target(self, body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        r = "timeEntry"
+        charge_id, charge_type = body.get("chargeToId"), body.get("chargeToType")
+        if charge_id is None:
+            ref = body.get("company")
+            if not isinstance(ref, dict):
+                raise missing(r, "company")
+            company = next(
+                (
+                    c
+                    for c in self.data.companies.values()
+                    if c["id"] == ref.get("id")
+                    or c["identifier"].lower() == str(ref.get("identifier", "")).lower()
+                ),
+                None,
+            )
+            if company is None:
+                raise invalid(r, "company", "NotFound", f"Company {ref} not found")
+            return None, company
+        if charge_type is None:
+            raise missing(r, "chargeToType")
+        if charge_type not in CHARGE_TYPES:
+            raise invalid(
+                r,
+                "chargeToType",
+                "InvalidField",
+                f"chargeToType must be one of {', '.join(CHARGE_TYPES)}.",
+            )
+        if not isinstance(charge_id, int) or isinstance(charge_id, bool):
+            raise invalid(r, "chargeToId", "InvalidField", "chargeToId must be an integer.")
+        if charge_type in ("ServiceTicket", "ProjectTicket"):
+            ticket = self.data.tickets.get(charge_id)
+            kind = "Ticket" if charge_type == "ServiceTicket" else "Project Ticket"
+            if ticket is None or charge_type == "ProjectTicket":
+                raise invalid(r, "chargeToId", "NotFound", f"{kind} {charge_id} not found")
+            return ticket, self.data.companies[ticket["company"]["id"]]
+        return None, self.data.companies[2]
+
+    @staticmethod
+    def _time_span(body: dict[str, Any], start: datetime, deduct: float) -> tuple[datetime, float]:
+        r = "timeEntry"
+        hours = body.get("actualHours")
+        if hours is not None and (
+            not isinstance(hours, int | float) or isinstance(hours, bool) or hours <= 0
+        ):
+            raise invalid(r, "actualHours", "InvalidField", "actualHours must be greater than 0.")
+        if body.get("timeEnd") not in (None, ""):
+            end = parse_cw_time(body["timeEnd"], r, "timeEnd")
+            if end <= start:
+                raise invalid(r, "timeEnd", "InvalidField", "timeEnd must be after timeStart.")
+            if hours is None:
+                hours = round((end - start).total_seconds() / 3600 - deduct, 2)
+                if hours <= 0:
+                    raise invalid(
+                        r,
+                        "hoursDeduct",
+                        "InvalidField",
+                        "hoursDeduct must be less than the time worked.",
+                    )
+            return end, float(hours)
+        if hours is None:
+            raise missing(r, "timeEnd")
+        return start + timedelta(hours=float(hours) + deduct), float(hours)
+
+    def patch_ticket(self, ticket_id: int, ops: Any) -> dict[str, Any]:
+        """``PATCH service/tickets/{id}``: all ops are validated, then applied together."""
+        ticket = self.ticket(ticket_id)
+        if not isinstance(ops, list) or not ops:
+            raise bad_request(
+                "The request body must be a non-empty JSON array of patch operations."
+            )
+        changes: dict[str, Any] = {}
+        for op in ops:
+            changes.update(self._patch_op(ticket, op))
+        if "status" in changes:
+            status = self.data.statuses[changes["status"]["id"]]
+            if status["closedStatus"] and not ticket["closedFlag"]:
+                changes.update(
+                    closedFlag=True, closedDate=now_iso(), closedBy=self.api_member()["identifier"]
+                )
+            elif not status["closedStatus"]:
+                changes.update(closedFlag=False, closedDate=None, closedBy=None)
+        ticket.update(changes)
+        self._touch(ticket_id, self.api_member())
+        return ticket
+
+    def _patch_op(self, ticket: dict[str, Any], op: Any) -> dict[str, Any]:
+        r = "ticket"
+        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
+            raise bad_request("Each patch operation must be an object with op, path and value.")
+        kind = str(op.get("op", "")).lower()
+        if kind not in ("add", "replace", "remove"):
+            raise invalid(r, op["path"], "InvalidField", f"op '{op.get('op')}' is not valid.")
+        path = op["path"].strip("/").lower()
+        value = op.get("value")
+        if path in ("status", "status/id", "status/name"):
+            if kind == "remove":
+                raise missing(r, "status")
+            if path == "status/id":
+                value = {"id": value}
+            elif path == "status/name":
+                value = {"name": value}
+            return {"status": data.status_ref(self.base, self._resolve_status(ticket, value))}
+        if path == "summary":
+            if kind == "remove" or not isinstance(value, str) or not value.strip():
+                raise missing(r, "summary")
+            if len(value) > SUMMARY_MAX:
+                raise invalid(
+                    r,
+                    "summary",
+                    "MaxLengthField",
+                    f"summary exceeds the max length ({SUMMARY_MAX})",
+                )
+            return {"summary": value}
+        if path == "customerupdatedflag":
+            if not isinstance(value, bool):
+                raise invalid(
+                    r,
+                    "customerUpdatedFlag",
+                    "InvalidField",
+                    "customerUpdatedFlag must be a boolean.",
+                )
+            return {"customerUpdatedFlag": value}
+        if path in ("owner", "owner/id", "owner/identifier"):
+            if kind == "remove":
+                return {"owner": None}
+            if path != "owner":
+                value = {path.split("/")[1]: value}
+            return {"owner": member_ref(self.base, self.find_member(value, r, "owner"))}
+        raise invalid(
+            r,
+            op["path"],
+            "InvalidField",
+            f"Cannot patch path '{op['path']}': the field does not exist or is read-only.",
+        )
+
+    def _resolve_status(self, ticket: dict[str, Any], value: Any) -> dict[str, Any]:
+        board_id = ticket["board"]["id"]
+        if not isinstance(value, dict) or ("id" not in value and "name" not in value):
+            raise invalid(
+                "ticket",
+                "status",
+                "InvalidField",
+                'status must be an object with an id or name, e.g. {"id": 123}.',
+            )
+        statuses = self.board_statuses(board_id)
+        if "id" in value:
+            found = next((s for s in statuses if s["id"] == value["id"]), None)
+            label = value["id"]
+        else:
+            name = str(value["name"]).lower()
+            found = next(
+                (s for s in statuses if s["name"].lower() == name and not s["inactive"]), None
+            )
+            label = value["name"]
+        if found is None:
+            raise CWError(
+                400,
+                "InvalidObject",
+                "ticket object is invalid",
+                [
+                    {
+                        "code": "NotFound",
+                        "message": f"Service Status {label} not found for Service Board {board_id}",
+                        "resource": "ticket",
+                        "field": "status/id",
+                    }
+                ],
+            )
+        if found["inactive"]:
+            raise invalid(
+                "ticket", "status/id", "InvalidObject", f"Service Status {found['id']} is inactive"
+            )
+        return found
+
+    def _touch(self, ticket_id: int, member: dict[str, Any]) -> None:
+        info = self.data.tickets[ticket_id]["_info"]
+        info["lastUpdated"] = now_iso()
+        info["updatedBy"] = member["identifier"]

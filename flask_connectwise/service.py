@@ -1,0 +1,337 @@
+"""What the routes, fields and admin views call: enable checks, cached search, log-change.
+
+One :class:`ConnectWiseService` exists per app (in ``app.extensions["connectwise"]``). It holds
+the app's configuration, the host's database session and cache, and one client per tenant,
+rebuilt when that tenant's credentials change. It never reads Flask's request globals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .client import ConnectWiseClient
+from .crypto import KeyConfigurationError, Keyring
+from .delivery import Deliverer, new_change, outcome_of, request_hash
+from .errors import ConfigurationError, ConnectWiseError, NotFoundError
+from .models import ALL_TENANTS, FEATURE_KEY, Models, utcnow
+from .records import BoardStatus, Note, Ticket, TimeEntry
+from .retry import RetryPolicy
+from .settings import CredentialsInput, SettingsStore, TenantSettings
+from .signals import change_failed, change_logged
+from .urlpolicy import GuardedAdapter, UnsafeURLError, URLPolicy
+
+log = logging.getLogger("flask_connectwise.service")
+
+FlagLoader = Callable[[str], "bool | None"]
+
+
+class NotConfiguredError(ConnectWiseError):
+    """The tenant has no ConnectWise credentials, or the feature is off."""
+
+    http_status = 404
+    error_code = "not_configured"
+
+
+class IdempotencyConflict(ConnectWiseError):
+    """The idempotency key was used before with different content."""
+
+    http_status = 409
+    error_code = "idempotency_conflict"
+
+
+class ConnectWiseService:
+    """The extension's operations for one app."""
+
+    def __init__(
+        self,
+        *,
+        app: Any,
+        config: dict[str, Any],
+        db: Any,
+        models: Models,
+        cache: Any,
+        flag_loader: Callable[[], FlagLoader | None],
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.db = db
+        self.models = models
+        self.cache = cache
+        self._flag_loader = flag_loader
+        self._keyring: Keyring | None = None
+        self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
+        self._lock = threading.Lock()
+        self.policy = URLPolicy(
+            allowed_hosts=tuple(config["CONNECTWISE_ALLOWED_HOSTS"]),
+            allow_loopback_http=bool(config["CONNECTWISE_ALLOW_LOOPBACK_HTTP"]),
+        )
+
+    # -- keys and settings -------------------------------------------------------------------
+
+    @property
+    def keyring(self) -> Keyring:
+        """The configured keys; :class:`KeyConfigurationError` when none are configured."""
+        if self._keyring is None:
+            self._keyring = Keyring.from_config(self.config.get("CONNECTWISE_ENCRYPTION_KEYS"))
+        return self._keyring
+
+    def reload_keys(self) -> None:
+        self._keyring = None
+
+    @property
+    def session(self) -> Any:
+        return self.db.session
+
+    def store(self) -> SettingsStore:
+        return SettingsStore(self.session, self.models, lambda: self.keyring)
+
+    def credentials_row(self, tenant_id: str) -> Any:
+        return self.store().row(tenant_id)
+
+    def settings(self, tenant_id: str) -> TenantSettings | None:
+        return self.store().load(tenant_id)
+
+    def save_credentials(
+        self, tenant_id: str, payload: Any, *, actor: str | None = None, commit: bool = True
+    ) -> Any:
+        """Validate and store credentials; blank secrets keep the stored ones."""
+        data = CredentialsInput.parse(payload, self.policy)
+        row = self.store().save(tenant_id, data, actor=actor)
+        if commit:
+            self.session.commit()
+        self.forget_client(tenant_id)
+        return row
+
+    # -- feature flag ------------------------------------------------------------------------
+
+    def flag_row(self, tenant_id: str) -> Any:
+        model = self.models.FeatureFlag
+        return (
+            self.session.query(model)
+            .filter(model.key == FEATURE_KEY, model.tenant_id == tenant_id)
+            .one_or_none()
+        )
+
+    def flag_on(self, tenant_id: str) -> bool:
+        """Whether ``connectwise_integration`` is on for the tenant (off by default)."""
+        loader = self._flag_loader()
+        if loader is not None:
+            try:
+                decided = loader(tenant_id)
+            except Exception:
+                log.exception("connectwise flag loader failed; treating the feature as off")
+                return False
+            if decided is not None:
+                return bool(decided)
+        row = self.flag_row(tenant_id) or self.flag_row(ALL_TENANTS)
+        return bool(row and row.enabled)
+
+    def set_flag(
+        self, tenant_id: str, enabled: bool, *, actor: str | None = None, commit: bool = True
+    ) -> Any:
+        """Turn the feature on or off for a tenant (``"*"``: for all). Deletes nothing."""
+        row = self.flag_row(tenant_id)
+        if row is None:
+            row = self.models.FeatureFlag(key=FEATURE_KEY, tenant_id=tenant_id)
+            self.session.add(row)
+        row.enabled = bool(enabled)
+        row.updated_by = actor
+        row.updated_at = utcnow()
+        if commit:
+            self.session.commit()
+        return row
+
+    def is_enabled(self, tenant_id: str) -> bool:
+        """Flag on and credentials stored."""
+        return self.flag_on(tenant_id) and self.credentials_row(tenant_id) is not None
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def forget_client(self, tenant_id: str) -> None:
+        with self._lock:
+            old = self._clients.pop(tenant_id, None)
+        if old:
+            old[1].close()
+
+    def client_for(self, tenant_id: str) -> ConnectWiseClient:
+        """The tenant's client (one per tenant, rebuilt when its credentials change)."""
+        row = self.credentials_row(tenant_id)
+        if row is None:
+            raise NotConfiguredError("ConnectWise is not configured for this tenant", status=None)
+        with self._lock:
+            cached = self._clients.get(tenant_id)
+            if cached and cached[0] == row.revision:
+                return cached[1]
+        settings = self.store().decrypt_row(row)
+        client = self.build_client(settings)
+        with self._lock:
+            old = self._clients.get(tenant_id)
+            self._clients[tenant_id] = (row.revision, client)
+        if old and old[1] is not client:
+            old[1].close()
+        return client
+
+    def build_client(self, settings: TenantSettings) -> ConnectWiseClient:
+        try:
+            base_url = self.policy.check(settings.base_url)
+        except UnsafeURLError as exc:
+            raise ConfigurationError(str(exc)) from None
+        import requests
+
+        session = requests.Session()
+        adapter = GuardedAdapter(pool_maxsize=8)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return ConnectWiseClient(
+            base_url=base_url,
+            company_id=settings.company_id,
+            public_key=settings.public_key,
+            private_key=settings.private_key,
+            client_id=settings.client_id,
+            timeout=float(self.config["CONNECTWISE_TIMEOUT"]),
+            connect_timeout=float(self.config["CONNECTWISE_CONNECT_TIMEOUT"]),
+            api_version=str(self.config["CONNECTWISE_API_VERSION"]),
+            retry=RetryPolicy(deadline=float(self.config["CONNECTWISE_TIMEOUT"]) * 2),
+            codebase_cache=self.cache,
+            session=session,
+        )
+
+    # -- tickets -----------------------------------------------------------------------------
+
+    def _search_key(self, tenant_id: str, revision: int, query: str, limit: int) -> str:
+        normal = " ".join(query.split()).casefold()
+        digest = hashlib.sha256(f"{tenant_id}\0{normal}\0{limit}".encode()).hexdigest()[:32]
+        return f"connectwise:search:{revision}:{digest}"
+
+    def search_tickets(
+        self, tenant_id: str, query: str, *, limit: int | None = None
+    ) -> list[Ticket]:
+        """Tickets matching ``query``, answered from the cache for 30 s (configurable)."""
+        limit = int(limit or self.config["CONNECTWISE_SEARCH_LIMIT"])
+        client = self.client_for(tenant_id)
+        revision = self._clients[tenant_id][0]
+        key = self._search_key(tenant_id, revision, query, limit)
+        cached = self.cache.get(key)
+        if isinstance(cached, list):
+            return [Ticket(**item) for item in cached]
+        tickets = client.search_tickets(query, limit=limit)
+        timeout = int(self.config["CONNECTWISE_SEARCH_CACHE_SECONDS"])
+        if timeout > 0:
+            self.cache.set(key, [t.__dict__ for t in tickets], timeout=timeout)
+        return tickets
+
+    def get_ticket(self, tenant_id: str, ticket_id: int) -> Ticket:
+        return self.client_for(tenant_id).get_ticket(ticket_id)
+
+    def ticket_exists(self, tenant_id: str, ticket_id: int) -> bool:
+        try:
+            self.get_ticket(tenant_id, ticket_id)
+        except NotFoundError:
+            return False
+        return True
+
+    def add_note(self, tenant_id: str, ticket_id: int, text: str, **kwargs: Any) -> Note:
+        return self.client_for(tenant_id).add_note(ticket_id, text, **kwargs)
+
+    def add_time_entry(self, tenant_id: str, ticket_id: int, **kwargs: Any) -> TimeEntry:
+        return self.client_for(tenant_id).add_time_entry(ticket_id, **kwargs)
+
+    def update_status(self, tenant_id: str, ticket_id: int, status_id: int) -> Ticket:
+        return self.client_for(tenant_id).update_status(ticket_id, status_id)
+
+    def board_statuses(self, tenant_id: str, board_id: int) -> list[BoardStatus]:
+        return self.client_for(tenant_id).board_statuses(board_id)
+
+    # -- log-change --------------------------------------------------------------------------
+
+    def record_change(
+        self,
+        tenant_id: str,
+        ticket_id: int,
+        note_text: str,
+        *,
+        member: str | None = None,
+        hours: float | None = None,
+        status_id: int | None = None,
+        internal: bool = False,
+        idempotency_key: str | None = None,
+        operator: str | None = None,
+    ) -> tuple[Any, bool]:
+        """Add a change to the session (the outbox); returns ``(row, created)``.
+
+        ``hours`` defaults to the tenant's default minutes; the status defaults to the tenant's
+        default status when it auto-updates status. A repeated idempotency key returns the
+        first row; the same key with different content raises :class:`IdempotencyConflict`.
+        """
+        row = self.credentials_row(tenant_id)
+        if row is None:
+            raise NotConfiguredError("ConnectWise is not configured for this tenant")
+        if hours is None:
+            hours = round(row.default_time_minutes / 60, 4) if row.default_time_minutes else None
+        if status_id is None and row.auto_update_status and row.default_status_id:
+            status_id = row.default_status_id
+        if idempotency_key:
+            model = self.models.ChangeLog
+            existing = (
+                self.session.query(model)
+                .filter(model.tenant_id == tenant_id, model.idempotency_key == idempotency_key)
+                .one_or_none()
+            )
+            if existing is not None:
+                digest = request_hash(
+                    ticket_id=ticket_id,
+                    note_text=note_text,
+                    member=member,
+                    hours=hours,
+                    status_id=status_id,
+                    internal=internal,
+                )
+                if digest != existing.request_hash:
+                    raise IdempotencyConflict(
+                        "This Idempotency-Key was already used for a different change"
+                    )
+                return existing, False
+        change = new_change(
+            self.models,
+            tenant_id=tenant_id,
+            ticket_id=ticket_id,
+            note_text=note_text,
+            member=member,
+            hours=hours,
+            status_id=status_id,
+            internal=internal,
+            idempotency_key=idempotency_key,
+            operator=operator,
+        )
+        self.session.add(change)
+        return change, True
+
+    def deliver(self, change: Any) -> dict[str, Any]:
+        """Run the change's outstanding steps now and commit the result."""
+        try:
+            client = self.client_for(change.tenant_id)
+        except (ConnectWiseError, KeyConfigurationError) as exc:
+            change.state = "failed"
+            change.note_error = change.note_error or str(exc)
+            self.session.commit()
+            return outcome_of(change)
+        Deliverer(self.models, self.session).deliver(change, client)
+        self.session.commit()
+        outcome = outcome_of(change)
+        signal = change_logged if change.state == "delivered" else change_failed
+        signal.send(self.app, change=change, outcome=outcome)
+        return outcome
+
+    def log_change(
+        self, tenant_id: str, ticket_id: int, note_text: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Record the change, commit, deliver it now and return the per-step outcome."""
+        change, created = self.record_change(tenant_id, ticket_id, note_text, **kwargs)
+        self.session.commit()
+        if not created:
+            return outcome_of(change) | {"replayed": True}
+        return self.deliver(change)

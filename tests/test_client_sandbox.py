@@ -1,0 +1,200 @@
+"""ConnectWiseClient against the live sandbox over loopback: every method, faults, discovery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from flask_connectwise import errors
+from flask_connectwise.client import ConnectWiseClient
+from flask_connectwise.retry import RetryPolicy
+from tests.conftest import DictCache
+
+
+@pytest.fixture
+def client(connectwise_sandbox):
+    with ConnectWiseClient(
+        **connectwise_sandbox.credentials,
+        codebase_cache=DictCache(),
+        timeout=2.0,
+        retry=RetryPolicy(max_attempts=3, base=0.01, cap=0.05, deadline=5),
+    ) as made:
+        yield made
+
+
+def api_requests(sandbox, method=None):
+    return [
+        r
+        for r in sandbox.requests
+        if "companyinfo" not in r.path and (method is None or r.method == method)
+    ]
+
+
+def test_search_by_summary_returns_open_matching_tickets(client, connectwise_sandbox):
+    found = client.search_tickets("printer")
+    assert found, "the seed data has printer tickets"
+    assert all("printer" in t.summary.lower() for t in found)
+    assert all(not t.closed for t in found)
+    assert [t.id for t in found] == sorted((t.id for t in found), reverse=True)
+    assert len(found) <= 25
+    closed_too = client.search_tickets("printer", open_only=False, limit=100)
+    assert len(closed_too) >= len(found)
+
+
+def test_search_by_number_finds_that_ticket_first(client):
+    found = client.search_tickets("12345")
+    assert found[0].id == 12345
+    assert found[0].board and found[0].status and found[0].company
+
+
+def test_hostile_search_is_an_ordinary_answer(client, connectwise_sandbox):
+    assert client.search_tickets('x" or id>0 or summary="') == []
+    record = api_requests(connectwise_sandbox)[-1]
+    assert record.status == 200
+    assert record.query["conditions"].count('"') == 2
+
+
+def test_get_ticket_and_not_found(client):
+    assert client.get_ticket(12345).id == 12345
+    with pytest.raises(errors.NotFoundError, match="999999"):
+        client.get_ticket(999999)
+
+
+def test_note_time_entry_and_status(client, connectwise_sandbox):
+    before_notes = len(connectwise_sandbox.notes(12345))
+    note = client.add_note(12345, "DID +1 555 0100 moved to ext. 204", member="jdoe")
+    assert note.ticket_id == 12345 and note.member == "jdoe"
+    notes = connectwise_sandbox.notes(12345)
+    assert len(notes) == before_notes + 1
+    stored = [n for n in notes if n["id"] == note.id][0]
+    assert stored["detailDescriptionFlag"] is True and stored["internalAnalysisFlag"] is False
+
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    entry = client.add_time_entry(12345, hours=0.25, member="jdoe", notes="ref", start=start)
+    assert entry.hours == 0.25
+    stored_entry = [e for e in connectwise_sandbox.time_entries(12345) if e["id"] == entry.id][0]
+    assert stored_entry["timeStart"] == "2026-01-05T09:00:00Z"
+    assert stored_entry["timeEnd"] == "2026-01-05T09:15:00Z"
+    assert stored_entry["chargeToType"] == "ServiceTicket"
+
+    ticket = client.get_ticket(12345)
+    target = next(
+        s
+        for s in client.board_statuses(ticket.board_id)
+        if s.id != ticket.status_id and not s.inactive and not s.closed
+    )
+    assert client.update_status(12345, target.id).status_id == target.id
+    assert connectwise_sandbox.ticket(12345)["status"]["id"] == target.id
+    patch = api_requests(connectwise_sandbox, "PATCH")[-1]
+    assert patch.json == [{"op": "replace", "path": "status", "value": {"id": target.id}}]
+
+
+def test_status_of_another_board_is_refused_before_patching(client, connectwise_sandbox):
+    ticket = client.get_ticket(12345)
+    boards = {t.board_id for t in client.search_tickets("printer", limit=100)} | {21, 31}
+    other = next(b for b in boards if b != ticket.board_id)
+    foreign = client.board_statuses(other)[0]
+    with pytest.raises(errors.StatusNotOnBoardError):
+        client.update_status(12345, foreign.id)
+    assert api_requests(connectwise_sandbox, "PATCH") == []
+
+
+def test_unknown_member_is_a_validation_error(client):
+    with pytest.raises(errors.ValidationError) as caught:
+        client.add_note(12345, "x", member="nobody-here")
+    assert any(e.field and "member" in e.field for e in caught.value.errors)
+
+
+def test_find_member_and_system_info(client):
+    assert client.find_member("jdoe").identifier == "jdoe"
+    assert client.find_member("tech@company.com").identifier == "tech"
+    assert client.find_member("nobody-here") is None
+    info = client.system_info()
+    assert info.version.startswith("v") and info.codebase == "v2025_1/"
+
+
+def test_wrong_keys_are_an_auth_error(connectwise_sandbox):
+    creds = connectwise_sandbox.credentials | {"private_key": "wrong"}
+    with ConnectWiseClient(**creds) as bad, pytest.raises(errors.AuthenticationError):
+        bad.system_info()
+
+
+def test_unknown_company_is_an_auth_error(connectwise_sandbox):
+    creds = connectwise_sandbox.credentials | {"company_id": "nosuchco"}
+    with ConnectWiseClient(**creds, codebase_cache=DictCache()) as bad:
+        with pytest.raises(errors.AuthenticationError, match="company id"):
+            bad.system_info()
+
+
+def test_codebase_move_is_followed_once(client, connectwise_sandbox):
+    assert client.codebase == "v2025_1/"
+    connectwise_sandbox.move_codebase("v2026_1/")
+    assert client.get_ticket(12345).id == 12345
+    assert client.codebase == "v2026_1/"
+
+
+def test_gateway_errors_on_reads_are_retried(client, connectwise_sandbox):
+    connectwise_sandbox.inject_fault("service/tickets/*", "status", status=503, count=2)
+    assert client.get_ticket(12345).id == 12345
+    assert [r.status for r in api_requests(connectwise_sandbox)] == [503, 503, 200]
+
+
+def test_rate_limit_is_honoured(client, connectwise_sandbox):
+    connectwise_sandbox.inject_fault("system/info", "status", status=429, retry_after=1)
+    started = datetime.now(UTC)
+    client.system_info()
+    assert datetime.now(UTC) - started >= timedelta(seconds=1)
+
+
+def test_read_timeout_on_a_note_is_reported_as_sent_and_not_repeated(client, connectwise_sandbox):
+    before = len(connectwise_sandbox.notes(12345))
+    connectwise_sandbox.inject_fault("service/tickets/*/notes", "apply_then_timeout", delay=3)
+    with pytest.raises(errors.TimeoutError) as caught:
+        client.add_note(12345, "timed out")
+    assert caught.value.sent is True
+    assert len(connectwise_sandbox.notes(12345)) == before + 1  # applied once, never re-posted
+    assert len(api_requests(connectwise_sandbox, "POST")) == 1
+
+
+def test_dropped_answer_on_a_time_entry_is_ambiguous(client, connectwise_sandbox):
+    before = len(connectwise_sandbox.time_entries(12345))
+    connectwise_sandbox.inject_fault("time/entries", "apply_then_drop")
+    with pytest.raises(errors.UnavailableError) as caught:
+        client.add_time_entry(12345, hours=0.5, member="jdoe")
+    assert caught.value.sent is True
+    assert len(connectwise_sandbox.time_entries(12345)) == before + 1
+
+
+def test_invalid_json_answer_is_unavailable(client, connectwise_sandbox):
+    connectwise_sandbox.inject_fault("service/tickets/*/notes", "invalid_json")
+    with pytest.raises(errors.UnavailableError, match="not JSON"):
+        client.add_note(12345, "x")
+
+
+def test_connection_refused_is_not_sent():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with ConnectWiseClient(
+        f"http://127.0.0.1:{port}",
+        "acme",
+        "pub",
+        "priv",
+        "cid",
+        codebase="v1/",
+        retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.01),
+    ) as down:
+        with pytest.raises(errors.UnavailableError) as caught:
+            down.add_note(1, "x")
+    assert caught.value.sent is False
+
+
+def test_one_connection_is_reused(client, connectwise_sandbox):
+    client.system_info()
+    connectwise_sandbox.clear_requests()
+    for _ in range(20):
+        client.search_tickets("printer")
+    assert connectwise_sandbox.connections_opened == 0
