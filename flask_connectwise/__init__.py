@@ -1,4 +1,10 @@
-"""flask-connectwise: log operators' changes from a Flask app into ConnectWise Manage tickets."""
+"""flask-connectwise: log operators' changes from a Flask app into ConnectWise Manage tickets.
+
+The client, errors and records import without Flask; ``ConnectWise`` (the extension) and the
+other Flask parts are imported on first use.
+"""
+
+from typing import Any
 
 from .client import ConnectWiseClient
 from .errors import (
@@ -18,11 +24,30 @@ from .records import BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "ConnectWise": ("flask_connectwise.extension", "ConnectWise"),
+    "TicketSearchField": ("flask_connectwise.fields", "TicketSearchField"),
+    "ConnectWiseChangeLogging": ("flask_connectwise.admin", "ConnectWiseChangeLogging"),
+    "change_logged": ("flask_connectwise.signals", "change_logged"),
+    "change_failed": ("flask_connectwise.signals", "change_failed"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'flask_connectwise' has no attribute {name!r}")
+
+
 __all__ = [
     "AuthenticationError",
     "BoardStatus",
     "ConfigurationError",
     "ConflictError",
+    "ConnectWise",
     "ConnectWiseClient",
     "ConnectWiseError",
     "ForbiddenError",
@@ -37,4 +62,6 @@ __all__ = [
     "TimeoutError",
     "UnavailableError",
     "ValidationError",
+    "change_failed",
+    "change_logged",
 ]

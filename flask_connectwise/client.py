@@ -214,6 +214,7 @@ class ConnectWiseClient:
         self._last_rediscovery = float("-inf")
         self._status_cache_ttl = status_cache_ttl
         self._statuses: dict[int, tuple[float, list[BoardStatus]]] = {}
+        self._members: dict[str, tuple[float, Member | None]] = {}
         self._lock = threading.Lock()
         self._sleep = sleep
         token = base64.b64encode(
@@ -701,10 +702,22 @@ class ConnectWiseClient:
     # -- members and system ------------------------------------------------------------------
 
     def find_member(self, identifier: str) -> Member | None:
-        """The active member with this identifier (or, for an e-mail address, this e-mail)."""
+        """The active member with this identifier (or, for an e-mail address, this e-mail).
+
+        Answers are cached for a few minutes.
+        """
         value = " ".join(str(identifier or "").split())
         if not cond.clean_text(value):
             return None
+        key = value.casefold()
+        cached = self._members.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        member = self._find_member(value)
+        self._members[key] = (time.monotonic() + self._status_cache_ttl, member)
+        return member
+
+    def _find_member(self, value: str) -> Member | None:
         by = [cond.equals("identifier", value)]
         if "@" in value:
             by.append(cond.equals("primaryEmail", value))

@@ -22,6 +22,7 @@ from typing import Any
 from .client import ConnectWiseClient
 from .errors import ConnectWiseError
 from .models import CONFIRMED, FAILED, PENDING, SENT, SKIPPED, Models, utcnow
+from .records import Member
 
 log = logging.getLogger("flask_connectwise.delivery")
 
@@ -95,6 +96,14 @@ class Deliverer:
 
     def deliver(self, row: Any, client: ConnectWiseClient, *, board_id: int | None = None) -> Any:
         """Run the steps not confirmed; update the row (not committed) and return it."""
+        member: str | Member | None = row.member or None
+        if member and "@" in str(member):
+            try:
+                found = client.find_member(str(member))
+            except ConnectWiseError:
+                found = None
+            member = found or member
+        self._member = member
         todo: dict[str, Callable[[], tuple[str, int | None, str | None]]] = {}
         if row.note_state != CONFIRMED:
             todo["note"] = lambda: self._note(row, client)
@@ -148,7 +157,7 @@ class Deliverer:
             note = client.add_note(
                 row.ticket_id,
                 f"{row.note_text}\n\n{marker}",
-                member=row.member or None,
+                member=self._member,
                 internal=bool(row.internal),
             )
         except ConnectWiseError as exc:
@@ -165,7 +174,7 @@ class Deliverer:
             entry = client.add_time_entry(
                 row.ticket_id,
                 hours=float(row.hours),
-                member=row.member or None,
+                member=self._member,
                 notes=f"{row.note_text[:900]}\n\n{marker}",
             )
         except ConnectWiseError as exc:
