@@ -1,16 +1,39 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs and run it: ruff, then pytest.
-# Usage: bash scripts/test.sh [pytest arguments...]
+# Install everything the test suite needs, start its services on loopback, run it, stop them.
+#   bash scripts/test.sh [pytest arguments...]
+# System packages (PostgreSQL, Redis, Chromium) are installed with apt-get when missing; this
+# needs root, as on CI. Python packages go into the current Python environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+need_apt=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if ((${#need_apt[@]})); then
+    step "Installing system packages: ${need_apt[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Run as root (or install ${need_apt[*]} yourself) to run the whole suite." >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
 step "Installing flask-connectwise with its [dev] extra"
 python3 -m pip install --disable-pip-version-check -q -e '.[dev]'
+
+step "Starting PostgreSQL and Redis on loopback"
+source scripts/services.sh
+start_services
+trap stop_services EXIT
 
 step "Linting (ruff)"
 python3 -m ruff check .
 
 step "Running the test suite"
-python3 -m pytest "$@"
+export CONNECTWISE_TEST_REQUIRE_SERVICES=1
+python3 -m pytest -n 2 "$@"

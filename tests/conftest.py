@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.retry import RetryPolicy
@@ -37,6 +40,103 @@ class Canaries:
 @pytest.fixture(scope="session")
 def canaries() -> Canaries:
     return Canaries()
+
+
+@pytest.fixture(scope="session")
+def connectwise_sandbox_server(canaries: Canaries) -> Iterator[Any]:
+    """The sandbox, keyed with this session's canary secrets (overrides the plugin's)."""
+    from flask_connectwise.sandbox import Sandbox
+
+    sandbox = Sandbox(
+        public_key=canaries.public_key,
+        private_key=canaries.private_key,
+        client_id=canaries.client_id,
+    ).start()
+    yield sandbox
+    sandbox.stop()
+
+
+class _LeakCatcher(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        extras = {k: v for k, v in vars(record).items() if k not in ("msg", "args")}
+        self.texts.append(f"{message} {extras!r} {record.exc_text or ''}")
+        if record.exc_info and record.exc_info[1] is not None:
+            self.texts.append(repr(record.exc_info[1]) + str(record.exc_info[1]))
+
+
+@pytest.fixture(autouse=True)
+def leak_scan(canaries: Canaries) -> Iterator[None]:
+    """SECURITY.md's leak scan: no canary secret in any log record or HTTP answer of any test."""
+    from flask import request_finished
+
+    catcher = _LeakCatcher()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(catcher)
+    root.setLevel(logging.DEBUG)
+    answers: list[str] = []
+
+    def on_response(sender: Any, response: Any, **extra: Any) -> None:
+        if not response.direct_passthrough and not response.is_streamed:
+            answers.append(response.get_data(as_text=True))
+        answers.append(repr(dict(response.headers)))
+
+    request_finished.connect(on_response)
+    try:
+        yield
+    finally:
+        request_finished.disconnect(on_response)
+        root.removeHandler(catcher)
+        root.setLevel(old_level)
+    leaks = [
+        (canary, text[:200])
+        for text in catcher.texts + answers
+        for canary in canaries.find_in(text)
+    ]
+    assert leaks == [], f"canary secrets leaked: {leaks}"
+
+
+def _service_url(name: str) -> str:
+    url = os.environ.get(name)
+    if not url:
+        if os.environ.get("CONNECTWISE_TEST_REQUIRE_SERVICES"):
+            pytest.fail(f"{name} is not set; run the tests with scripts/test.sh")
+        pytest.skip(f"{name} is not set (scripts/test.sh starts the server)")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    base = _service_url("CONNECTWISE_TEST_POSTGRES_URL")
+    name = f"cwtest_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return _service_url("CONNECTWISE_TEST_REDIS_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'host.db'}"
 
 
 class DictCache:

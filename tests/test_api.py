@@ -36,9 +36,9 @@ class Api:
         return self.http.open(self.url(path, tenant), method=method, headers=headers, **kw)
 
 
-@pytest.fixture(params=["sqlite"])
-def app(request, tmp_path):
-    app = make_host_app(f"sqlite:///{tmp_path / 'host.db'}")
+@pytest.fixture
+def app(database_url):
+    app = make_host_app(database_url)
     yield app
     with app.app_context():
         app.extensions["test_db"].engine.dispose()
