@@ -135,33 +135,37 @@ class URLPolicy:
         return f"https://{host}"
 
 
-def _checked(connection: Any, allow_loopback: bool) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
-    peer = sock.getpeername()[0]
+def _check_peer(sock: socket.socket, connection: Any, allow_loopback: bool) -> None:
+    peer = str(sock.getpeername()[0])
     if is_public_address(peer) or (allow_loopback and ipaddress.ip_address(peer).is_loopback):
         return
     sock.close()
     raise urllib3.exceptions.NewConnectionError(
-        connection, "refused: the ConnectWise host resolved to a private address"
+        connection, "refused: the ConnectWise host resolved to a non-public address"
     )
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
-    allow_loopback = False
+    """Checks the connected peer before any byte (TLS included) is sent."""
 
-    def connect(self) -> None:
-        super().connect()
-        _checked(self, self.allow_loopback)
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _check_peer(sock, self, allow_loopback=False)
+        return sock
 
 
 class _GuardedHTTPConnection(HTTPConnection):
-    allow_loopback = True
+    """Plain HTTP is only for the loopback sandbox: the peer must be loopback."""
 
-    def connect(self) -> None:
-        super().connect()
-        _checked(self, self.allow_loopback)
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        peer = str(sock.getpeername()[0])
+        if not ipaddress.ip_address(peer).is_loopback:
+            sock.close()
+            raise urllib3.exceptions.NewConnectionError(
+                self, "refused: plain HTTP is only allowed to loopback"
+            )
+        return sock
 
 
 class _GuardedHTTPSPool(HTTPSConnectionPool):

@@ -190,7 +190,12 @@ TENANT_A = "tenant-a"
 TENANT_B = "tenant-b"
 
 
-def make_host_app(database_url: str, *, cache_config: dict[str, Any] | None = None) -> Any:
+def make_host_app(
+    database_url: str,
+    *,
+    cache_config: dict[str, Any] | None = None,
+    keys: list[str] | None = None,
+) -> Any:
     """A minimal host app: Flask-SQLAlchemy, Flask-WTF CSRF, a header-based 'login'."""
     from flask import Flask, request
     from flask_caching import Cache
@@ -204,7 +209,7 @@ def make_host_app(database_url: str, *, cache_config: dict[str, Any] | None = No
     app.config.update(
         SECRET_KEY="test-secret-key",
         SQLALCHEMY_DATABASE_URI=database_url,
-        CONNECTWISE_ENCRYPTION_KEYS=[generate_key("k1")],
+        CONNECTWISE_ENCRYPTION_KEYS=keys or [generate_key("k1")],
         CONNECTWISE_ALLOW_LOOPBACK_HTTP=True,
         CONNECTWISE_TIMEOUT=5.0,
         TESTING=True,

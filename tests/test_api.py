@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from flask_connectwise.extension import state
 from tests.conftest import TENANT_A, TENANT_B, make_host_app
 
 PREFIX = "/api/admin/tenant/{tenant}/connectwise"
@@ -479,7 +480,7 @@ def test_timeouts_map_to_504(app, connectwise_sandbox):
 def test_missing_keys_are_a_clear_error_never_plaintext(app, connectwise_sandbox, caplog):
     app.config["CONNECTWISE_ENCRYPTION_KEYS"] = None
     with app.app_context():
-        app.extensions["test_cw"].service.reload_keys()
+        state(app).service.reload_keys()
     api = Api(app, TENANT_A)
     with app.app_context():
         app.extensions["test_cw"].service.set_flag(TENANT_A, True)

@@ -67,13 +67,13 @@ def test_note_time_entry_and_status(client, connectwise_sandbox):
     assert note.ticket_id == 12345 and note.member == "jdoe"
     notes = connectwise_sandbox.notes(12345)
     assert len(notes) == before_notes + 1
-    stored = [n for n in notes if n["id"] == note.id][0]
+    stored = next(n for n in notes if n["id"] == note.id)
     assert stored["detailDescriptionFlag"] is True and stored["internalAnalysisFlag"] is False
 
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     entry = client.add_time_entry(12345, hours=0.25, member="jdoe", notes="ref", start=start)
     assert entry.hours == 0.25
-    stored_entry = [e for e in connectwise_sandbox.time_entries(12345) if e["id"] == entry.id][0]
+    stored_entry = next(e for e in connectwise_sandbox.time_entries(12345) if e["id"] == entry.id)
     assert stored_entry["timeStart"] == "2026-01-05T09:00:00Z"
     assert stored_entry["timeEnd"] == "2026-01-05T09:15:00Z"
     assert stored_entry["chargeToType"] == "ServiceTicket"
@@ -122,9 +122,11 @@ def test_wrong_keys_are_an_auth_error(connectwise_sandbox):
 
 def test_unknown_company_is_an_auth_error(connectwise_sandbox):
     creds = connectwise_sandbox.credentials | {"company_id": "nosuchco"}
-    with ConnectWiseClient(**creds, codebase_cache=DictCache()) as bad:
-        with pytest.raises(errors.AuthenticationError, match="company id"):
-            bad.system_info()
+    with (
+        ConnectWiseClient(**creds, codebase_cache=DictCache()) as bad,
+        pytest.raises(errors.AuthenticationError, match="company id"),
+    ):
+        bad.system_info()
 
 
 def test_codebase_move_is_followed_once(client, connectwise_sandbox):
@@ -178,17 +180,19 @@ def test_connection_refused_is_not_sent():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with ConnectWiseClient(
-        f"http://127.0.0.1:{port}",
-        "acme",
-        "pub",
-        "priv",
-        "cid",
-        codebase="v1/",
-        retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.01),
-    ) as down:
-        with pytest.raises(errors.UnavailableError) as caught:
-            down.add_note(1, "x")
+    with (
+        ConnectWiseClient(
+            f"http://127.0.0.1:{port}",
+            "acme",
+            "pub",
+            "priv",
+            "cid",
+            codebase="v1/",
+            retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.01),
+        ) as down,
+        pytest.raises(errors.UnavailableError) as caught,
+    ):
+        down.add_note(1, "x")
     assert caught.value.sent is False
 
 

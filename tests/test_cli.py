@@ -1,0 +1,121 @@
+"""``flask connectwise keys generate | status | rotate``."""
+
+from __future__ import annotations
+
+import pytest
+
+from flask_connectwise.crypto import Cell, Keyring, generate_key
+from flask_connectwise.extension import state
+from flask_connectwise.models import CREDENTIALS_TABLE, SECRET_COLUMNS
+from tests.conftest import make_host_app
+
+
+@pytest.fixture
+def app(database_url):
+    app = make_host_app(database_url)
+    yield app
+    with app.app_context():
+        app.extensions["test_db"].session.remove()
+        app.extensions["test_db"].engine.dispose()
+
+
+def fill(app, count: int) -> dict[str, dict[str, str]]:
+    """``count`` tenants' credentials encrypted with the app's current primary key."""
+    cw = app.extensions["test_cw"]
+    db = app.extensions["test_db"]
+    expected: dict[str, dict[str, str]] = {}
+    with app.app_context():
+        keyring = cw.service.keyring
+        for n in range(count):
+            tenant = f"t{n:04d}"
+            secrets = {c: f"{c}-{n}-secret" for c in SECRET_COLUMNS}
+            row = cw.models.Credentials(
+                tenant_id=tenant,
+                base_url="http://127.0.0.1:1",
+                company_id="acme",
+                **{
+                    c: keyring.encrypt(v, Cell(CREDENTIALS_TABLE, c, tenant))
+                    for c, v in secrets.items()
+                },
+            )
+            db.session.add(row)
+            expected[tenant] = secrets
+        db.session.commit()
+    return expected
+
+
+def key_ids(app) -> list[str]:
+    cw = app.extensions["test_cw"]
+    with app.app_context():
+        keyring: Keyring = cw.service.keyring
+        rows = cw.models.Credentials.query.all()
+        return sorted({keyring.key_id_of(getattr(r, c)) for r in rows for c in SECRET_COLUMNS})
+
+
+def test_generate_prints_a_usable_key(app):
+    result = app.test_cli_runner().invoke(args=["connectwise", "keys", "generate", "--id", "k9"])
+    assert result.exit_code == 0
+    key = result.stdout.strip()
+    assert key.startswith("k9:")
+    assert Keyring([key]).primary_key_id == "k9"
+    assert "rotate" in result.stderr
+
+
+def test_rotation_of_1000_rows_loses_nothing(app):
+    expected = fill(app, 1000)
+    old_key = app.config["CONNECTWISE_ENCRYPTION_KEYS"][0]
+    app.config["CONNECTWISE_ENCRYPTION_KEYS"] = [generate_key("k2"), old_key]
+    state(app).service.reload_keys()
+    runner = app.test_cli_runner()
+
+    status = runner.invoke(args=["connectwise", "keys", "status"])
+    assert status.exit_code == 0
+    assert "k2: 0 secrets" in status.stdout and "k1: 3000 secrets" in status.stdout
+
+    dry = runner.invoke(args=["connectwise", "keys", "rotate", "--dry-run", "--batch-size", "100"])
+    assert dry.exit_code == 0, dry.output
+    assert "would re-encrypt 1000" in dry.stdout
+    assert key_ids(app) == ["k1"]
+
+    done = runner.invoke(args=["connectwise", "keys", "rotate", "--batch-size", "100"])
+    assert done.exit_code == 0, done.output
+    assert "Checked 1000 tenants: re-encrypted 1000" in done.stdout
+    assert key_ids(app) == ["k2"]
+
+    # Only the new key is needed now, and every secret is intact.
+    app.config["CONNECTWISE_ENCRYPTION_KEYS"] = app.config["CONNECTWISE_ENCRYPTION_KEYS"][:1]
+    service = state(app).service
+    service.reload_keys()
+    with app.app_context():
+        for tenant, secrets in expected.items():
+            settings = service.settings(tenant)
+            assert {c: getattr(settings, c) for c in SECRET_COLUMNS} == secrets
+    again = runner.invoke(args=["connectwise", "keys", "rotate"])
+    assert "re-encrypted 0" in again.stdout
+
+
+def test_rotate_reports_rows_it_cannot_read(app):
+    fill(app, 3)
+    cw = app.extensions["test_cw"]
+    with app.app_context():
+        row = cw.models.Credentials.query.filter_by(tenant_id="t0001").one()
+        row.private_key = "plaintext-in-the-column"
+        app.extensions["test_db"].session.commit()
+    app.config["CONNECTWISE_ENCRYPTION_KEYS"] = [
+        generate_key("k2"),
+        *app.config["CONNECTWISE_ENCRYPTION_KEYS"],
+    ]
+    state(app).service.reload_keys()
+    result = app.test_cli_runner().invoke(args=["connectwise", "keys", "rotate"])
+    assert result.exit_code == 1
+    assert "connectwise_credentials.private_key for tenant 't0001'" in result.output
+    assert "plaintext-in-the-column" not in result.output
+
+
+def test_commands_explain_missing_keys(app):
+    app.config["CONNECTWISE_ENCRYPTION_KEYS"] = None
+    state(app).service.reload_keys()
+    result = app.test_cli_runner().invoke(args=["connectwise", "keys", "status"])
+    assert result.exit_code != 0
+    assert "CONNECTWISE_ENCRYPTION_KEYS" in result.output
+    assert "Traceback" not in result.output
