@@ -122,3 +122,85 @@ def keys_rotate(dry_run: bool, batch_size: int) -> None:
     )
     if failed:
         raise SystemExit(1)
+
+
+@connectwise_cli.command("deliver")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option("--batch-size", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--give-up-hours", default=24.0, show_default=True, type=click.FloatRange(0, None))
+@click.option(
+    "--rate",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.01, None),
+    help="Most changes per second per tenant.",
+)
+@click.option("--idle-sleep", default=2.0, show_default=True, type=click.FloatRange(0.01, None))
+@with_appcontext
+def deliver(
+    once: bool, batch_size: int, give_up_hours: float, rate: float, idle_sleep: float
+) -> None:
+    """Deliver pending log-changes (the outbox) to ConnectWise."""
+    from datetime import timedelta
+
+    from .worker import OutboxWorker, TenantThrottle
+
+    worker = OutboxWorker(
+        state().service,
+        batch_size=batch_size,
+        give_up_after=timedelta(hours=give_up_hours),
+        throttle=TenantThrottle(rate=rate, burst=max(1, int(rate * 2))),
+    )
+    click.echo(f"Worker {worker.worker_id} delivering{' once' if once else ' (Ctrl-C stops)'}...")
+
+    def report(total: object) -> None:
+        click.echo(f"  {total}")
+
+    try:
+        total = worker.run(once=once, idle_sleep=idle_sleep, progress=report if not once else None)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+        return
+    click.echo(f"Done: {total}.")
+
+
+@connectwise_cli.group("outbox")
+def outbox() -> None:
+    """Inspect and retry log-changes."""
+
+
+@outbox.command("status")
+@with_appcontext
+def outbox_status() -> None:
+    """How many changes are pending, delivered, waiting to retry or failed."""
+    from .models import CHANGE_STATES
+    from .worker import outbox_counts
+
+    counts = outbox_counts(state().service)
+    for name in CHANGE_STATES:
+        click.echo(f"{name:>10}: {counts.get(name, 0)}")
+
+
+@outbox.command("retry")
+@click.argument("change")
+@with_appcontext
+def outbox_retry(change: str) -> None:
+    """Deliver one change's outstanding steps now (CHANGE: its id or reference)."""
+    service = state().service
+    model = service.models.ChangeLog
+    query = service.session.query(model)
+    row = (
+        query.filter(model.id == int(change)).one_or_none()
+        if change.isdigit()
+        else query.filter(model.reference == change).one_or_none()
+    )
+    if row is None:
+        raise click.ClickException(f"No change {change!r}")
+    outcome = service.deliver(row)
+    parts = [
+        f"{label}: {outcome[key]['state']}"
+        for key, label in (("note", "note"), ("timeEntry", "time entry"), ("status", "status"))
+    ]
+    click.echo(f"Change {row.reference} on ticket #{row.ticket_id}: {', '.join(parts)}.")
+    if row.state != "delivered":
+        raise SystemExit(1)

@@ -20,8 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import ConnectWiseClient
-from .errors import ConnectWiseError
-from .models import CONFIRMED, FAILED, PENDING, SENT, SKIPPED, Models, utcnow
+from .errors import ConnectWiseError, RateLimitedError
+from .models import (
+    CONFIRMED,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    RETRYING,
+    SENT,
+    SKIPPED,
+    Models,
+    utcnow,
+)
 from .records import Member
 
 log = logging.getLogger("flask_connectwise.delivery")
@@ -87,15 +97,42 @@ def _ambiguous(exc: ConnectWiseError) -> bool:
     return bool(getattr(exc, "sent", False))
 
 
+@dataclass(frozen=True)
+class _Job:
+    reference: str
+    ticket_id: int
+    note_text: str
+    internal: bool
+    hours: float | None
+
+
 class Deliverer:
     """Runs a change's outstanding steps against one tenant's client."""
 
     def __init__(self, models: Models, session: Any) -> None:
         self._models = models
         self._session = session
+        #: The longest ``Retry-After`` ConnectWise asked for during the last delivery.
+        self.retry_after: float | None = None
 
-    def deliver(self, row: Any, client: ConnectWiseClient, *, board_id: int | None = None) -> Any:
-        """Run the steps not confirmed; update the row (not committed) and return it."""
+    def _failed(self, exc: ConnectWiseError) -> tuple[str, int | None, str | None]:
+        if isinstance(exc, RateLimitedError) and exc.retry_after:
+            self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
+        return (SENT if _ambiguous(exc) else FAILED), None, _error_text(exc)
+
+    def deliver(
+        self,
+        row: Any,
+        client: ConnectWiseClient,
+        *,
+        board_id: int | None = None,
+        commit_in_flight: bool = True,
+    ) -> Any:
+        """Run the steps not confirmed; update the row (not committed) and return it.
+
+        With ``commit_in_flight`` the steps about to be sent are first committed as ``sent``,
+        so a process that dies mid-call never leads to a blind repeat.
+        """
         member: str | Member | None = row.member or None
         if member and "@" in str(member):
             try:
@@ -104,16 +141,30 @@ class Deliverer:
                 found = None
             member = found or member
         self._member = member
-        todo: dict[str, Callable[[], tuple[str, int | None, str | None]]] = {}
+        note_in_doubt = row.note_state == SENT
+        time_in_doubt = row.time_state == SENT
+        todo: list[str] = []
         if row.note_state != CONFIRMED:
-            todo["note"] = lambda: self._note(row, client)
-        if row.time_state != CONFIRMED and row.hours:
-            todo["time"] = lambda: self._time(row, client)
+            todo.append("note")
+        if row.time_state not in (CONFIRMED, SKIPPED) and row.hours:
+            todo.append("time")
         elif row.time_state != CONFIRMED:
             row.time_state = SKIPPED
+        if todo and commit_in_flight:
+            # Recovery point: a crash from here on leaves the steps "sent", so the next
+            # attempt looks for them on the ticket before posting again.
+            for name in todo:
+                setattr(row, f"{name}_state", SENT)
+            self._session.commit()
         if todo:
+            # Worker threads must not touch the ORM row (its session is not theirs).
+            job = _Job(row.reference, row.ticket_id, row.note_text, bool(row.internal), row.hours)
+            steps: dict[str, Callable[[], tuple[str, int | None, str | None]]] = {
+                "note": lambda: self._note(job, client, lookup=note_in_doubt),
+                "time": lambda: self._time(job, client, lookup=time_in_doubt),
+            }
             with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-                futures = {name: pool.submit(fn) for name, fn in todo.items()}
+                futures = {name: pool.submit(steps[name]) for name in todo}
                 results = {name: future.result() for name, future in futures.items()}
             for name, (state, remote_id, error) in results.items():
                 setattr(row, f"{name}_state", state)
@@ -126,11 +177,13 @@ class Deliverer:
             try:
                 client.update_status(row.ticket_id, row.status_id, board_id=board_id)
             except ConnectWiseError as exc:
-                row.status_state, row.status_error = FAILED, _error_text(exc)
+                row.status_state, _, row.status_error = self._failed(exc)
+                if row.status_state == SENT:
+                    row.status_state = FAILED  # an absolute PATCH is safe to send again
             else:
                 row.status_state, row.status_error = CONFIRMED, None
         states = {row.note_state, row.time_state, row.status_state}
-        row.state = "delivered" if states <= {CONFIRMED, SKIPPED} else FAILED
+        row.state = DELIVERED if states <= {CONFIRMED, SKIPPED} else RETRYING
         row.updated_at = utcnow()
         log.info(
             "connectwise change delivered"
@@ -147,10 +200,12 @@ class Deliverer:
         )
         return row
 
-    def _note(self, row: Any, client: ConnectWiseClient) -> tuple[str, int | None, str | None]:
+    def _note(
+        self, row: _Job, client: ConnectWiseClient, *, lookup: bool
+    ) -> tuple[str, int | None, str | None]:
         marker = reference_line(row.reference)
         try:
-            if row.note_state == SENT:
+            if lookup:
                 for note in client.notes(row.ticket_id):
                     if marker in note.text:
                         return CONFIRMED, note.id, None
@@ -161,13 +216,15 @@ class Deliverer:
                 internal=bool(row.internal),
             )
         except ConnectWiseError as exc:
-            return (SENT if _ambiguous(exc) else FAILED), None, _error_text(exc)
+            return self._failed(exc)
         return CONFIRMED, note.id, None
 
-    def _time(self, row: Any, client: ConnectWiseClient) -> tuple[str, int | None, str | None]:
+    def _time(
+        self, row: _Job, client: ConnectWiseClient, *, lookup: bool
+    ) -> tuple[str, int | None, str | None]:
         marker = reference_line(row.reference)
         try:
-            if row.time_state == SENT:
+            if lookup:
                 for entry in client.time_entries(row.ticket_id):
                     if entry.notes and marker in entry.notes:
                         return CONFIRMED, entry.id, None
@@ -178,7 +235,7 @@ class Deliverer:
                 notes=f"{row.note_text[:900]}\n\n{marker}",
             )
         except ConnectWiseError as exc:
-            return (SENT if _ambiguous(exc) else FAILED), None, _error_text(exc)
+            return self._failed(exc)
         return CONFIRMED, entry.id, None
 
 

@@ -28,6 +28,10 @@ ALL_TENANTS = "*"
 PENDING, SENT, CONFIRMED, FAILED, SKIPPED = "pending", "sent", "confirmed", "failed", "skipped"
 STEPS = ("note", "time", "status")
 
+#: States of a whole change: waiting for its first delivery, done, waiting for a retry, given up.
+CHANGE_PENDING, DELIVERED, RETRYING, GAVE_UP = "pending", "delivered", "retrying", "failed"
+CHANGE_STATES = (CHANGE_PENDING, DELIVERED, RETRYING, GAVE_UP)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)

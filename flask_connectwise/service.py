@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .client import ConnectWiseClient
-from .crypto import KeyConfigurationError, Keyring
+from .crypto import CryptoError, Keyring
 from .delivery import Deliverer, new_change, outcome_of, request_hash
 from .errors import ConfigurationError, ConnectWiseError, NotFoundError
-from .models import ALL_TENANTS, FEATURE_KEY, Models, utcnow
+from .models import ALL_TENANTS, DELIVERED, FEATURE_KEY, RETRYING, Models, utcnow
 from .records import BoardStatus, Note, Ticket, TimeEntry
 from .retry import RetryPolicy
 from .settings import CredentialsInput, SettingsStore, TenantSettings
@@ -312,19 +312,29 @@ class ConnectWiseService:
 
     def deliver(self, change: Any) -> dict[str, Any]:
         """Run the change's outstanding steps now and commit the result."""
+        return self.deliver_change(change)[0]
+
+    def deliver_change(self, change: Any) -> tuple[dict[str, Any], float | None]:
+        """Like :meth:`deliver`; also returns the longest ``Retry-After`` ConnectWise asked for."""
         try:
             client = self.client_for(change.tenant_id)
-        except (ConnectWiseError, KeyConfigurationError) as exc:
-            change.state = "failed"
-            change.note_error = change.note_error or str(exc)
+        except (ConnectWiseError, CryptoError) as exc:
+            change.state = RETRYING
+            change.note_error = change.note_error or str(exc)[:500]
+            change.updated_at = utcnow()
             self.session.commit()
-            return outcome_of(change)
-        Deliverer(self.models, self.session).deliver(change, client)
+            outcome = outcome_of(change)
+            change_failed.send(self.app, change=change, outcome=outcome, final=False)
+            return outcome, None
+        deliverer = Deliverer(self.models, self.session)
+        deliverer.deliver(change, client)
         self.session.commit()
         outcome = outcome_of(change)
-        signal = change_logged if change.state == "delivered" else change_failed
-        signal.send(self.app, change=change, outcome=outcome)
-        return outcome
+        if change.state == DELIVERED:
+            change_logged.send(self.app, change=change, outcome=outcome)
+        else:
+            change_failed.send(self.app, change=change, outcome=outcome, final=False)
+        return outcome, deliverer.retry_after
 
     def log_change(
         self, tenant_id: str, ticket_id: int, note_text: str, **kwargs: Any

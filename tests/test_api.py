@@ -137,7 +137,7 @@ def test_failed_step_does_not_hide_the_others(app, connectwise_sandbox):
     body = api.call("POST", "/tickets/12345/log-change", {"noteText": "x", "hours": 0.5}).get_json()
     assert body["note"]["ok"] is True and body["note"]["id"]
     assert body["timeEntry"]["ok"] is False and body["timeEntry"]["error"]
-    assert body["state"] == "failed"
+    assert body["state"] == "retrying"
 
 
 def test_idempotency_key(app, connectwise_sandbox):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -117,8 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {key:<12} {value}")
     print(f"  codebase     {sb.codebase}  (v4_6_release/ also works)")
     sys.stdout.flush()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        threading.Event().wait()
+        while not done.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

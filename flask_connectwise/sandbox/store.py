@@ -114,24 +114,24 @@ class Store:
         self.lock = threading.RLock()
         self.seed = seed
         self.base = base
-        self.data = SeedData()
-        self.reset()
+        self.data = data.build(seed, base)
+        self._pristine = data.dump(self.data)
+        d = self.data
+        self.known = {
+            "tickets": known_paths(list(d.tickets.values())),
+            "notes": known_paths(list(d.notes.values())),
+            "allNotes": known_paths(self._all_notes(12346)),
+            "time": known_paths(list(d.time_entries.values())),
+            "boards": known_paths(list(d.boards.values())),
+            "statuses": known_paths(list(d.statuses.values())),
+            "members": known_paths(list(d.members.values())),
+            "companies": known_paths(list(d.companies.values())),
+        }
 
     def reset(self) -> None:
-        """Rebuild the seed data."""
+        """Restore the seed data."""
         with self.lock:
-            self.data = data.build(self.seed, self.base)
-            d = self.data
-            self.known = {
-                "tickets": known_paths(list(d.tickets.values())),
-                "notes": known_paths(list(d.notes.values())),
-                "allNotes": known_paths(self._all_notes(12346)),
-                "time": known_paths(list(d.time_entries.values())),
-                "boards": known_paths(list(d.boards.values())),
-                "statuses": known_paths(list(d.statuses.values())),
-                "members": known_paths(list(d.members.values())),
-                "companies": known_paths(list(d.companies.values())),
-            }
+            self.data = data.load(self._pristine)
 
     # ---- reads -------------------------------------------------------------------------
     def ticket(self, ticket_id: int) -> dict[str, Any]:

@@ -1,0 +1,561 @@
+"""``TicketSearchField``: pick a ConnectWise ticket in any WTForms form, then log the change.
+
+The field's data is the selected ticket id (``int``) or ``None``. Its widget renders a plain text
+input that accepts a ticket number (``12345`` or ``#12345``) and works without JavaScript; the
+widget's own script (``static/connectwise/ticket-search.js``, emitted once per page by the
+widget itself, so the host edits no template) turns it into a WAI-ARIA 1.2 combobox that
+searches the extension's ``/tickets/search`` route. While the feature is off, or the tenant has
+no credentials, the field renders nothing and validates as empty.
+
+After the host applied its change, ``form.ticket.log_change("what changed")`` adds the change to
+the host's database session (the outbox), so it commits with the host's change; it is delivered
+to ConnectWise right after that commit and the operator sees the outcome as a flashed message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, current_app, flash, g, has_request_context, request, url_for
+from markupsafe import Markup, escape
+from wtforms.fields import Field
+from wtforms.fields.core import Label
+from wtforms.utils import unset_value
+from wtforms.validators import StopValidation
+from wtforms.widgets import html_params
+
+from .crypto import CryptoError
+from .errors import AuthenticationError, ConnectWiseError, NotFoundError
+from .extension import state
+
+log = logging.getLogger("flask_connectwise.fields")
+
+__all__ = [
+    "TicketSearchField",
+    "TicketSearchWidget",
+    "connectwise_static",
+    "csp_nonce",
+    "parse_ticket_number",
+    "register_static",
+    "ticket_label",
+]
+
+MAX_TICKET_ID = 2**31 - 1
+STATIC_ENDPOINT = "connectwise_static.static"
+SCRIPT_FILE = "connectwise/ticket-search.js"
+STYLE_FILE = "connectwise/ticket-search.css"
+_ASSETS_FLAG = "_connectwise_ticket_search_assets"
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_NUMBER_RE = re.compile(r"^\s*#?\s*(\d{1,12})(?:\s*(?:—|–|-|:)\s*.*)?\s*$", re.DOTALL)
+
+#: Serves the package's ``static/`` folder at ``/connectwise-static`` (``connectwise_static.static``).
+connectwise_static = Blueprint(
+    "connectwise_static",
+    __name__,
+    static_folder=str(Path(__file__).parent / "static"),
+    static_url_path="/connectwise-static",
+)
+
+
+def register_static(app: Flask) -> None:
+    """Serve the widget's script and style sheet on ``app`` (once; a second call does nothing)."""
+    if connectwise_static.name not in app.blueprints:
+        app.register_blueprint(connectwise_static)
+
+
+def csp_nonce() -> str | None:
+    """The CSP nonce for the widget's ``<script>``/``<link>`` tags, or ``None``.
+
+    In this order: ``CONNECTWISE_CSP_NONCE`` (a callable returning the nonce of the current
+    response), ``g.csp_nonce``, ``request.csp_nonce`` (Flask-Talisman's attribute).
+    """
+    factory = current_app.config.get("CONNECTWISE_CSP_NONCE")
+    value: Any = None
+    if callable(factory):
+        value = factory()
+    else:
+        value = g.get("csp_nonce")
+        if not value and has_request_context():
+            value = getattr(request, "csp_nonce", None)
+    return str(value) if value else None
+
+
+def parse_ticket_number(text: str) -> int:
+    """``"12345"``, ``"#12345"`` or a rendered label ``"#12345 — summary"`` → ``12345``.
+
+    :raises ValueError: with a message for the operator.
+    """
+    match = _NUMBER_RE.match(text)
+    if not match:
+        raise ValueError("Enter a ticket number such as 12345, or pick a ticket from the list")
+    number = int(match.group(1))
+    if not 0 < number <= MAX_TICKET_ID:
+        raise ValueError("The ticket number must be a positive whole number")
+    return number
+
+
+def ticket_label(ticket: Any) -> str:
+    """``#12345 — Printer offline`` for a :class:`~flask_connectwise.records.Ticket`."""
+    summary = (getattr(ticket, "summary", "") or "").strip()
+    return f"#{ticket.id} — {summary}" if summary else f"#{ticket.id}"
+
+
+def _ticket_meta(ticket: Any) -> str:
+    parts = [getattr(ticket, "company", None), getattr(ticket, "status", None)]
+    if getattr(ticket, "closed", False):
+        parts.append("closed")
+    return " · ".join(p for p in parts if p)
+
+
+def _minutes_text(hours: float) -> str:
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    whole, rest = divmod(minutes, 60)
+    return f"{whole} h {rest} min" if rest else f"{whole} h"
+
+
+def outcome_message(outcome: dict[str, Any], hours: float | None) -> tuple[str, str]:
+    """The flashed ``(message, category)`` for a delivery outcome."""
+    ticket = outcome.get("ticketId")
+    done: list[str] = []
+    failed: list[str] = []
+    steps = (
+        ("note", "note added", "the note"),
+        ("timeEntry", f"{_minutes_text(hours or 0)} logged", "the time entry"),
+        ("status", "status set", "the status change"),
+    )
+    for key, ok_text, name in steps:
+        step = outcome.get(key) or {}
+        if step.get("skipped"):
+            continue
+        if step.get("ok"):
+            done.append(ok_text)
+        else:
+            reason = step.get("error")
+            failed.append(f"{name} ({reason})" if reason else name)
+    if not failed:
+        return f"Logged to ticket #{ticket}: {', '.join(done)}.", "success"
+    head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
+    what = " and ".join(failed)
+    if not head:
+        return (
+            f"Could not log to ticket #{ticket} yet: {what} failed. It will be retried.",
+            "warning",
+        )
+    return f"{head}{what} failed and will be retried.", "warning"
+
+
+class _TicketLabel(Label):
+    """A label that renders nothing while the field is hidden (feature off)."""
+
+    def __init__(self, field: TicketSearchField, field_id: str, text: str) -> None:
+        super().__init__(field_id, text)
+        self._field = field
+
+    def __call__(self, text: str | None = None, **kwargs: Any) -> Markup:
+        if not self._field.enabled:
+            return Markup("")
+        return super().__call__(text, **kwargs)  # type: ignore[no-any-return]
+
+
+class TicketSearchWidget:
+    """Renders the ticket input, its listbox, live region, hidden token and (once) the assets."""
+
+    def __call__(self, field: TicketSearchField, **kwargs: Any) -> Markup:
+        if not field.enabled:
+            return Markup("")
+        tenant = field.tenant_id or ""
+        field_id = kwargs.pop("id", field.id)
+        listbox_id = f"{field_id}-listbox"
+        status_id = f"{field_id}-status"
+        meta_id = f"{field_id}-selected"
+        css_class = " ".join(c for c in ("cw-ts-input", kwargs.pop("class", "")) if c)
+        css_class = " ".join(c for c in (css_class, kwargs.pop("class_", "")) if c)
+        invalid = bool(field.errors) or "is-invalid" in css_class
+        selected = field.selected_ticket()
+        value = ticket_label(selected) if selected else field.raw_text()
+        input_attrs: dict[str, Any] = {
+            "type": "text",
+            "id": field_id,
+            "name": field.name,
+            "value": value,
+            "class": css_class,
+            "role": "combobox",
+            "aria-autocomplete": "list",
+            "aria-expanded": "false",
+            "aria-controls": listbox_id,
+            "aria-describedby": f"{status_id} {meta_id}",
+            "autocomplete": "off",
+            "spellcheck": "false",
+            "placeholder": kwargs.pop("placeholder", field.placeholder),
+        }
+        if invalid:
+            input_attrs["aria-invalid"] = "true"
+        if field.flags.required:
+            input_attrs["required"] = True
+            input_attrs["aria-required"] = "true"
+        input_attrs.update(kwargs)
+        root_attrs: dict[str, Any] = {
+            "class": "cw-ticket-search" + (" is-invalid" if invalid else ""),
+            "data-cw-ticket-search": "",
+            "data-search-url": url_for("connectwise_api.search", tenant_id=tenant),
+            "data-debounce": str(field.debounce_ms),
+            "data-min-digits": "1",
+            "data-min-text": "2",
+            "data-cache-ms": str(
+                int(current_app.config.get("CONNECTWISE_SEARCH_CACHE_SECONDS", 30)) * 1000
+            ),
+        }
+        if selected:
+            root_attrs["data-selected-id"] = str(selected.id)
+        parts = [_assets_once()]
+        parts.append(f"<div {html_params(**root_attrs)}>")
+        parts.append(f"<input {html_params(**input_attrs)}>")
+        parts.append(
+            "<input "
+            + html_params(type="hidden", name=field.token_name, value=field.new_token())
+            + ">"
+        )
+        parts.append(
+            f"<ul {html_params(id=listbox_id, role='listbox', class_='cw-ts-listbox')}"
+            ' aria-label="Matching tickets" hidden></ul>'
+        )
+        parts.append(
+            f"<div {html_params(id=status_id, class_='cw-ts-status')}"
+            ' role="status" aria-live="polite" aria-atomic="true"></div>'
+        )
+        meta = _ticket_meta(selected) if selected else ""
+        parts.append(
+            f"<div {html_params(id=meta_id, class_='cw-ts-selected')}>{escape(meta)}</div>"
+        )
+        parts.append("</div>")
+        # Every part is built by html_params() (which escapes values) or escape().
+        return Markup("".join(parts))  # noqa: S704
+
+
+def _assets_once() -> str:
+    """The ``<link>`` and ``<script>`` tags, the first time they are asked for in a request."""
+    if g.get(_ASSETS_FLAG):
+        return ""
+    setattr(g, _ASSETS_FLAG, True)
+    if STATIC_ENDPOINT.split(".")[0] not in current_app.blueprints:
+        raise RuntimeError(
+            "TicketSearchField needs its static files: call "
+            "flask_connectwise.fields.register_static(app) (ConnectWise.init_app does this)"
+        )
+    from . import __version__
+
+    nonce = csp_nonce()
+    extra = {"nonce": nonce} if nonce else {}
+    css = url_for(STATIC_ENDPOINT, filename=STYLE_FILE, v=__version__)
+    js = url_for(STATIC_ENDPOINT, filename=SCRIPT_FILE, v=__version__)
+    return (
+        f"<link {html_params(rel='stylesheet', href=css, **extra)}>"
+        f"<script {html_params(src=js, defer=True, **extra)}></script>"
+    )
+
+
+class TicketSearchField(Field):
+    """A ConnectWise ticket picker; ``data`` is the ticket id (``int``) or ``None``.
+
+    Optional unless given ``validators=[DataRequired()]``. On validation the number must be a
+    positive integer naming a ticket of the current tenant. ``tenant`` (a string or a callable
+    returning one) overrides the extension's ``@cw.current_tenant`` hook.
+    """
+
+    widget = TicketSearchWidget()
+
+    def __init__(
+        self,
+        label: str | None = None,
+        validators: Any = None,
+        *,
+        tenant: str | Callable[[], Any] | None = None,
+        debounce_ms: int = 250,
+        placeholder: str = "Ticket number or words from its summary",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label, validators, **kwargs)
+        self.label = _TicketLabel(self, self.id, self.label.text)
+        self._tenant_arg = tenant
+        self.debounce_ms = int(debounce_ms)
+        self.placeholder = placeholder
+        self.ticket: Any = None
+        self.submitted_token: str | None = None
+        self._enabled: bool | None = None
+        self._tenant_cache: tuple[str | None] | None = None
+        self._rendered_token: str | None = None
+
+    # -- tenant and feature ------------------------------------------------------------------
+
+    @property
+    def tenant_id(self) -> str | None:
+        """The tenant this field works for (explicit ``tenant=``, else the host's hook)."""
+        if self._tenant_cache is None:
+            value: Any = self._tenant_arg
+            try:
+                if callable(value):
+                    value = value()
+                elif value is None:
+                    value = state().extension.tenant()
+            except Exception:
+                log.exception("connectwise ticket field: the tenant could not be determined")
+                value = None
+            self._tenant_cache = (str(value) if value not in (None, "") else None,)
+        return self._tenant_cache[0]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the field is shown: a tenant, the feature on and credentials stored."""
+        if self._enabled is None:
+            tenant = self.tenant_id
+            if tenant is None:
+                self._enabled = False
+            else:
+                try:
+                    self._enabled = bool(state().service.is_enabled(tenant))
+                except Exception:
+                    log.exception("connectwise ticket field: the enabled check failed")
+                    self._enabled = False
+        return self._enabled
+
+    # -- data --------------------------------------------------------------------------------
+
+    @property
+    def token_name(self) -> str:
+        """Name of the hidden input carrying the form render's idempotency token."""
+        return f"{self.name}__idempotency"
+
+    def new_token(self) -> str:
+        """A fresh random token for this render (one per form render, reused within it)."""
+        if self._rendered_token is None:
+            self._rendered_token = secrets.token_urlsafe(18)
+        return self._rendered_token
+
+    def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
+        super().process(formdata, data, extra_filters)
+        if formdata is not None:
+            token = formdata.get(self.token_name)
+            self.submitted_token = token if token and _TOKEN_RE.match(token) else None
+
+    def process_data(self, value: Any) -> None:
+        if isinstance(value, bool):
+            value = None
+        if isinstance(value, int):
+            self.data = value if 0 < value <= MAX_TICKET_ID else None
+        elif isinstance(value, str) and value.strip():
+            try:
+                self.data = parse_ticket_number(value)
+            except ValueError:
+                self.data = None
+        else:
+            self.data = getattr(value, "id", None) if value is not None else None
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if not valuelist:
+            return
+        text = str(valuelist[0] or "").strip()
+        if not text:
+            self.data = None
+            return
+        try:
+            self.data = parse_ticket_number(text)
+        except ValueError as exc:
+            self.data = None
+            raise ValueError(str(exc)) from None
+
+    def raw_text(self) -> str:
+        """What to show in the input: the submitted text when it was not a valid ticket."""
+        if self.raw_data:
+            return str(self.raw_data[0] or "")
+        return f"#{self.data}" if self.data else ""
+
+    def selected_ticket(self) -> Any:
+        """The selected ticket's record (fetched once when only the id is known), or ``None``."""
+        if self.data is None or self.errors:
+            return None
+        if self.ticket is None or self.ticket.id != self.data:
+            try:
+                self.ticket = state().service.get_ticket(str(self.tenant_id), self.data)
+            except Exception as exc:
+                log.info(
+                    "connectwise ticket field: no label for the selected ticket",
+                    extra={"cw_error": type(exc).__name__},
+                )
+                from .records import Ticket
+
+                self.ticket = Ticket(id=self.data, summary="")
+        return self.ticket
+
+    def _value(self) -> str:
+        selected = self.selected_ticket()
+        return ticket_label(selected) if selected else self.raw_text()
+
+    def populate_obj(self, obj: Any, name: str) -> None:
+        """Set ``obj.<name>`` only when the object has such an attribute (e.g. a column)."""
+        if hasattr(obj, name):
+            setattr(obj, name, self.data)
+
+    # -- validation --------------------------------------------------------------------------
+
+    def validate(self, form: Any, extra_validators: Any = ()) -> bool:
+        if not self.enabled:
+            self.errors = []
+            self.data = None
+            return True
+        return bool(super().validate(form, extra_validators))
+
+    def pre_validate(self, form: Any) -> None:
+        if self.process_errors:
+            raise StopValidation()
+        if self.data is None:
+            return
+        tenant = str(self.tenant_id)
+        try:
+            self.ticket = state().service.get_ticket(tenant, self.data)
+        except NotFoundError:
+            raise StopValidation(f"Ticket #{self.data} was not found in ConnectWise") from None
+        except AuthenticationError:
+            raise StopValidation(
+                f"Ticket #{self.data} could not be checked: ConnectWise refused this tenant's "
+                "credentials. Ask an administrator to check them."
+            ) from None
+        except ConnectWiseError as exc:
+            raise StopValidation(
+                f"Ticket #{self.data} could not be checked because ConnectWise is unavailable "
+                f"({exc.message}). Try again in a moment."
+            ) from None
+        except CryptoError:
+            raise StopValidation(
+                f"Ticket #{self.data} could not be checked: the stored ConnectWise credentials "
+                "cannot be read. Ask an administrator."
+            ) from None
+        except Exception:
+            log.exception("connectwise ticket field: checking the ticket failed")
+            raise StopValidation(
+                f"Ticket #{self.data} could not be checked right now. Try again in a moment."
+            ) from None
+
+    # -- log-change --------------------------------------------------------------------------
+
+    def log_change(
+        self,
+        note: str,
+        *,
+        hours: float | None = None,
+        status_id: int | None = None,
+        internal: bool = False,
+    ) -> Any:
+        """Record ``note`` for the selected ticket in the host's session; deliver after commit.
+
+        Returns the change-log row, or ``None`` when no ticket is selected, the feature is off
+        or this form submission was already logged (same idempotency token). The operator is
+        told the outcome with :func:`flask.flash` once the change was delivered.
+        """
+        if self.data is None or not self.enabled or self.errors:
+            return None
+        note = (note or "").strip()
+        if not note:
+            raise ValueError("log_change needs a note that says what changed")
+        limit = int(current_app.config.get("CONNECTWISE_NOTE_MAX_LENGTH", 4000))
+        if len(note) > limit:
+            note = note[: limit - 13].rstrip() + " (truncated)"
+        st = state()
+        member = st.extension.member()
+        from .service import IdempotencyConflict
+
+        try:
+            row, created = st.service.record_change(
+                str(self.tenant_id),
+                self.data,
+                note,
+                member=member,
+                hours=hours,
+                status_id=status_id,
+                internal=internal,
+                idempotency_key=f"form-{self.submitted_token}" if self.submitted_token else None,
+                operator=member,
+            )
+        except IdempotencyConflict:
+            _flash(f"This form was already logged to ticket #{self.data}.", "info")
+            return None
+        except (ConnectWiseError, CryptoError) as exc:
+            _flash(f"The change could not be logged to ticket #{self.data}: {exc}", "warning")
+            return None
+        if not created:
+            _flash(f"This form was already logged to ticket #{self.data}.", "info")
+            return row
+        schedule_delivery(st.service, row, ticket_id=self.data, hours=row.hours)
+        return row
+
+
+# -- delivery after the host's commit ----------------------------------------------------------
+
+_PENDING = "connectwise_pending_changes"
+_LISTENING = "connectwise_listening"
+
+
+def schedule_delivery(
+    service: Any, row: Any, *, ticket_id: int, hours: float | None = None
+) -> None:
+    """Deliver ``row`` once the session it was added to commits (dropped on rollback)."""
+    session = service.session()
+    session.info.setdefault(_PENDING, []).append((row, ticket_id, hours))
+    if not session.info.get(_LISTENING):
+        session.info[_LISTENING] = True
+        sa.event.listen(session, "after_commit", _after_commit)
+        sa.event.listen(session, "after_rollback", _after_rollback)
+
+
+def _after_rollback(session: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _after_commit(session: Any) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if not rows:
+        return
+    ids = []
+    for row, ticket_id, hours in rows:
+        identity = sa.inspect(row).identity
+        if identity:
+            ids.append((identity[0], ticket_id, hours))
+    if not ids:
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    messages: list[tuple[str, str]] = []
+    # This session may not emit SQL any more; a new app context gives db.session a new one.
+    with app.app_context():
+        service = state(app).service
+        model = service.models.ChangeLog
+        for row_id, ticket_id, hours in ids:
+            try:
+                change = service.session.get(model, row_id)
+                if change is None:
+                    continue
+                outcome = service.deliver(change)
+            except Exception:
+                log.exception("connectwise change delivery after commit failed")
+                service.session.rollback()
+                messages.append(
+                    (
+                        f"Could not log to ticket #{ticket_id} yet. It will be retried.",
+                        "warning",
+                    )
+                )
+            else:
+                messages.append(outcome_message(outcome, hours))
+    for message, category in messages:
+        _flash(message, category)
+
+
+def _flash(message: str, category: str) -> None:
+    if has_request_context():
+        flash(message, category)

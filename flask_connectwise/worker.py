@@ -1,0 +1,249 @@
+"""The outbox worker: delivers changes that are pending or waiting for a retry.
+
+Several workers (threads, processes or machines) may run at once; a change is claimed by one
+worker at a time: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a lease column
+(``lease_owner``/``lease_until``, set by a conditional UPDATE) elsewhere. A claim is a lease
+on both, so a worker that dies leaves its changes to the others once the lease ends.
+
+Failed changes wait with full-jitter exponential backoff; a 429's ``Retry-After`` pauses the
+whole tenant. A change still not delivered after the give-up age is marked ``failed`` and
+``change_failed`` fires with ``final=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from .delivery import outcome_of
+from .models import CHANGE_PENDING, DELIVERED, GAVE_UP, RETRYING, utcnow
+from .signals import change_failed
+
+log = logging.getLogger("flask_connectwise.worker")
+
+
+@dataclass
+class TenantThrottle:
+    """A per-tenant token bucket for outbound calls, paused by ``Retry-After``."""
+
+    rate: float = 5.0  # changes per second
+    burst: int = 10
+    _tokens: dict[str, float] = field(default_factory=dict)
+    _stamp: dict[str, float] = field(default_factory=dict)
+    _paused_until: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pause(self, tenant: str, seconds: float) -> None:
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), until)
+
+    def wait_time(self, tenant: str) -> float:
+        """Seconds until the tenant may send again (0: take a token now)."""
+        with self._lock:
+            now = time.monotonic()
+            paused = self._paused_until.get(tenant, 0.0) - now
+            if paused > 0:
+                return paused
+            tokens = self._tokens.get(tenant, float(self.burst))
+            tokens = min(
+                float(self.burst), tokens + (now - self._stamp.get(tenant, now)) * self.rate
+            )
+            self._stamp[tenant] = now
+            if tokens >= 1:
+                self._tokens[tenant] = tokens - 1
+                return 0.0
+            self._tokens[tenant] = tokens
+            return (1 - tokens) / self.rate
+
+
+@dataclass
+class RunSummary:
+    """What one pass of the worker did."""
+
+    claimed: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    gave_up: int = 0
+    deferred: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"claimed {self.claimed}: delivered {self.delivered}, waiting to retry "
+            f"{self.retrying}, gave up {self.gave_up}, deferred by rate limits {self.deferred}"
+        )
+
+
+class OutboxWorker:
+    """Claims due changes in batches and delivers them through the service."""
+
+    def __init__(
+        self,
+        service: Any,
+        *,
+        batch_size: int = 20,
+        lease_seconds: float = 120.0,
+        give_up_after: timedelta = timedelta(hours=24),
+        backoff_base: float = 5.0,
+        backoff_cap: float = 3600.0,
+        throttle: TenantThrottle | None = None,
+        worker_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.service = service
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.give_up_after = give_up_after
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.throttle = throttle or TenantThrottle()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not a secret
+
+    @property
+    def _model(self) -> Any:
+        return self.service.models.ChangeLog
+
+    @property
+    def _session(self) -> Any:
+        return self.service.session
+
+    def _due(self, now: Any) -> Any:
+        model = self._model
+        return sa.and_(
+            model.state.in_((CHANGE_PENDING, RETRYING)),
+            sa.or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
+            sa.or_(model.lease_until.is_(None), model.lease_until < now),
+        )
+
+    def claim(self) -> list[int]:
+        """Lease up to ``batch_size`` due changes to this worker; return their ids."""
+        model, session = self._model, self._session
+        now = utcnow()
+        until = now + self.lease
+        dialect = session.get_bind().dialect.name
+        candidates = sa.select(model.id).where(self._due(now)).order_by(model.id)
+        if dialect == "postgresql":
+            ids = list(
+                session.execute(
+                    candidates.limit(self.batch_size).with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                session.execute(
+                    sa.update(model)
+                    .where(model.id.in_(ids))
+                    .values(lease_owner=self.worker_id, lease_until=until)
+                )
+        else:
+            subquery = candidates.limit(self.batch_size).scalar_subquery()
+            session.execute(
+                sa.update(model)
+                .where(model.id.in_(subquery), self._due(now))
+                .values(lease_owner=self.worker_id, lease_until=until)
+                .execution_options(synchronize_session=False)
+            )
+            ids = list(
+                session.execute(
+                    sa.select(model.id).where(
+                        model.lease_owner == self.worker_id, model.lease_until == until
+                    )
+                ).scalars()
+            )
+        session.commit()
+        return ids
+
+    def _backoff(self, attempts: int) -> float:
+        window = min(self.backoff_cap, self.backoff_base * 2 ** max(0, attempts - 1))
+        return self._rng.uniform(0, window)
+
+    def run_once(self, *, progress: Callable[[int], None] | None = None) -> RunSummary:
+        """Claim one batch and deliver it."""
+        summary = RunSummary()
+        ids = self.claim()
+        summary.claimed = len(ids)
+        for change_id in ids:
+            row = self._session.get(self._model, change_id)
+            if row is None or row.lease_owner != self.worker_id:
+                continue
+            self._deliver_one(row, summary)
+            if progress:
+                progress(1)
+        return summary
+
+    def _deliver_one(self, row: Any, summary: RunSummary) -> None:
+        now = utcnow()
+        if now - row.created_at > self.give_up_after:
+            row.state = GAVE_UP
+            row.lease_owner = row.lease_until = None
+            self._session.commit()
+            summary.gave_up += 1
+            log.error(
+                "connectwise change given up",
+                extra={"cw_change": row.reference, "cw_tenant": row.tenant_id},
+            )
+            change_failed.send(self.service.app, change=row, outcome=outcome_of(row), final=True)
+            return
+        wait = self.throttle.wait_time(row.tenant_id)
+        if wait > 0:
+            row.next_attempt_at = now + timedelta(seconds=wait)
+            row.lease_owner = row.lease_until = None
+            self._session.commit()
+            summary.deferred += 1
+            return
+        _, retry_after = self.service.deliver_change(row)
+        if retry_after:
+            self.throttle.pause(row.tenant_id, retry_after)
+        if row.state == DELIVERED:
+            summary.delivered += 1
+            row.next_attempt_at = None
+        else:
+            summary.retrying += 1
+            attempts = max(row.note_attempts, row.time_attempts, row.status_attempts)
+            delay = max(self._backoff(attempts), retry_after or 0.0)
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        row.lease_owner = row.lease_until = None
+        self._session.commit()
+
+    def run(
+        self,
+        *,
+        once: bool = False,
+        idle_sleep: float = 2.0,
+        stop: threading.Event | None = None,
+        progress: Callable[[RunSummary], None] | None = None,
+    ) -> RunSummary:
+        """Deliver until nothing is due (``once``) or until ``stop`` is set."""
+        total = RunSummary()
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            summary = self.run_once()
+            for name in ("claimed", "delivered", "retrying", "gave_up", "deferred"):
+                setattr(total, name, getattr(total, name) + getattr(summary, name))
+            if progress:
+                progress(total)
+            if summary.claimed == 0:
+                if once:
+                    break
+                stop.wait(idle_sleep)
+        return total
+
+
+def outbox_counts(service: Any) -> dict[str, int]:
+    """Changes per state."""
+    model = service.models.ChangeLog
+    rows = service.session.execute(
+        sa.select(model.state, sa.func.count()).group_by(model.state)
+    ).all()
+    return {state: count for state, count in rows}

@@ -1,0 +1,296 @@
+"""Durable log-change: the fault matrix, crash recovery, and workers sharing the outbox."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import urllib3.exceptions
+
+from flask_connectwise.crypto import generate_key
+from flask_connectwise.delivery import reference_line
+from flask_connectwise.extension import state
+from flask_connectwise.models import DELIVERED, GAVE_UP, utcnow
+from flask_connectwise.urlpolicy import GuardedAdapter
+from flask_connectwise.worker import OutboxWorker, TenantThrottle
+from tests.conftest import TENANT_A, make_host_app
+from tests.test_api import configure
+
+TICKET = 12345
+STEP_TARGETS = {
+    "note": ("POST", "service/tickets/*/notes"),
+    "time": ("POST", "time/entries"),
+    "status": ("PATCH", "service/tickets/*"),
+}
+
+
+class FaultyAdapter(GuardedAdapter):
+    """Raises a transport error for chosen requests: the 'never left this machine' faults."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: list[tuple[str, str, Exception]] = []
+        self.lock = threading.Lock()
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        path = request.path_url.split("apis/3.0/", 1)[-1].split("?", 1)[0]
+        with self.lock:
+            for index, (method, pattern, exc) in enumerate(self.plan):
+                if request.method == method and fnmatch.fnmatch(path, pattern):
+                    del self.plan[index]
+                    raise exc
+        return super().send(request, *args, **kwargs)
+
+
+def refused() -> Exception:
+    reason = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_host_app(f"sqlite:///{tmp_path / 'outbox.db'}")
+    app.config["CONNECTWISE_TIMEOUT"] = 0.6
+    yield app
+    with app.app_context():
+        app.extensions["test_db"].session.remove()
+        app.extensions["test_db"].engine.dispose()
+
+
+def target_status(sandbox) -> int:
+    ticket = sandbox.ticket(TICKET)
+    return next(
+        s["id"]
+        for s in sandbox.board_statuses(ticket["board"]["id"])
+        if s["id"] != ticket["status"]["id"]
+        and not s.get("inactive")
+        and not s.get("closedStatus")
+        and not s.get("timeEntryNotAllowed")
+    )
+
+
+def quick_worker(service) -> OutboxWorker:
+    return OutboxWorker(
+        service, backoff_base=0.0, backoff_cap=0.0, throttle=TenantThrottle(rate=1000, burst=1000)
+    )
+
+
+def drain(app, change_id: int, *, seconds: float = 15.0) -> Any:
+    """Run the worker until the change is delivered (or time runs out)."""
+    with app.app_context():
+        service = state(app).service
+        worker = quick_worker(service)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            worker.run_once()
+            row = service.session.get(service.models.ChangeLog, change_id)
+            service.session.refresh(row)
+            if row.state == DELIVERED:
+                return row
+            time.sleep(0.05)
+        return row
+
+
+def copies_on_sandbox(sandbox, reference: str) -> tuple[int, int]:
+    marker = reference_line(reference)
+    notes = sum(marker in n["text"] for n in sandbox.notes(TICKET))
+    entries = sum(marker in (e.get("notes") or "") for e in sandbox.time_entries(TICKET))
+    return notes, entries
+
+
+SANDBOX_FAULTS = {
+    "read timeout after applying": {"kind": "apply_then_timeout", "delay": 1.0},
+    "429 with Retry-After": {"kind": "status", "status": 429, "retry_after": 1},
+    "500": {"kind": "status", "status": 500},
+    "502": {"kind": "status", "status": 502},
+    "401": {"kind": "status", "status": 401},
+    "invalid JSON": {"kind": "invalid_json"},
+}
+TRANSPORT_FAULTS = {
+    "connection refused": refused,
+    "connect timeout": lambda: requests.exceptions.ConnectTimeout("connect timed out"),
+}
+
+
+@pytest.mark.parametrize("when", ["first try", "retry"])
+@pytest.mark.parametrize("fault", [*SANDBOX_FAULTS, *TRANSPORT_FAULTS])
+@pytest.mark.parametrize("step", ["note", "time", "status"])
+def test_fault_matrix_ends_with_exactly_one_of_each(app, connectwise_sandbox, step, fault, when):
+    configure(app, connectwise_sandbox)
+    status_id = target_status(connectwise_sandbox)
+    method, path = STEP_TARGETS[step]
+    with app.app_context():
+        service = state(app).service
+        client = service.client_for(TENANT_A)
+        adapter = FaultyAdapter()
+        client._session.mount("http://", adapter)
+        if when == "retry":  # the first attempt fails cleanly, the retry meets the fault
+            connectwise_sandbox.inject_fault(path, "status", status=401, method=method)
+        if fault in SANDBOX_FAULTS:
+            connectwise_sandbox.inject_fault(path, method=method, **SANDBOX_FAULTS[fault])
+        else:
+            adapter.plan.append((method, path, TRANSPORT_FAULTS[fault]()))
+        change, _ = service.record_change(
+            TENANT_A,
+            TICKET,
+            f"Fault matrix: {step} / {fault} / {when}",
+            member="jdoe",
+            hours=0.25,
+            status_id=status_id,
+        )
+        service.session.commit()
+        change_id = change.id
+        reference = change.reference
+        service.deliver(change)
+    row = drain(app, change_id)
+    assert row.state == DELIVERED, (
+        row.note_state,
+        row.time_state,
+        row.status_state,
+        row.note_error,
+        row.time_error,
+        row.status_error,
+    )
+    assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+    assert connectwise_sandbox.ticket(TICKET)["status"]["id"] == status_id
+    assert row.note_remote_id and row.time_remote_id
+
+
+def test_a_crash_between_steps_is_completed_by_a_worker(tmp_path, connectwise_sandbox):
+    """A process dies while the time entry is on the wire; a worker finishes the change."""
+    database = tmp_path / "crash.db"
+    keys = [generate_key("k1")]
+    app = make_host_app(f"sqlite:///{database}", keys=keys)
+    configure(app, connectwise_sandbox)
+    status_id = target_status(connectwise_sandbox)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+        from tests.conftest import make_host_app
+        from flask_connectwise.extension import state
+        app = make_host_app({f"sqlite:///{database}"!r}, keys={keys!r})
+        with app.app_context():
+            service = state(app).service
+            client = service.client_for("{TENANT_A}")
+            def die(*args, **kwargs):
+                time.sleep(0.3)  # let the note go out first
+                os.kill(os.getpid(), signal.SIGKILL)
+            client.add_time_entry = die
+            row, _ = service.record_change("{TENANT_A}", {TICKET}, "Crash test", member="jdoe",
+                                           hours=0.5, status_id={status_id})
+            service.session.commit()
+            print(row.id, row.reference, flush=True)
+            service.deliver(row)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == -9, proc.stderr
+    change_id, reference = proc.stdout.split()
+    assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 0)
+    with app.app_context():
+        row = state(app).service.session.get(state(app).models.ChangeLog, int(change_id))
+        assert (row.note_state, row.time_state) == ("sent", "sent")  # in doubt, not blind
+    row = drain(app, int(change_id))
+    assert row.state == DELIVERED
+    assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+    assert connectwise_sandbox.ticket(TICKET)["status"]["id"] == status_id
+    with app.app_context():
+        app.extensions["test_db"].engine.dispose()
+
+
+def test_changes_past_the_give_up_age_fail_and_signal(app, connectwise_sandbox):
+    from datetime import timedelta
+
+    from flask_connectwise.signals import change_failed
+
+    configure(app, connectwise_sandbox)
+    finals: list[bool] = []
+    with (
+        app.app_context(),
+        change_failed.connected_to(lambda sender, **kw: finals.append(kw.get("final")), app),
+    ):
+        service = state(app).service
+        row, _ = service.record_change(TENANT_A, TICKET, "too old", hours=0.25)
+        row.created_at = utcnow() - timedelta(days=2)
+        service.session.commit()
+        summary = quick_worker(service).run_once()
+        service.session.refresh(row)
+        assert summary.gave_up == 1 and row.state == GAVE_UP
+    assert finals == [True]
+    assert copies_on_sandbox(connectwise_sandbox, row.reference) == (0, 0)
+
+
+def test_outbox_cli_status_and_retry(app, connectwise_sandbox):
+    configure(app, connectwise_sandbox)
+    connectwise_sandbox.inject_fault("time/entries", "status", status=401)
+    with app.app_context():
+        service = state(app).service
+        row, _ = service.record_change(TENANT_A, TICKET, "cli retry", hours=0.25)
+        service.session.commit()
+        service.deliver(row)
+        reference = row.reference
+    runner = app.test_cli_runner()
+    status = runner.invoke(args=["connectwise", "outbox", "status"])
+    assert "retrying: 1" in status.output
+    retried = runner.invoke(args=["connectwise", "outbox", "retry", reference])
+    assert retried.exit_code == 0, retried.output
+    assert "time entry: confirmed" in retried.output
+    assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+    once = runner.invoke(args=["connectwise", "deliver", "--once"])
+    assert once.exit_code == 0 and "Done: claimed 0" in once.output
+    missing = runner.invoke(args=["connectwise", "outbox", "retry", "nope"])
+    assert missing.exit_code != 0 and "No change" in missing.output
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgres_deliver_500_changes_once_each(postgres_url, connectwise_sandbox):
+    keys = [generate_key("k1")]
+    app = make_host_app(postgres_url, keys=keys)
+    configure(app, connectwise_sandbox)
+    with app.app_context():
+        service = state(app).service
+        references = []
+        for n in range(500):
+            row, _ = service.record_change(TENANT_A, TICKET, f"bulk {n}", hours=0.1)
+            references.append(row.reference)
+        service.session.commit()
+    counts: dict[str, int] = {}
+
+    def work() -> None:
+        with app.app_context():
+            quick_worker(state(app).service).run(once=True)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for note in connectwise_sandbox.notes(TICKET):
+        for reference in references:
+            if reference_line(reference) in note["text"]:
+                counts[reference] = counts.get(reference, 0) + 1
+    assert len(counts) == 500 and set(counts.values()) == {1}
+    with app.app_context():
+        model = state(app).models.ChangeLog
+        assert state(app).service.session.query(model).filter(model.state != DELIVERED).count() == 0
+        workers = {r.lease_owner for r in state(app).service.session.query(model)}
+        assert workers == {None}
+        app.extensions["test_db"].engine.dispose()
