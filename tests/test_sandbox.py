@@ -15,6 +15,7 @@ import requests
 from flask_connectwise.sandbox import Sandbox
 from flask_connectwise.sandbox.__main__ import main as cli_main
 from flask_connectwise.sandbox.__main__ import parse_fault
+from flask_connectwise.sandbox.query import paginate
 from flask_connectwise.testing import (  # noqa: F401
     connectwise_sandbox,
     connectwise_sandbox_server,
@@ -346,6 +347,13 @@ def test_pagination_default_max_and_links(sb: Sandbox, cw: CW) -> None:
     assert "Link" not in cw.get("service/tickets", conditions="id=12345").headers
 
 
+def test_page_size_is_capped_at_1000() -> None:
+    rows = [{"id": i} for i in range(1, 1502)]
+    page = paginate(rows, {"pageSize": "5000"}, "http://x/apis")
+    assert len(page.items) == 1000 and page.link and 'page=2>; rel="last"' in page.link
+    assert len(paginate(rows, {"pageSize": "0"}, "http://x").items) == 25
+
+
 def test_count(sb: Sandbox, cw: CW) -> None:
     assert cw.get("service/tickets/count").json() == {"count": 260}
     expected = len(_expect(sb, lambda t: t["closedFlag"]))
@@ -370,7 +378,7 @@ def test_note_post_201_shape(sb: Sandbox, cw: CW) -> None:
     assert note["processNotifications"] is False and "_info" in note
     assert sb.notes(12345)[-1] == note
     assert [n["id"] for n in cw.get("service/tickets/12345/notes").json()][-1] == note["id"]
-    assert sb.ticket(12345)["_info"]["lastUpdated"] >= before
+    assert sb.ticket(12345)["_info"]["lastUpdated"] > before
 
 
 def test_note_member_by_id_and_default_api_member(sb: Sandbox, cw: CW) -> None:
@@ -503,7 +511,7 @@ def test_patch_status_whole_object(sb: Sandbox, cw: CW) -> None:
     assert r.json()["status"]["id"] == 102 and r.json()["status"]["name"] == "In Progress"
     assert r.json()["summary"] and r.json()["closedFlag"] is False
     assert sb.ticket(12345)["status"]["id"] == 102
-    assert r.json()["_info"]["lastUpdated"] >= before
+    assert r.json()["_info"]["lastUpdated"] > before
 
 
 def test_patch_status_id_path_and_name(sb: Sandbox, cw: CW) -> None:
@@ -829,6 +837,8 @@ def test_control_routes(sb: Sandbox, cw: CW) -> None:
     stats = requests.get(f"{base}/stats", timeout=5).json()
     assert stats["connections_opened"] >= 1 and stats["requests"] == len(sb.requests)
     assert requests.post(f"{base}/faults", json={"kind": "x"}, timeout=5).status_code == 400
+    requests.post(f"{base}/codebase", json={"codebase": "v2026_1"}, timeout=5)
+    assert sb.codebase == "v2026_1/" and cw.get("system/info").status_code == 404
     assert requests.post(f"{base}/reset", timeout=5).status_code == 200
     assert len(sb.notes(12345)) == 1 and sb.requests == []
 
@@ -843,12 +853,20 @@ def test_start_stop_is_fast_and_closes_keep_alive() -> None:
         cw = CW(sb)
         assert cw.get("system/info").status_code == 200
         sb.inject_fault("system/info", "timeout", delay=30)
-        holder = threading.Thread(target=lambda: pytest.raises(
-            requests.RequestException, CW(sb).get, "system/info"))
+        outcome: list[str] = []
+
+        def held() -> None:
+            try:
+                CW(sb).get("system/info")
+                outcome.append("answered")
+            except requests.RequestException:
+                outcome.append("dropped")
+
+        holder = threading.Thread(target=held)
         holder.start()
         time.sleep(0.05)
     holder.join(2)
-    assert not holder.is_alive()
+    assert not holder.is_alive() and outcome == ["dropped"]
     assert time.perf_counter() - t0 < 2
     with pytest.raises(requests.ConnectionError):
         cw.get("system/info")
@@ -860,7 +878,7 @@ def test_cli_parse_fault_and_refuses_remote_host(capsys: pytest.CaptureFixture[s
     assert parse_fault("time/entries:reset:3") == {"path": "time/entries", "kind": "reset",
                                                    "count": 3}
     assert parse_fault("time/entries:timeout") == {"path": "time/entries", "kind": "timeout"}
-    assert cli_main(["--host", "0.0.0.0"]) == 2
+    assert cli_main(["--host", "192.0.2.10"]) == 2
     assert "loopback" in capsys.readouterr().err
 
 
@@ -868,7 +886,7 @@ def test_cli_serves_and_prints_credentials() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask_connectwise.sandbox", "--port", "0", "--public-key", "pk",
          "--private-key", "sk", "--client-id", "cid", "--company-id", "acme",
-         "--fault", "system/info:status:503:1", "--latency-ms", "1"],
+         "--fault", "system/info:status:503:1", "--latency-ms", "1", "--rate-limit", "2/60"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -880,6 +898,7 @@ def test_cli_serves_and_prints_credentials() -> None:
         target = f"{url}/v4_6_release/apis/3.0/system/info"
         assert requests.get(target, headers=headers, timeout=5).status_code == 503
         assert requests.get(target, headers=headers, timeout=5).status_code == 200
+        assert requests.get(target, headers=headers, timeout=5).status_code == 429
     finally:
         proc.terminate()
         assert proc.wait(5) == 0

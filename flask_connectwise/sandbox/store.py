@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import data
-from .data import SeedData, company_ref, member_ref, now_iso
+from .data import company_ref, member_ref, now_iso
 from .errors import CWError, bad_request, invalid, missing, not_found
 from .query import known_paths
 
