@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ConnectWise": ("flask_connectwise.extension", "ConnectWise"),
     "TicketSearchField": ("flask_connectwise.fields", "TicketSearchField"),
-    "ConnectWiseChangeLogging": ("flask_connectwise.admin", "ConnectWiseChangeLogging"),
+    "ConnectWiseChangeLogging": ("flask_connectwise.changelogging", "ConnectWiseChangeLogging"),
     "change_logged": ("flask_connectwise.signals", "change_logged"),
     "change_failed": ("flask_connectwise.signals", "change_failed"),
 }
@@ -48,6 +48,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectWise",
+    "ConnectWiseChangeLogging",
     "ConnectWiseClient",
     "ConnectWiseError",
     "ForbiddenError",
@@ -58,6 +59,7 @@ __all__ = [
     "StatusNotOnBoardError",
     "SystemInfo",
     "Ticket",
+    "TicketSearchField",
     "TimeEntry",
     "TimeoutError",
     "UnavailableError",

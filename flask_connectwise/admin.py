@@ -5,7 +5,7 @@ category through :func:`register_views`. Hosts that add views themselves import 
 
     from flask_connectwise.admin import CredentialsView, FeatureFlagView, ChangeLogView
 
-    admin.add_view(CredentialsView(cw.models.Credentials, db.session, extension=cw))
+    admin.add_view(CredentialsView(cw.models.Credentials, db, extension=cw))
 
 Every view shows and changes only the rows of tenants the host's ``authorize(tenant, action)``
 hook allows: ``configure`` for credentials and flags (the ``*`` flag row needs ``configure`` on
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Blueprint, Flask, current_app, flash, g, redirect, request
 from flask_admin import expose
@@ -31,10 +31,17 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import SecureForm
 from flask_admin.helpers import get_form_data, get_redirect_target
 from flask_admin.model.template import BaseListRowAction
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
-from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField
-from wtforms import StringField, ValidationError
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    ValidationError,
+)
 from wtforms.csrf.core import CSRF
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
@@ -193,8 +200,8 @@ class _TenantScopedView(ModelView):
     tenant_action = "configure"
     form_base_class = ConnectWiseAdminForm
     can_set_page_size = True
-    page_size = 25
-    column_editable_list: list[str] = []  # never inline editing
+    page_size = 20
+    column_editable_list: ClassVar[Any] = []  # never inline editing
 
     def __init__(self, model: Any, session: Any, *args: Any, extension: Any, **kwargs: Any):
         self.extension = extension
@@ -209,6 +216,11 @@ class _TenantScopedView(ModelView):
     @property
     def service(self) -> Any:
         return self.extension.service
+
+    @property
+    def db_session(self) -> Any:
+        """The host's SQLAlchemy session (the view may be given ``db`` or ``db.session``)."""
+        return self.service.session
 
     def is_accessible(self) -> bool:
         # Rows are filtered per tenant; without an authorize hook nobody may see anything.
@@ -242,7 +254,7 @@ class _TenantScopedView(ModelView):
         cache = g.setdefault("_connectwise_admin_tenants", {})
         key = (self.model.__tablename__, self.tenant_action)
         if key not in cache:
-            rows = self.session.query(self.model.tenant_id).distinct().all()
+            rows = self.db_session.query(self.model.tenant_id).distinct().all()
             cache[key] = sorted(t for (t,) in rows if self.may(t))
         return list(cache[key])
 
@@ -306,7 +318,7 @@ class _TenantScopedView(ModelView):
 
     def _rollback(self) -> None:
         try:
-            self.session.rollback()
+            self.db_session.rollback()
         except SQLAlchemyError:  # pragma: no cover
             log.exception("connectwise admin rollback failed")
 
@@ -317,7 +329,7 @@ def _tenant_field_error(field: Any, message: str) -> None:
 
 # -- credentials ---------------------------------------------------------------------------------
 
-_SECRET_HELP = (
+_WRITE_ONLY_HELP = (
     "Write-only: the stored value is never shown. Leave blank to keep it; required when "
     "first storing credentials."
 )
@@ -349,21 +361,22 @@ class CredentialsForm(ConnectWiseAdminForm):
         "Public key",
         widget=PasswordInput(hide_value=True),
         validators=[Optional(), Length(max=128)],
-        description=_SECRET_HELP,
+        description=_WRITE_ONLY_HELP,
         render_kw={"autocomplete": "new-password"},
     )
     private_key = PasswordField(
         "Private key",
         widget=PasswordInput(hide_value=True),
         validators=[Optional(), Length(max=128)],
-        description=_SECRET_HELP,
+        description=_WRITE_ONLY_HELP,
         render_kw={"autocomplete": "new-password"},
     )
     client_id = PasswordField(
         "Client id",
         widget=PasswordInput(hide_value=True),
         validators=[Optional(), Length(max=128)],
-        description="Your integration's clientId from developer.connectwise.com. " + _SECRET_HELP,
+        description="Your integration's clientId from developer.connectwise.com. "
+        + _WRITE_ONLY_HELP,
         render_kw={"autocomplete": "new-password"},
     )
     default_time_minutes = IntegerField(
@@ -424,9 +437,9 @@ class CredentialsView(_TenantScopedView):
 
     can_view_details = True
     can_export = True
-    export_types = ["csv"]
+    export_types: ClassVar[Any] = ["csv"]
 
-    column_list = [
+    column_list: ClassVar[Any] = [
         "tenant_id",
         "base_url",
         "company_id",
@@ -436,7 +449,7 @@ class CredentialsView(_TenantScopedView):
         "last_verified_at",
         "last_error",
     ]
-    column_details_list = [
+    column_details_list: ClassVar[Any] = [
         "tenant_id",
         "base_url",
         "company_id",
@@ -454,7 +467,7 @@ class CredentialsView(_TenantScopedView):
         "last_error",
     ]
     column_export_list = column_details_list
-    column_labels = {
+    column_labels: ClassVar[Any] = {
         "tenant_id": "Tenant",
         "base_url": "Base URL",
         "company_id": "Company",
@@ -468,27 +481,32 @@ class CredentialsView(_TenantScopedView):
         "default_status_id": "Default status id",
         "updated_by": "Updated by",
     }
-    column_formatters = {
+    column_formatters: ClassVar[Any] = {
         "public_key_hint": _masked,
         "client_id_hint": _masked,
         "configured": _configured,
         "last_error": _short_error,
     }
-    column_formatters_detail = {
+    column_formatters_detail: ClassVar[Any] = {
         "public_key_hint": _masked,
         "client_id_hint": _masked,
         "configured": _configured,
     }
-    column_formatters_export = {
+    column_formatters_export: ClassVar[Any] = {
         "public_key_hint": lambda view, context, model, name: _masked(view, context, model, name),
         "client_id_hint": lambda view, context, model, name: _masked(view, context, model, name),
         "configured": lambda view, context, model, name: _configured(view, context, model, name),
     }
-    column_sortable_list = ["tenant_id", "base_url", "company_id", "last_verified_at"]
-    column_searchable_list = ["tenant_id", "base_url", "company_id"]
-    column_filters = ["tenant_id", "base_url", "company_id", "last_verified_at"]
+    column_sortable_list: ClassVar[Any] = [
+        "tenant_id",
+        "base_url",
+        "company_id",
+        "last_verified_at",
+    ]
+    column_searchable_list: ClassVar[Any] = ["tenant_id", "base_url", "company_id"]
+    column_filters: ClassVar[Any] = ["tenant_id", "base_url", "company_id", "last_verified_at"]
     column_default_sort = "tenant_id"
-    column_extra_row_actions = [
+    column_extra_row_actions: ClassVar[Any] = [
         PostRowAction(".test_connection_view", "Test connection", "fa fa-plug"),
     ]
 
@@ -534,7 +552,9 @@ class CredentialsView(_TenantScopedView):
                 )
             except Exception:
                 log.exception("connectwise admin: loading board statuses failed")
-                field.description = "The board statuses could not be loaded; the current value is kept."
+                field.description = (
+                    "The board statuses could not be loaded; the current value is kept."
+                )
         else:
             field.description = "Save working credentials first; then pick a status here."
         choices.extend(loaded)
@@ -701,7 +721,7 @@ class CredentialsView(_TenantScopedView):
                 row.last_error = None
             else:
                 row.last_error = error[:500]
-            self.session.commit()
+            self.db_session.commit()
         except SQLAlchemyError:
             self._rollback()
             log.exception("connectwise admin: could not record the connection test")
@@ -727,24 +747,7 @@ class CredentialsView(_TenantScopedView):
 
 def _boards(client: Any) -> list[tuple[int, str]]:
     """The tenant's active service boards, ``(id, name)``."""
-    fetch = getattr(client, "boards", None)
-    if callable(fetch):
-        rows = [
-            {"id": getattr(b, "id", None), "name": getattr(b, "name", ""), "inactiveFlag": False}
-            for b in fetch()
-        ]
-    else:
-        rows = client._list(
-            "service/boards", {"pageSize": 100, "orderBy": "name asc", "fields": "id,name,inactiveFlag"}
-        )
-    boards = []
-    for row in rows:
-        if not isinstance(row, Mapping) or row.get("inactiveFlag"):
-            continue
-        board_id = row.get("id")
-        if isinstance(board_id, int) and not isinstance(board_id, bool) and board_id > 0:
-            boards.append((board_id, str(row.get("name") or f"Board {board_id}")))
-    return boards
+    return [(board.id, board.name or f"Board {board.id}") for board in client.boards()]
 
 
 # -- feature flag -------------------------------------------------------------------------------
@@ -781,19 +784,19 @@ class FeatureFlagView(_TenantScopedView):
     can_delete = False  # turning the feature off deletes nothing; neither does this view
     can_view_details = False
     can_export = False
-    column_list = ["tenant_id", "enabled", "updated_by", "updated_at"]
-    column_labels = {
+    column_list: ClassVar[Any] = ["tenant_id", "enabled", "updated_by", "updated_at"]
+    column_labels: ClassVar[Any] = {
         "tenant_id": "Tenant",
         "enabled": "Integration",
         "updated_by": "Changed by",
         "updated_at": "Changed at",
     }
-    column_formatters = {"enabled": _on_off, "tenant_id": _flag_tenant}
-    column_sortable_list = ["tenant_id", "enabled", "updated_at"]
-    column_searchable_list = ["tenant_id"]
-    column_filters = ["tenant_id", "enabled"]
+    column_formatters: ClassVar[Any] = {"enabled": _on_off, "tenant_id": _flag_tenant}
+    column_sortable_list: ClassVar[Any] = ["tenant_id", "enabled", "updated_at"]
+    column_searchable_list: ClassVar[Any] = ["tenant_id"]
+    column_filters: ClassVar[Any] = ["tenant_id", "enabled"]
     column_default_sort = "tenant_id"
-    column_extra_row_actions = [
+    column_extra_row_actions: ClassVar[Any] = [
         PostRowAction(".toggle_view", "Turn on or off", "fa fa-power-off"),
     ]
 
@@ -820,7 +823,9 @@ class FeatureFlagView(_TenantScopedView):
         row = getattr(form, "_cw_row", None)
         tenant = row.tenant_id if row is not None else (form.tenant_id.data or "").strip()
         if not tenant or not self.may(tenant):
-            _tenant_field_error(form.tenant_id, "You may not configure ConnectWise for this tenant.")
+            _tenant_field_error(
+                form.tenant_id, "You may not configure ConnectWise for this tenant."
+            )
             return False
         return True
 
@@ -845,7 +850,11 @@ class FeatureFlagView(_TenantScopedView):
         return self._set(model.tenant_id, bool(form.enabled.data)) is not None
 
     def _flash_flag(self, row: Any) -> None:
-        who = "every tenant without its own setting" if row.tenant_id == ALL_TENANTS else row.tenant_id
+        who = (
+            "every tenant without its own setting"
+            if row.tenant_id == ALL_TENANTS
+            else row.tenant_id
+        )
         state = "on" if row.enabled else "off"
         flash(f"The ConnectWise integration is now {state} for {who}.", "success")
 
@@ -940,7 +949,7 @@ class ChangeLogView(_TenantScopedView):
     can_delete = False
     can_view_details = True
     can_export = False
-    column_list = [
+    column_list: ClassVar[Any] = [
         "reference",
         "tenant_id",
         "ticket_id",
@@ -949,9 +958,8 @@ class ChangeLogView(_TenantScopedView):
         "created_at",
         "state",
         "steps",
-        "errors",
     ]
-    column_details_list = [
+    column_details_list: ClassVar[Any] = [
         "reference",
         "tenant_id",
         "ticket_id",
@@ -967,7 +975,7 @@ class ChangeLogView(_TenantScopedView):
         "steps",
         "errors",
     ]
-    column_labels = {
+    column_labels: ClassVar[Any] = {
         "reference": "Change",
         "tenant_id": "Tenant",
         "ticket_id": "Ticket",
@@ -980,12 +988,18 @@ class ChangeLogView(_TenantScopedView):
         "note_text": "Note",
         "status_id": "Status id",
     }
-    column_formatters = {"steps": _steps, "errors": _errors}
-    column_formatters_detail = {"steps": _steps, "errors": _errors}
-    column_sortable_list = ["reference", "tenant_id", "ticket_id", "created_at", "state"]
-    column_searchable_list = ["reference", "operator", "member"]
+    column_formatters: ClassVar[Any] = {"steps": _steps, "errors": _errors}
+    column_formatters_detail: ClassVar[Any] = {"steps": _steps, "errors": _errors}
+    column_sortable_list: ClassVar[Any] = [
+        "reference",
+        "tenant_id",
+        "ticket_id",
+        "created_at",
+        "state",
+    ]
+    column_searchable_list: ClassVar[Any] = ["reference", "operator", "member"]
     column_default_sort = ("created_at", True)
-    column_extra_row_actions = [
+    column_extra_row_actions: ClassVar[Any] = [
         PostRowAction(".retry_view", "Retry the steps not done", "fa fa-refresh", when=_retryable),
     ]
 
@@ -997,6 +1011,7 @@ class ChangeLogView(_TenantScopedView):
                 "State",
                 options=[
                     ("pending", "pending"),
+                    ("retrying", "retrying"),
                     ("delivered", "delivered"),
                     ("failed", "failed"),
                 ],
@@ -1115,7 +1130,7 @@ def register_views(
             continue
         view = cls(
             model,
-            db.session,
+            db,
             name=labels[key],
             category=category or None,
             endpoint=endpoint,

@@ -41,7 +41,7 @@ from .errors import (
     UnavailableError,
     ValidationError,
 )
-from .records import BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
+from .records import Board, BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
 from .retry import RetryPolicy
 
 __all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient"]
@@ -593,13 +593,14 @@ class ConnectWiseClient:
         data = self._call("POST", f"service/tickets/{ticket_id}/notes", body=body, idempotent=False)
         return Note.from_api(self._record(data))
 
-    def notes(self, ticket_id: int) -> list[Note]:
-        """The ticket's notes, newest first (up to 1,000)."""
+    def notes(self, ticket_id: int, *, containing: str | None = None) -> list[Note]:
+        """The ticket's notes, newest first (up to 1,000), optionally only those whose text
+        contains ``containing`` (filtered by ConnectWise, so busy tickets are searched whole)."""
         _positive_id(ticket_id, "ticket id")
-        rows = self._list(
-            f"service/tickets/{ticket_id}/notes",
-            {"orderBy": "id desc", "pageSize": MAX_PAGE_SIZE},
-        )
+        params: dict[str, Any] = {"orderBy": "id desc", "pageSize": MAX_PAGE_SIZE}
+        if containing:
+            params["conditions"] = cond.contains("text", containing)
+        rows = self._list(f"service/tickets/{ticket_id}/notes", params)
         return [Note.from_api(row) for row in rows]
 
     def add_time_entry(
@@ -640,17 +641,33 @@ class ConnectWiseClient:
         data = self._call("POST", "time/entries", body=body, idempotent=False)
         return TimeEntry.from_api(self._record(data))
 
-    def time_entries(self, ticket_id: int) -> list[TimeEntry]:
-        """Time entries charged to the ticket, newest first (up to 1,000)."""
+    def time_entries(self, ticket_id: int, *, containing: str | None = None) -> list[TimeEntry]:
+        """Time entries charged to the ticket, newest first (up to 1,000), optionally only
+        those whose notes contain ``containing``."""
         _positive_id(ticket_id, "ticket id")
         conditions = cond.all_of(
-            cond.equals("chargeToId", ticket_id), cond.equals("chargeToType", "ServiceTicket")
+            cond.equals("chargeToId", ticket_id),
+            cond.equals("chargeToType", "ServiceTicket"),
+            cond.contains("notes", containing) if containing else "",
         )
         rows = self._list(
             "time/entries",
             {"conditions": conditions, "orderBy": "id desc", "pageSize": MAX_PAGE_SIZE},
         )
         return [TimeEntry.from_api(row) for row in rows]
+
+    def boards(self) -> list[Board]:
+        """The active service boards (up to 1,000), by name."""
+        rows = self._list(
+            "service/boards",
+            {
+                "conditions": cond.equals("inactiveFlag", False),
+                "orderBy": "name asc",
+                "pageSize": MAX_PAGE_SIZE,
+                "fields": "id,name,inactiveFlag",
+            },
+        )
+        return [Board.from_api(row) for row in rows]
 
     def board_statuses(self, board_id: int, *, refresh: bool = False) -> list[BoardStatus]:
         """The statuses of a service board, in board order (cached for a few minutes)."""

@@ -61,6 +61,22 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+SETTINGS += (
+    Setting(
+        "CONNECTWISE_ADMIN_VIEWS",
+        True,
+        "Flask-Admin views added by `init_app(admin=...)`: `True` all, `False` none, or a list of "
+        '`"credentials"`, `"flags"`, `"changes"`.',
+    ),
+    Setting("CONNECTWISE_ADMIN_CATEGORY", "ConnectWise", "Flask-Admin menu category of the views."),
+    Setting(
+        "CONNECTWISE_CSP_NONCE",
+        None,
+        "A callable returning the CSP nonce for the ticket field's `<script>`/`<link>` tags; "
+        "without it `g.csp_nonce`, then `request.csp_nonce` (Flask-Talisman) is used.",
+    ),
+)
+
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
 
 

@@ -115,10 +115,15 @@ class Deliverer:
         #: The longest ``Retry-After`` ConnectWise asked for during the last delivery.
         self.retry_after: float | None = None
 
-    def _failed(self, exc: ConnectWiseError) -> tuple[str, int | None, str | None]:
+    def _failed(
+        self, exc: ConnectWiseError, *, in_doubt: bool = False
+    ) -> tuple[str, int | None, str | None]:
+        """The step's state after ``exc``: ``sent`` while a copy may exist on the ticket
+        (the outcome is unknown, or an earlier attempt was already in doubt), else ``failed``."""
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
-        return (SENT if _ambiguous(exc) else FAILED), None, _error_text(exc)
+        doubt = in_doubt or _ambiguous(exc)
+        return (SENT if doubt else FAILED), None, _error_text(exc)
 
     def deliver(
         self,
@@ -206,7 +211,7 @@ class Deliverer:
         marker = reference_line(row.reference)
         try:
             if lookup:
-                for note in client.notes(row.ticket_id):
+                for note in client.notes(row.ticket_id, containing=row.reference):
                     if marker in note.text:
                         return CONFIRMED, note.id, None
             note = client.add_note(
@@ -216,7 +221,7 @@ class Deliverer:
                 internal=bool(row.internal),
             )
         except ConnectWiseError as exc:
-            return self._failed(exc)
+            return self._failed(exc, in_doubt=lookup)
         return CONFIRMED, note.id, None
 
     def _time(
@@ -225,7 +230,7 @@ class Deliverer:
         marker = reference_line(row.reference)
         try:
             if lookup:
-                for entry in client.time_entries(row.ticket_id):
+                for entry in client.time_entries(row.ticket_id, containing=row.reference):
                     if entry.notes and marker in entry.notes:
                         return CONFIRMED, entry.id, None
             entry = client.add_time_entry(
@@ -235,7 +240,7 @@ class Deliverer:
                 notes=f"{row.note_text[:900]}\n\n{marker}",
             )
         except ConnectWiseError as exc:
-            return self._failed(exc)
+            return self._failed(exc, in_doubt=lookup)
         return CONFIRMED, entry.id, None
 
 

@@ -89,14 +89,16 @@ class ConnectWise:
 
         from .api import create_blueprint
         from .cli import connectwise_cli
+        from .fields import register_static
 
         app.register_blueprint(create_blueprint(app.config["CONNECTWISE_URL_PREFIX"]))
+        register_static(app)
         app.cli.add_command(connectwise_cli)
         admin = admin if admin is not None else self._admin
         if admin is not None:
             from .admin import register_views
 
-            register_views(admin, self, models, db)
+            register_views(admin, self, models, db, app=app)
         try:
             Keyring.from_config(app.config.get("CONNECTWISE_ENCRYPTION_KEYS"))
         except KeyConfigurationError as exc:

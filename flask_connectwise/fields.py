@@ -218,11 +218,8 @@ class TicketSearchWidget:
         parts = [_assets_once()]
         parts.append(f"<div {html_params(**root_attrs)}>")
         parts.append(f"<input {html_params(**input_attrs)}>")
-        parts.append(
-            "<input "
-            + html_params(type="hidden", name=field.token_name, value=field.new_token())
-            + ">"
-        )
+        token_attrs = html_params(type="hidden", name=field.token_name, value=field.new_token())
+        parts.append(f"<input {token_attrs}>")
         parts.append(
             f"<ul {html_params(id=listbox_id, role='listbox', class_='cw-ts-listbox')}"
             ' aria-label="Matching tickets" hidden></ul>'

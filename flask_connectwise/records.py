@@ -175,6 +175,21 @@ class TimeEntry:
 
 
 @dataclass(frozen=True)
+class Board:
+    """A service board."""
+
+    id: int
+    name: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Board:
+        return cls(id=int(data["id"]), name=_str(data.get("name")) or "")
+
+    def to_json(self) -> JSON:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
 class BoardStatus:
     """One status of a service board."""
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+
+import sqlalchemy as sa
 
 from .client import ConnectWiseClient
 from .crypto import CryptoError, Keyring
@@ -310,12 +314,56 @@ class ConnectWiseService:
         self.session.add(change)
         return change, True
 
+    def take_lease(self, change: Any, owner: str, *, seconds: float = 120.0) -> bool:
+        """Lease the change to ``owner`` unless someone else holds a live lease (committed)."""
+        model = self.models.ChangeLog
+        now = utcnow()
+        result = self.session.execute(
+            sa.update(model)
+            .where(
+                model.id == change.id,
+                sa.or_(
+                    model.lease_until.is_(None),
+                    model.lease_until < now,
+                    model.lease_owner == owner,
+                ),
+            )
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=seconds))
+            .execution_options(synchronize_session=False)
+        )
+        self.session.commit()
+        return bool(result.rowcount == 1)
+
+    def release_lease(self, change: Any, owner: str) -> None:
+        model = self.models.ChangeLog
+        self.session.execute(
+            sa.update(model)
+            .where(model.id == change.id, model.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.commit()
+
     def deliver(self, change: Any) -> dict[str, Any]:
-        """Run the change's outstanding steps now and commit the result."""
-        return self.deliver_change(change)[0]
+        """Run the change's outstanding steps now and commit the result.
+
+        The change is leased for the time of the delivery; when a worker holds it, nothing is
+        sent and the answer says ``"busy": true``.
+        """
+        owner = f"now:{uuid.uuid4().hex[:12]}"
+        if not self.take_lease(change, owner):
+            self.session.refresh(change)
+            return outcome_of(change) | {"busy": True}
+        try:
+            return self.deliver_change(change)[0]
+        finally:
+            self.release_lease(change, owner)
 
     def deliver_change(self, change: Any) -> tuple[dict[str, Any], float | None]:
-        """Like :meth:`deliver`; also returns the longest ``Retry-After`` ConnectWise asked for."""
+        """Deliver a change the caller has leased; also return the longest ``Retry-After``
+        ConnectWise asked for."""
+        if change.state == DELIVERED:
+            return outcome_of(change), None
         try:
             client = self.client_for(change.tenant_id)
         except (ConnectWiseError, CryptoError) as exc:

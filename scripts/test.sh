@@ -26,6 +26,9 @@ fi
 step "Installing flask-connectwise with its [dev] extra"
 python3 -m pip install --disable-pip-version-check -q -e '.[dev]'
 
+step "Installing axe-core (accessibility checks in the browser tests)"
+npm install --prefix .cache/npm --no-audit --no-fund --no-save --silent axe-core@4 >/dev/null
+
 step "Starting PostgreSQL and Redis on loopback"
 source scripts/services.sh
 start_services

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,10 @@ def test_a_crash_between_steps_is_completed_by_a_worker(tmp_path, connectwise_sa
     with app.app_context():
         row = state(app).service.session.get(state(app).models.ChangeLog, int(change_id))
         assert (row.note_state, row.time_state) == ("sent", "sent")  # in doubt, not blind
+        # The dead process still holds its lease: no worker touches the change until it ends.
+        assert quick_worker(state(app).service).claim() == []
+        row.lease_until = utcnow() - timedelta(seconds=1)
+        state(app).service.session.commit()
     row = drain(app, int(change_id))
     assert row.state == DELIVERED
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
@@ -217,8 +222,6 @@ def test_a_crash_between_steps_is_completed_by_a_worker(tmp_path, connectwise_sa
 
 
 def test_changes_past_the_give_up_age_fail_and_signal(app, connectwise_sandbox):
-    from datetime import timedelta
-
     from flask_connectwise.signals import change_failed
 
     configure(app, connectwise_sandbox)

@@ -85,7 +85,6 @@
     var active = -1;
     var timer = 0;
     var controller = null;
-    var lastShown = null;
 
     function announce(text, kind) {
       status.textContent = text;
@@ -178,7 +177,6 @@
       if (meta) meta.textContent = metaOf(ticket);
       close();
       announce("Ticket #" + ticket.id + " selected", "selected");
-      lastShown = input.value;
       hidden.dispatchEvent(new Event("change", { bubbles: true }));
     }
 
@@ -270,7 +268,7 @@
         hidden.value = input.value;
         if (meta) meta.textContent = "";
       }
-      if (input.value !== lastShown) schedule();
+      schedule();
     });
 
     input.addEventListener("keydown", function (event) {

@@ -1,0 +1,234 @@
+"""Chaos run of the outbox: N changes, faults on a share of requests, two workers.
+
+    python bench/chaos.py [--changes 1000] [--fault-rate 0.3] [--workers 2] [--database-url URL]
+
+Queues the changes against the sandbox (over loopback), then runs the workers while a fault
+injector at the HTTP layer breaks ``--fault-rate`` of all requests: connection refused and
+connect timeouts (never sent), read timeouts and dropped answers after ConnectWise applied the
+write, 429 with Retry-After, 500/502 before and after applying, and unreadable answers. Prints
+(and writes to bench/results/chaos.json): changes delivered, duplicates found on the sandbox,
+changes lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.hostapp import make_app
+from flask_connectwise.delivery import reference_line
+from flask_connectwise.extension import state
+from flask_connectwise.models import DELIVERED
+from flask_connectwise.sandbox import Sandbox
+from flask_connectwise.urlpolicy import GuardedAdapter
+from flask_connectwise.worker import OutboxWorker, TenantThrottle
+
+TICKET = 12345
+TENANT = "chaos"
+
+
+class ChaosAdapter(GuardedAdapter):
+    """Breaks a share of requests, before or after the server handled them."""
+
+    FAULTS = (
+        "refused",
+        "connect-timeout",
+        "read-timeout-after-apply",
+        "dropped-after-apply",
+        "429",
+        "502-before",
+        "500-after-apply",
+        "invalid-json-after-apply",
+    )
+
+    def __init__(self, rate: float, seed: int) -> None:
+        super().__init__(pool_maxsize=8)
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+        self.requests = 0
+
+    def _pick(self) -> str | None:
+        with self.lock:
+            self.requests += 1
+            if self.rng.random() >= self.rate:
+                return None
+            fault = self.rng.choice(self.FAULTS)
+            self.injected[fault] += 1
+            return fault
+
+    @staticmethod
+    def _synthetic(request: Any, status: int, body: bytes, headers: dict[str, str]) -> Any:
+        response = requests.Response()
+        response.status_code = status
+        response._content = body
+        response.headers.update(headers)
+        response.url = request.url
+        response.request = request
+        return response
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if "companyinfo" in request.url:
+            return super().send(request, *args, **kwargs)
+        fault = self._pick()
+        if fault == "refused":
+            reason = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+            raise requests.exceptions.ConnectionError(
+                urllib3.exceptions.MaxRetryError(None, request.url, reason)  # type: ignore[arg-type]
+            )
+        if fault == "connect-timeout":
+            raise requests.exceptions.ConnectTimeout("connect timed out")
+        if fault == "429":
+            return self._synthetic(
+                request,
+                429,
+                b'{"code":"TooManyRequests","message":"slow down"}',
+                {"Retry-After": "0.2", "Content-Type": "application/json"},
+            )
+        if fault == "502-before":
+            return self._synthetic(request, 502, b"Bad Gateway", {"Content-Type": "text/html"})
+        response = super().send(request, *args, **kwargs)
+        if fault == "read-timeout-after-apply":
+            raise requests.exceptions.ReadTimeout("read timed out")
+        if fault == "dropped-after-apply":
+            raise requests.exceptions.ConnectionError(
+                urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError())
+            )
+        if fault == "500-after-apply":
+            return self._synthetic(request, 500, b"Internal error", {"Content-Type": "text/html"})
+        if fault == "invalid-json-after-apply":
+            response._content = b'{"id": 1, "trunc'
+        return response
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--fault-rate", type=float, default=0.3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="give up after this many seconds"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # retries are expected here; show only errors
+
+    workdir = Path(tempfile.mkdtemp(prefix="cw-chaos-"))
+    database_url = args.database_url or f"sqlite:///{workdir / 'chaos.db'}"
+    sandbox = Sandbox().start()
+    app = make_app(database_url, sandbox, tenants=(TENANT,))
+    app.config["CONNECTWISE_TIMEOUT"] = 1.0
+    chaos = ChaosAdapter(args.fault_rate, args.seed)
+    with app.app_context():
+        service = state(app).service
+        client = service.client_for(TENANT)
+        client._session.mount("http://", chaos)
+        print(
+            f"Queuing {args.changes} changes on ticket #{TICKET} ({database_url.split(':')[0]})..."
+        )
+        references = []
+        for n in range(args.changes):
+            row, _ = service.record_change(
+                TENANT, TICKET, f"Chaos change {n}", member="jdoe", hours=0.1
+            )
+            references.append(row.reference)
+        service.session.commit()
+
+    started = time.monotonic()
+    stop = threading.Event()
+
+    def work(index: int) -> None:
+        with app.app_context():
+            worker = OutboxWorker(
+                state(app).service,
+                batch_size=25,
+                backoff_base=0.05,
+                backoff_cap=0.5,
+                throttle=TenantThrottle(rate=10_000, burst=10_000),
+                worker_id=f"chaos-worker-{index}",
+            )
+            worker.run(idle_sleep=0.05, stop=stop)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(args.workers)]
+    for thread in threads:
+        thread.start()
+    with app.app_context():
+        model = state(app).models.ChangeLog
+        session = state(app).service.session
+        while time.monotonic() - started < args.timeout:
+            session.expire_all()
+            done = session.query(model).filter(model.state == DELIVERED).count()
+            print(
+                f"\r  delivered {done}/{args.changes}  requests {chaos.requests}  faults {sum(chaos.injected.values())}",
+                end="",
+                flush=True,
+            )
+            if done == args.changes:
+                break
+            time.sleep(0.5)
+        print()
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        delivered = session.query(model).filter(model.state == DELIVERED).count()
+    elapsed = time.monotonic() - started
+
+    note_counts: Counter[str] = Counter()
+    entry_counts: Counter[str] = Counter()
+    markers = {reference_line(r): r for r in references}
+    for note in sandbox.notes(TICKET):
+        for line in note["text"].splitlines():
+            if line in markers:
+                note_counts[markers[line]] += 1
+    for entry in sandbox.time_entries(TICKET):
+        for line in (entry.get("notes") or "").splitlines():
+            if line in markers:
+                entry_counts[markers[line]] += 1
+    duplicates = sum(1 for r in references if note_counts[r] > 1 or entry_counts[r] > 1)
+    lost = sum(1 for r in references if note_counts[r] == 0 or entry_counts[r] == 0)
+    sandbox.stop()
+
+    result = {
+        "changes": args.changes,
+        "fault_rate": args.fault_rate,
+        "workers": args.workers,
+        "database": database_url.split(":")[0],
+        "requests": chaos.requests,
+        "faults_injected": dict(chaos.injected),
+        "delivered": delivered,
+        "duplicates_on_sandbox": duplicates,
+        "lost": lost,
+        "seconds": round(elapsed, 1),
+    }
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "chaos.json").write_text(json.dumps(result, indent=2))
+    print(
+        f"requests {chaos.requests}, faults injected {sum(chaos.injected.values())} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(chaos.injected.items()))})"
+    )
+    print(f"{'changes delivered':>28}: {delivered} / {args.changes}")
+    print(f"{'duplicates on the sandbox':>28}: {duplicates}")
+    print(f"{'changes lost':>28}: {lost}")
+    print(f"{'time':>28}: {elapsed:.1f} s")
+    return 0 if (delivered, duplicates, lost) == (args.changes, 0, 0) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
