@@ -13,7 +13,6 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
@@ -336,21 +335,3 @@ def create_blueprint(prefix: str) -> Blueprint:
         return jsonify(outcome)
 
     return bp
-
-
-def api_routes() -> list[tuple[str, str]]:
-    """(method, path) of every route, for documentation and tests."""
-    return [
-        ("GET", "/credentials"),
-        ("POST", "/credentials"),
-        ("GET", "/enabled"),
-        ("GET", "/tickets/search"),
-        ("GET", "/tickets/<id>"),
-        ("POST", "/tickets/<id>/notes"),
-        ("POST", "/tickets/<id>/time"),
-        ("PATCH", "/tickets/<id>/status"),
-        ("POST", "/tickets/<id>/log-change"),
-    ]
-
-
-Hook = Callable[..., Any]

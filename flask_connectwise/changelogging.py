@@ -217,7 +217,7 @@ class ConnectWiseChangeLogging:
         if is_created:
             # Flask-Admin 2 takes the db object or (deprecated) its session.
             session = getattr(self.session, "session", self.session)  # type: ignore[attr-defined]
-            session.flush()  # the new id, and column defaults
+            session.flush()  # type: ignore[union-attr]  # the new id, and column defaults
             changes = [(k, None, v) for k, v in self.connectwise_values(model).items()]
             changes = [c for c in changes if c[2] not in (None, "", [])]
             action = "created"

@@ -235,7 +235,7 @@ class Deliverer:
                         return CONFIRMED, entry.id, None
             entry = client.add_time_entry(
                 row.ticket_id,
-                hours=float(row.hours),
+                hours=float(row.hours or 0),
                 member=self._member,
                 notes=f"{row.note_text[:900]}\n\n{marker}",
             )

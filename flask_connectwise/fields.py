@@ -280,7 +280,7 @@ class TicketSearchField(Field):
         **kwargs: Any,
     ) -> None:
         super().__init__(label, validators, **kwargs)
-        self.label = _TicketLabel(self, self.id, self.label.text)
+        self.label = _TicketLabel(self, self.id, self.label.text)  # type: ignore[has-type]
         self._tenant_arg = tenant
         self.debounce_ms = int(debounce_ms)
         self.placeholder = placeholder
@@ -404,7 +404,7 @@ class TicketSearchField(Field):
 
     def validate(self, form: Any, extra_validators: Any = ()) -> bool:
         if not self.enabled:
-            self.errors = []
+            self.errors: list[str] = []
             self.data = None
             return True
         return bool(super().validate(form, extra_validators))

@@ -163,13 +163,16 @@ class ConnectWiseService:
 
     def client_for(self, tenant_id: str) -> ConnectWiseClient:
         """The tenant's client (one per tenant, rebuilt when its credentials change)."""
+        return self._client_and_revision(tenant_id)[0]
+
+    def _client_and_revision(self, tenant_id: str) -> tuple[ConnectWiseClient, int]:
         row = self.credentials_row(tenant_id)
         if row is None:
             raise NotConfiguredError("ConnectWise is not configured for this tenant", status=None)
         with self._lock:
             cached = self._clients.get(tenant_id)
             if cached and cached[0] == row.revision:
-                return cached[1]
+                return cached[1], row.revision
         settings = self.store().decrypt_row(row)
         client = self.build_client(settings)
         with self._lock:
@@ -177,7 +180,7 @@ class ConnectWiseService:
             self._clients[tenant_id] = (row.revision, client)
         if old and old[1] is not client:
             old[1].close()
-        return client
+        return client, row.revision
 
     def build_client(self, settings: TenantSettings) -> ConnectWiseClient:
         try:
@@ -216,8 +219,7 @@ class ConnectWiseService:
     ) -> list[Ticket]:
         """Tickets matching ``query``, answered from the cache for 30 s (configurable)."""
         limit = int(limit or self.config["CONNECTWISE_SEARCH_LIMIT"])
-        client = self.client_for(tenant_id)
-        revision = self._clients[tenant_id][0]
+        client, revision = self._client_and_revision(tenant_id)
         key = self._search_key(tenant_id, revision, query, limit)
         cached = self.cache.get(key)
         if isinstance(cached, list):

@@ -176,7 +176,9 @@ class SettingsStore:
             auto_update_status=row.auto_update_status,
             default_status_id=row.default_status_id,
             revision=row.revision,
-            **secrets,
+            public_key=secrets["public_key"],
+            private_key=secrets["private_key"],
+            client_id=secrets["client_id"],
         )
 
     def save(self, tenant_id: str, data: CredentialsInput, *, actor: str | None = None) -> Any:

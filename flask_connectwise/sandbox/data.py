@@ -172,8 +172,16 @@ class SeedData:
     next_time_id: int = 5001
 
 
-COLLECTIONS = ("boards", "statuses", "companies", "members", "priorities", "tickets", "notes",
-               "time_entries")
+COLLECTIONS = (
+    "boards",
+    "statuses",
+    "companies",
+    "members",
+    "priorities",
+    "tickets",
+    "notes",
+    "time_entries",
+)
 
 
 def dump(seed: SeedData) -> str:
@@ -186,8 +194,11 @@ def dump(seed: SeedData) -> str:
 def load(text: str) -> SeedData:
     """Rebuild a ``SeedData`` from ``dump`` output."""
     blob = json.loads(text)
-    return SeedData(**{name: {r["id"]: r for r in blob[name]} for name in COLLECTIONS},
-                    next_note_id=blob["next_note_id"], next_time_id=blob["next_time_id"])
+    return SeedData(
+        **{name: {r["id"]: r for r in blob[name]} for name in COLLECTIONS},
+        next_note_id=blob["next_note_id"],
+        next_time_id=blob["next_time_id"],
+    )
 
 
 def build(seed: int, base: str) -> SeedData:
