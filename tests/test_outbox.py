@@ -297,3 +297,28 @@ def test_two_workers_on_postgres_deliver_500_changes_once_each(postgres_url, con
         workers = {r.lease_owner for r in state(app).service.session.query(model)}
         assert workers == {None}
         app.extensions["test_db"].engine.dispose()
+
+
+def test_a_failed_lookup_keeps_the_step_in_doubt(app, connectwise_sandbox):
+    """Found by bench/chaos.py: if the look-up after an unknown outcome fails, even with an
+    error that proves the look-up itself was never sent, the note must stay "sent" (in doubt)
+    and never be posted blind."""
+    configure(app, connectwise_sandbox)
+    with app.app_context():
+        service = state(app).service
+        client = service.client_for(TENANT_A)
+        adapter = FaultyAdapter()
+        client._session.mount("http://", adapter)
+        connectwise_sandbox.inject_fault(
+            "service/tickets/*/notes", "apply_then_drop", method="POST"
+        )
+        row, _ = service.record_change(TENANT_A, TICKET, "in doubt", hours=0.25)
+        service.session.commit()
+        service.deliver(row)
+        assert row.note_state == "sent"
+        adapter.plan.extend([("GET", "service/tickets/*/notes", refused()) for _ in range(4)])
+        service.deliver(row)
+        assert row.note_state == "sent" and "reached" in (row.note_error or "")
+        service.deliver(row)
+        assert row.state == DELIVERED
+        assert copies_on_sandbox(connectwise_sandbox, row.reference) == (1, 1)
