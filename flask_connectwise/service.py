@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from .client import ConnectWiseClient
 from .crypto import CryptoError, Keyring
-from .delivery import Deliverer, new_change, outcome_of, request_hash
+from .delivery import Deliverer, new_change, outcome_of
 from .errors import ConfigurationError, ConnectWiseError, NotFoundError
 from .models import ALL_TENANTS, DELIVERED, FEATURE_KEY, RETRYING, Models, utcnow
 from .records import BoardStatus, Note, Ticket, TimeEntry
@@ -280,27 +280,6 @@ class ConnectWiseService:
             hours = round(row.default_time_minutes / 60, 4) if row.default_time_minutes else None
         if status_id is None and row.auto_update_status and row.default_status_id:
             status_id = row.default_status_id
-        if idempotency_key:
-            model = self.models.ChangeLog
-            existing = (
-                self.session.query(model)
-                .filter(model.tenant_id == tenant_id, model.idempotency_key == idempotency_key)
-                .one_or_none()
-            )
-            if existing is not None:
-                digest = request_hash(
-                    ticket_id=ticket_id,
-                    note_text=note_text,
-                    member=member,
-                    hours=hours,
-                    status_id=status_id,
-                    internal=internal,
-                )
-                if digest != existing.request_hash:
-                    raise IdempotencyConflict(
-                        "This Idempotency-Key was already used for a different change"
-                    )
-                return existing, False
         change = new_change(
             self.models,
             tenant_id=tenant_id,
@@ -313,6 +292,19 @@ class ConnectWiseService:
             idempotency_key=idempotency_key,
             operator=operator,
         )
+        if idempotency_key:
+            model = self.models.ChangeLog
+            existing = (
+                self.session.query(model)
+                .filter(model.tenant_id == tenant_id, model.idempotency_key == idempotency_key)
+                .one_or_none()
+            )
+            if existing is not None:
+                if existing.request_hash != change.request_hash:
+                    raise IdempotencyConflict(
+                        "This Idempotency-Key was already used for a different change"
+                    )
+                return existing, False
         self.session.add(change)
         return change, True
 
