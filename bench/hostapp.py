@@ -22,8 +22,14 @@ def make_app(
     cache_config: dict[str, Any] | None = None,
     keys: list[str] | None = None,
     create: bool = True,
+    config: dict[str, Any] | None = None,
 ) -> Flask:
-    """The app, its tables, and each tenant's credentials pointing at ``sandbox``, flag on."""
+    """The app, its tables, and each tenant's credentials pointing at ``sandbox``, flag on.
+
+    ``config``: more Flask settings, applied before the extensions are set up (for example
+    ``SQLALCHEMY_ENGINE_OPTIONS``). With ``create=False`` nothing is created and ``sandbox`` is
+    not used (a server worker of an app whose tables another process created).
+    """
     app = Flask("bench-host")
     app.config.update(
         SECRET_KEY=secrets.token_hex(16),
@@ -32,6 +38,7 @@ def make_app(
         CONNECTWISE_ALLOW_LOOPBACK_HTTP=True,
         CONNECTWISE_REQUIRE_CSRF=False,
     )
+    app.config.update(config or {})
     db = SQLAlchemy(app)
     cache = Cache(config=cache_config or {"CACHE_TYPE": "SimpleCache"})
     cache.init_app(app)

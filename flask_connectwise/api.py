@@ -261,8 +261,7 @@ def create_blueprint(prefix: str) -> Blueprint:
         query = request.args.get("q", "")
         if len(query) > 200:
             raise ApiError(400, "validation_error", "q must be at most 200 characters", "q")
-        tickets = service().search_tickets(tenant(), query)
-        return jsonify([t.to_json() for t in tickets])
+        return jsonify(service().search_json(tenant(), query))
 
     @bp.get("/tickets/<int:ticket_id>", endpoint="ticket")
     def ticket(ticket_id: int) -> Response:

@@ -46,6 +46,12 @@ SETTINGS: tuple[Setting, ...] = (
         "CONNECTWISE_API_VERSION", "2022.1", "Response model version pinned in the `Accept` header."
     ),
     Setting("CONNECTWISE_SEARCH_CACHE_SECONDS", 30, "How long a search answer is reused."),
+    Setting(
+        "CONNECTWISE_SETTINGS_CACHE_SECONDS",
+        5,
+        "How long a process remembers a tenant's flag and credentials revision (changes made "
+        "in the same process apply at once; other workers see them within this time).",
+    ),
     Setting("CONNECTWISE_SEARCH_LIMIT", 25, "Most tickets one search returns (at most 100)."),
     Setting("CONNECTWISE_NOTE_MAX_LENGTH", 4000, "Longest note text accepted, characters."),
     Setting(

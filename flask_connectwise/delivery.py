@@ -168,9 +168,18 @@ class Deliverer:
                 "note": lambda: self._note(job, client, lookup=note_in_doubt),
                 "time": lambda: self._time(job, client, lookup=time_in_doubt),
             }
-            with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+            status_pending = row.status_id and row.status_state not in (CONFIRMED, SKIPPED)
+            with ThreadPoolExecutor(max_workers=len(todo) + 1) as pool:
                 futures = {name: pool.submit(steps[name]) for name in todo}
+                # The status needs the ticket's board: look it up alongside the other steps.
+                board = (
+                    pool.submit(self._board_of, client, job.ticket_id)
+                    if status_pending and board_id is None
+                    else None
+                )
                 results = {name: future.result() for name, future in futures.items()}
+                if board is not None:
+                    board_id = board.result()
             for name, (state, remote_id, error) in results.items():
                 setattr(row, f"{name}_state", state)
                 setattr(row, f"{name}_attempts", getattr(row, f"{name}_attempts") + 1)
@@ -204,6 +213,17 @@ class Deliverer:
             },
         )
         return row
+
+    @staticmethod
+    def _board_of(client: ConnectWiseClient, ticket_id: int) -> int | None:
+        """The ticket's board (with its statuses cached), or ``None`` if that failed."""
+        try:
+            board_id = client.get_ticket(ticket_id).board_id
+            if board_id:
+                client.board_statuses(board_id)
+        except ConnectWiseError:
+            return None
+        return board_id
 
     def _note(
         self, row: _Job, client: ConnectWiseClient, *, lookup: bool

@@ -91,6 +91,21 @@ class Ticket:
             closed=bool(data.get("closedFlag", False)),
         )
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Ticket:
+        """The inverse of :meth:`to_json`."""
+        return cls(
+            id=int(data["id"]),
+            summary=data.get("summary") or "",
+            status=data.get("status"),
+            status_id=data.get("statusId"),
+            board=data.get("board"),
+            board_id=data.get("boardId"),
+            company=data.get("company"),
+            company_id=data.get("companyId"),
+            closed=bool(data.get("closed", False)),
+        )
+
     def to_json(self) -> JSON:
         return {
             "id": self.id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -68,6 +69,7 @@ class ConnectWiseService:
         self._flag_loader = flag_loader
         self._keyring: Keyring | None = None
         self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
+        self._memo: dict[str, tuple[float, bool, int | None]] = {}
         self._lock = threading.Lock()
         self.policy = URLPolicy(
             allowed_hosts=tuple(config["CONNECTWISE_ALLOWED_HOSTS"]),
@@ -110,6 +112,33 @@ class ConnectWiseService:
         self.forget_client(tenant_id)
         return row
 
+    # -- per-tenant memo ---------------------------------------------------------------------
+
+    def _tenant_state(self, tenant_id: str) -> tuple[bool, int | None]:
+        """``(flag on in the table, credentials revision or None)``, remembered for
+        ``CONNECTWISE_SETTINGS_CACHE_SECONDS`` so a cached search costs no database query."""
+        ttl = float(self.config["CONNECTWISE_SETTINGS_CACHE_SECONDS"])
+        now = time.monotonic()
+        memo = self._memo.get(tenant_id)
+        if memo and memo[0] > now:
+            return memo[1], memo[2]
+        flag = self.flag_row(tenant_id) or self.flag_row(ALL_TENANTS)
+        credentials = self.models.Credentials
+        revision = self.session.execute(
+            sa.select(credentials.revision).where(credentials.tenant_id == tenant_id)
+        ).scalar_one_or_none()
+        value = (bool(flag and flag.enabled), revision)
+        if ttl > 0:
+            self._memo[tenant_id] = (now + ttl, *value)
+        return value
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop what this process remembers of the tenant (``"*"``: of every tenant)."""
+        if tenant_id == ALL_TENANTS:
+            self._memo.clear()
+        else:
+            self._memo.pop(tenant_id, None)
+
     # -- feature flag ------------------------------------------------------------------------
 
     def flag_row(self, tenant_id: str) -> Any:
@@ -131,8 +160,7 @@ class ConnectWiseService:
                 return False
             if decided is not None:
                 return bool(decided)
-        row = self.flag_row(tenant_id) or self.flag_row(ALL_TENANTS)
-        return bool(row and row.enabled)
+        return self._tenant_state(tenant_id)[0]
 
     def set_flag(
         self, tenant_id: str, enabled: bool, *, actor: str | None = None, commit: bool = True
@@ -147,15 +175,18 @@ class ConnectWiseService:
         row.updated_at = utcnow()
         if commit:
             self.session.commit()
+        self.forget_tenant(tenant_id)
         return row
 
     def is_enabled(self, tenant_id: str) -> bool:
         """Flag on and credentials stored."""
-        return self.flag_on(tenant_id) and self.credentials_row(tenant_id) is not None
+        return self.flag_on(tenant_id) and self._tenant_state(tenant_id)[1] is not None
 
     # -- clients -----------------------------------------------------------------------------
 
     def forget_client(self, tenant_id: str) -> None:
+        """Drop the tenant's client and memo (after its credentials changed)."""
+        self.forget_tenant(tenant_id)
         with self._lock:
             old = self._clients.pop(tenant_id, None)
         if old:
@@ -166,6 +197,11 @@ class ConnectWiseService:
         return self._client_and_revision(tenant_id)[0]
 
     def _client_and_revision(self, tenant_id: str) -> tuple[ConnectWiseClient, int]:
+        revision = self._tenant_state(tenant_id)[1]
+        with self._lock:
+            cached = self._clients.get(tenant_id)
+        if revision is not None and cached and cached[0] == revision:
+            return cached[1], revision
         row = self.credentials_row(tenant_id)
         if row is None:
             raise NotConfiguredError("ConnectWise is not configured for this tenant", status=None)
@@ -218,17 +254,23 @@ class ConnectWiseService:
         self, tenant_id: str, query: str, *, limit: int | None = None
     ) -> list[Ticket]:
         """Tickets matching ``query``, answered from the cache for 30 s (configurable)."""
+        return [Ticket.from_json(item) for item in self.search_json(tenant_id, query, limit=limit)]
+
+    def search_json(
+        self, tenant_id: str, query: str, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Like :meth:`search_tickets`, as the HTTP contract's JSON (what the cache holds)."""
         limit = int(limit or self.config["CONNECTWISE_SEARCH_LIMIT"])
         client, revision = self._client_and_revision(tenant_id)
         key = self._search_key(tenant_id, revision, query, limit)
         cached = self.cache.get(key)
         if isinstance(cached, list):
-            return [Ticket(**item) for item in cached]
-        tickets = client.search_tickets(query, limit=limit)
+            return cached
+        found = [t.to_json() for t in client.search_tickets(query, limit=limit)]
         timeout = int(self.config["CONNECTWISE_SEARCH_CACHE_SECONDS"])
         if timeout > 0:
-            self.cache.set(key, [t.__dict__ for t in tickets], timeout=timeout)
-        return tickets
+            self.cache.set(key, found, timeout=timeout)
+        return found
 
     def get_ticket(self, tenant_id: str, ticket_id: int) -> Ticket:
         return self.client_for(tenant_id).get_ticket(ticket_id)
@@ -266,6 +308,7 @@ class ConnectWiseService:
         internal: bool = False,
         idempotency_key: str | None = None,
         operator: str | None = None,
+        lease_owner: str | None = None,
     ) -> tuple[Any, bool]:
         """Add a change to the session (the outbox); returns ``(row, created)``.
 
@@ -305,6 +348,10 @@ class ConnectWiseService:
                         "This Idempotency-Key was already used for a different change"
                     )
                 return existing, False
+        if lease_owner:
+            # Leased to the caller from the start, so no worker races the first delivery.
+            change.lease_owner = lease_owner
+            change.lease_until = utcnow() + timedelta(seconds=120)
         self.session.add(change)
         return change, True
 
@@ -338,24 +385,35 @@ class ConnectWiseService:
         )
         self.session.commit()
 
-    def deliver(self, change: Any) -> dict[str, Any]:
+    def deliver(self, change: Any, *, owner: str | None = None) -> dict[str, Any]:
         """Run the change's outstanding steps now and commit the result.
 
-        The change is leased for the time of the delivery; when a worker holds it, nothing is
-        sent and the answer says ``"busy": true``.
+        The change is leased for the time of the delivery (``owner``: a lease the caller
+        already holds); when a worker holds it, nothing is sent and the answer says
+        ``"busy": true``.
         """
-        owner = f"now:{uuid.uuid4().hex[:12]}"
-        if not self.take_lease(change, owner):
-            self.session.refresh(change)
-            return outcome_of(change) | {"busy": True}
+        if owner is None or change.lease_owner != owner:
+            owner = owner or f"now:{uuid.uuid4().hex[:12]}"
+            if not self.take_lease(change, owner):
+                self.session.refresh(change)
+                return outcome_of(change) | {"busy": True}
         try:
-            return self.deliver_change(change)[0]
+            return self.deliver_change(change, release=owner)[0]
         finally:
-            self.release_lease(change, owner)
+            if change.lease_owner == owner:
+                self.release_lease(change, owner)
 
-    def deliver_change(self, change: Any) -> tuple[dict[str, Any], float | None]:
+    def deliver_change(
+        self, change: Any, *, release: str | None = None
+    ) -> tuple[dict[str, Any], float | None]:
         """Deliver a change the caller has leased; also return the longest ``Retry-After``
-        ConnectWise asked for."""
+        ConnectWise asked for. ``release``: the lease to give up in the final commit."""
+
+        def finish() -> None:
+            if release and change.lease_owner == release:
+                change.lease_owner = change.lease_until = None
+            self.session.commit()
+
         if change.state == DELIVERED:
             return outcome_of(change), None
         try:
@@ -364,13 +422,13 @@ class ConnectWiseService:
             change.state = RETRYING
             change.note_error = change.note_error or str(exc)[:500]
             change.updated_at = utcnow()
-            self.session.commit()
+            finish()
             outcome = outcome_of(change)
             change_failed.send(self.app, change=change, outcome=outcome, final=False)
             return outcome, None
         deliverer = Deliverer(self.models, self.session)
         deliverer.deliver(change, client)
-        self.session.commit()
+        finish()
         outcome = outcome_of(change)
         if change.state == DELIVERED:
             change_logged.send(self.app, change=change, outcome=outcome)
@@ -382,8 +440,11 @@ class ConnectWiseService:
         self, tenant_id: str, ticket_id: int, note_text: str, **kwargs: Any
     ) -> dict[str, Any]:
         """Record the change, commit, deliver it now and return the per-step outcome."""
-        change, created = self.record_change(tenant_id, ticket_id, note_text, **kwargs)
+        owner = f"now:{uuid.uuid4().hex[:12]}"
+        change, created = self.record_change(
+            tenant_id, ticket_id, note_text, lease_owner=owner, **kwargs
+        )
         self.session.commit()
         if not created:
             return outcome_of(change) | {"replayed": True}
-        return self.deliver(change)
+        return self.deliver(change, owner=owner)

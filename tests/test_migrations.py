@@ -39,14 +39,18 @@ def tables(db) -> set[str]:
 def test_upgrade_matches_the_models_and_downgrade_removes_everything(host):
     _app, db = host
     assert tables(db) & TABLES == set()
-    upgrade(revision="heads")
+    upgrade(revision="heads")  # as a host deploys: its own branch and ours
     assert tables(db) >= TABLES
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        context = MigrationContext.configure(
+            conn,  # this host has only our models: compare our tables
+            opts={"include_name": lambda name, kind, parent: kind != "table" or name in TABLES},
+        )
+        diff = compare_metadata(context, db.metadata)
     assert diff == []
     with db.engine.connect() as conn:
         heads = {row[0] for row in conn.execute(sa.text("select version_num from alembic_version"))}
-    assert heads == {"cw0001"}
+    assert "cw0001" in heads
     downgrade(revision="connectwise@base")
     assert tables(db) & TABLES == set()
 

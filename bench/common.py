@@ -1,0 +1,307 @@
+"""Shared pieces of the benchmark scripts: serving the host app, timing, tables, results.
+
+The host app is served in a child process (``python -m bench.wsgi``) by a real threaded WSGI
+server, so the client that measures it and the server never share a Python interpreter (and
+its GIL). The sandbox stays in the benchmark's own process, where its knobs are at hand.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+PREFIX = "/api/admin/tenant/{tenant}/connectwise"
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile (0-100) by linear interpolation; NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """p50 / p90 / p99 / mean in milliseconds of latencies given in seconds."""
+    return {
+        "n": len(values),
+        "p50_ms": ms(percentile(values, 50)),
+        "p90_ms": ms(percentile(values, 90)),
+        "p99_ms": ms(percentile(values, 99)),
+        "mean_ms": ms(statistics.fmean(values)) if values else float("nan"),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the figures came from."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = (0.0, 0.0, 0.0)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_1m_at_start": round(load[0], 2),
+    }
+
+
+def table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain-text table (also valid Markdown)."""
+    body = [[str(c) for c in row] for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+    lines = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in body
+    ]
+    return "\n".join(lines)
+
+
+def verdict(value: float, target: float, *, higher_is_better: bool = False) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    return "met" if ok else "MISSED"
+
+
+def write_result(name: str, data: dict[str, Any], out: Path | None = None) -> Path:
+    """Write ``data`` (with the machine description) to ``<out>/<name>.json``."""
+    folder = out or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=str))
+    return path
+
+
+def progress(text: str) -> None:
+    print(f"\r  {text}", end="", flush=True, file=sys.stderr)
+
+
+def progress_done() -> None:
+    print(file=sys.stderr, flush=True)
+
+
+class Http:
+    """A minimal keep-alive HTTP/1.1 client (``http.client``): little client-side cost, so
+    the server's share of each measured request stays large."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        host_port = base_url.split("://", 1)[1].rstrip("/")
+        host, _, port = host_port.rpartition(":")
+        self.host, self.port, self.timeout = host, int(port), timeout
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, float]:
+        """``(status, body, seconds)``; reconnects once if the server closed the connection."""
+        data = None if body is None else json.dumps(body).encode()
+        hdrs = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            hdrs["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            started = time.perf_counter()
+            try:
+                self.conn.request(method, path, body=data, headers=hdrs)
+                response = self.conn.getresponse()
+                payload = response.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                if attempt == 2:
+                    raise
+                continue
+            elapsed = time.perf_counter() - started
+            if response.getheader("Connection", "").lower() == "close":
+                self.conn.close()
+            return response.status, payload, elapsed
+        raise RuntimeError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def sandbox_env(sandbox: Any) -> str:
+    return json.dumps(sandbox.credentials)
+
+
+@contextmanager
+def served(
+    env: dict[str, str],
+    *,
+    server: str = "werkzeug",
+    workers: int = 1,
+    threads: int = 8,
+    ready_path: str = "/bench/floor",
+    timeout: float = 60.0,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Serve ``bench.wsgi:app`` in a child process; yields ``(base_url, process)``.
+
+    ``server``: ``werkzeug`` (``make_server(threaded=True)``) or ``gunicorn`` (``gthread``
+    workers with ``threads`` threads each, keep-alive on).
+    """
+    port = free_port()
+    child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    if server == "gunicorn":
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            "75",
+            "--log-level",
+            "warning",
+            "bench.wsgi:app",
+        ]
+    else:
+        cmd = [sys.executable, "-m", "bench.wsgi", "--port", str(port)]
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"the server exited:\n{log.read().decode(errors='replace')}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", ready_path)
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    break
+                conn.close()
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start in time")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        log.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def search_queries(sandbox: Any, count: int) -> list[str]:
+    """``count`` distinct search texts taken from the sandbox's ticket summaries (each one
+    finds tickets, and no two share a cache key)."""
+    from flask_connectwise.conditions import clean_text
+
+    seen: set[str] = set()
+    out: list[str] = []
+    summaries = [t["summary"] for t in sandbox.tickets()]
+    for length in (4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20):
+        for text in summaries:
+            words = text.split()
+            for i in range(len(words)):
+                fragment = " ".join(words[i:])[:length].strip()
+                key = clean_text(" ".join(fragment.split())).casefold()
+                if len(key) < 3 or key in seen or not any(c.isalnum() for c in key):
+                    continue
+                seen.add(key)
+                out.append(fragment)
+                if len(out) >= count:
+                    return out
+    # More than the summaries give: numbered fragments (some find nothing; still uncached).
+    n = 0
+    while len(out) < count:
+        out.append(f"{summaries[n % len(summaries)][:6]} {n}")
+        n += 1
+    return out
+
+
+def loggable_tickets(sandbox: Any) -> list[int]:
+    """Open tickets whose status accepts time entries."""
+    blocked: set[int] = set()
+    boards = {t["board"]["id"] for t in sandbox.tickets()}
+    for board in boards:
+        for status in sandbox.board_statuses(board):
+            if status.get("timeEntryNotAllowed") or status.get("closedStatus"):
+                blocked.add(status["id"])
+    return [
+        t["id"]
+        for t in sandbox.tickets()
+        if not t.get("closedFlag") and t["status"]["id"] not in blocked
+    ]
+
+
+def prepare_host(
+    sandbox: Any,
+    database_url: str | None,
+    *,
+    tenants: tuple[str, ...] = ("bench",),
+    cache: str = "simple",
+    cache_prefix: str = "cwbench:",
+) -> dict[str, str]:
+    """Create the host app's tables and tenants (flag on, credentials pointing at
+    ``sandbox``) and return the environment ``bench.wsgi`` needs to serve it."""
+    from bench.hostapp import make_app
+    from flask_connectwise.crypto import generate_key
+
+    if database_url is None:
+        database_url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='cw-bench-')) / 'host.db'}"
+    keys = [generate_key("bench")]
+    app = make_app(database_url, sandbox, tenants=tenants, keys=keys)
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+    return {
+        "BENCH_DATABASE_URL": database_url,
+        "BENCH_KEYS": json.dumps(keys),
+        "BENCH_CACHE": cache,
+        "BENCH_CACHE_PREFIX": cache_prefix,
+    }

@@ -1,0 +1,150 @@
+"""The load generator of ``bench/load.py``, run in its own process.
+
+    python -m bench.loadgen --url URL --plan plan.json
+
+Each simulated operator is a thread with its own keep-alive ``requests.Session``. In a loop
+until the duration is over: with probability ``log_share`` it logs a change (with hours) on a
+random loggable ticket, else it searches: a popular query (``repeat`` of the searches, asked
+again and again by everyone) or a query nobody asked before. Progress goes to stderr; the
+figures (latencies per kind, errors) go to stdout as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import PREFIX, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--plan", type=Path, required=True)
+    args = parser.parse_args(argv)
+    plan = json.loads(args.plan.read_text())
+    operators: int = plan["operators"]
+    duration: float = plan["duration"]
+    tenants: list[str] = plan["tenants"]
+    popular: list[str] = plan["popular"]
+    fresh: list[str] = plan["fresh"]
+    tickets: list[int] = plan["tickets"]
+    repeat: float = plan["repeat"]
+    log_share: float = plan["log_share"]
+    think: float = plan["think"]
+
+    counter = itertools.count()
+    lock = threading.Lock()
+    latencies: dict[str, list[float]] = {"search": [], "log_change": []}
+    errors: Counter[str] = Counter()
+    searches = Counter[str]()
+    start = time.monotonic() + 0.5
+    end = start + duration
+
+    def fresh_query() -> str:
+        k = next(counter)
+        base = fresh[k % len(fresh)]
+        return base if k < len(fresh) else f"{base} {k}"
+
+    def operator(index: int) -> None:
+        rng = random.Random(index)
+        tenant = tenants[index % len(tenants)]
+        prefix = args.url + PREFIX.format(tenant=tenant)
+        session = requests.Session()
+        session.trust_env = False
+        mine: dict[str, list[float]] = {"search": [], "log_change": []}
+        errs: Counter[str] = Counter()
+        n_search = Counter[str]()
+        while time.monotonic() < start:
+            time.sleep(0.01)
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+            if rng.random() < log_share:
+                kind = "log_change"
+                t0 = time.perf_counter()
+                try:
+                    r = session.post(
+                        f"{prefix}/tickets/{rng.choice(tickets)}/log-change",
+                        json={
+                            "noteText": f"Load test: operator {index} change {n}",
+                            "memberIdentifier": "jdoe",
+                            "hours": 0.25,
+                        },
+                        timeout=30,
+                    )
+                    ok = r.status_code == 200 and r.json().get("state") == "delivered"
+                    code = str(r.status_code) if not ok else ""
+                except requests.RequestException as exc:
+                    ok, code = False, type(exc).__name__
+            else:
+                kind = "search"
+                repeated = rng.random() < repeat
+                q = rng.choice(popular) if repeated else fresh_query()
+                n_search["repeated" if repeated else "fresh"] += 1
+                t0 = time.perf_counter()
+                try:
+                    r = session.get(f"{prefix}/tickets/search?q={quote(q)}", timeout=30)
+                    ok = r.status_code == 200
+                    code = str(r.status_code)
+                except requests.RequestException as exc:
+                    ok, code = False, type(exc).__name__
+            mine[kind].append(time.perf_counter() - t0)
+            if not ok:
+                errs[f"{kind}:{code or 'not delivered'}"] += 1
+            if think:
+                time.sleep(rng.uniform(0, 2 * think))
+        session.close()
+        with lock:
+            for key, values in mine.items():
+                latencies[key].extend(values)
+            errors.update(errs)
+            searches.update(n_search)
+
+    threads = [threading.Thread(target=operator, args=(i,), daemon=True) for i in range(operators)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        now = time.monotonic()
+        if now > start:
+            print(
+                f"\r  load: {min(now - start, duration):5.1f}/{duration:g} s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+        time.sleep(1.0)
+    print(file=sys.stderr, flush=True)
+    everything = latencies["search"] + latencies["log_change"]
+    print(
+        json.dumps(
+            {
+                "seconds": duration,
+                "requests": len(everything),
+                "requests_per_second": round(len(everything) / duration, 1),
+                "all": summary(everything),
+                "search": summary(latencies["search"]),
+                "log_change": summary(latencies["log_change"]),
+                "searches": dict(searches),
+                "errors": sum(errors.values()),
+                "error_kinds": dict(errors),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

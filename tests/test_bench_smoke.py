@@ -1,0 +1,85 @@
+"""Each benchmark script runs with tiny sizes, prints its table and writes its JSON.
+
+No timing is asserted: these only prove the scripts work (the figures come from full runs).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str, timeout: float = 60) -> str:
+    result = subprocess.run(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_search(tmp_path):
+    out = run(
+        "search.py",
+        *("--requests", "20", "--warmup", "5", "--cold", "4", "--latency", "0.005"),
+        *("--out", str(tmp_path)),
+    )
+    assert "warm: search (cached)" in out and "cold: ours − L" in out
+    data = json.loads((tmp_path / "search.json").read_text())
+    assert data["warm"]["search"]["n"] == 20 and data["cold"]["ours"]["n"] == 4
+    assert data["warm"]["ratio_p50"] > 0 and data["machine"]["cpus"]
+
+
+def test_logchange(tmp_path):
+    out = run("logchange.py", "--changes", "2", "--latency", "0.005", "--out", str(tmp_path))
+    assert "note + time entry + status" in out
+    data = json.loads((tmp_path / "logchange.json").read_text())
+    assert data["hours"]["n"] == 2 and data["hours"]["sandbox_calls"] >= 2
+    assert data["hours_and_status"]["sandbox_calls"] > data["hours"]["sandbox_calls"]
+
+
+@pytest.mark.browser
+def test_economy(tmp_path):
+    pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    out = run("economy.py", "--searches", "5", "--key-delay", "40", "--out", str(tmp_path))
+    assert "TCP connections" in out
+    data = json.loads((tmp_path / "economy.json").read_text())
+    assert data["browser"]["first"]["sandbox_searches"] >= 1
+    assert data["connections"]["sandbox_searches"] == 5
+
+
+def test_load(tmp_path):
+    if importlib.util.find_spec("gunicorn") is None:
+        pytest.skip("gunicorn is not installed")
+    database = (
+        os.environ.get("CONNECTWISE_TEST_POSTGRES_URL") or f"sqlite:///{tmp_path / 'load.db'}"
+    )
+    caches = "simple"
+    extra: list[str] = []
+    if os.environ.get("CONNECTWISE_TEST_REDIS_URL"):
+        caches = "redis"  # one run keeps the smoke test short
+        extra = ["--redis-url", os.environ["CONNECTWISE_TEST_REDIS_URL"]]
+    out = run(
+        "load.py",
+        *("--duration", "1.5", "--operators", "3", "--threads", "4", "--latency", "0.005"),
+        *("--caches", caches, "--database-url", database, "--out", str(tmp_path), *extra),
+    )
+    assert "sandbox calls/search" in out
+    data = json.loads((tmp_path / "load.json").read_text())
+    assert [r["cache"] for r in data["runs"]] == caches.split(",")
+    for r in data["runs"]:
+        assert r["requests"] > 0 and r["rss_mib_peak"]
