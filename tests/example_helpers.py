@@ -1,0 +1,74 @@
+"""Build and serve the example app (example_app) for its tests and the screenshot script."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from example_app import create_app, demo
+from flask_connectwise.crypto import generate_key
+from flask_connectwise.extension import state
+
+PASSWORD = demo.DEMO_PASSWORD
+CONTOSO_ADMIN = "admin@contoso.example"
+CONTOSO_OPERATOR = "operator@contoso.example"
+FABRIKAM_ADMIN = "admin@fabrikam.example"
+FABRIKAM_OPERATOR = "operator@fabrikam.example"
+
+
+def build_app(directory: Path, sandbox: Any | None = None, **config: Any) -> Flask:
+    """The example app on a fresh, migrated SQLite database in ``directory``, with the demo
+    users and data; ``sandbox``: both tenants' credentials point at it, flag on."""
+    overrides: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "example-test-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'example.db'}",
+        "CONNECTWISE_DEMO": False,
+        "CONNECTWISE_ALLOW_LOOPBACK_HTTP": True,
+        "CONNECTWISE_ENCRYPTION_KEYS": [generate_key("t1")],
+        "CONNECTWISE_TIMEOUT": 5.0,
+    }
+    overrides.update(config)
+    app = create_app(overrides, instance_path=str(directory / "instance"))
+    demo.run_migrations(app)
+    with app.app_context():
+        demo.seed_users()
+        demo.seed_data()
+        if sandbox is not None:
+            demo.configure_tenants(sandbox.credentials)
+    return app
+
+
+def set_flag(app: Flask, tenant: str, enabled: bool) -> None:
+    """Turn the ConnectWise feature on or off for ``tenant``."""
+    with app.app_context():
+        state(app).service.set_flag(tenant, enabled, actor="test")
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port in a thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="example-app", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def dispose(app: Flask) -> None:
+    """Close the app's database connections."""
+    from example_app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

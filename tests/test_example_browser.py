@@ -1,0 +1,273 @@
+"""Operator journeys through the example app in headless Chromium, against the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from example_app.extensions import db
+from example_app.models import PhoneUser, VoiceConfiguration
+from tests.example_helpers import (
+    CONTOSO_ADMIN,
+    CONTOSO_OPERATOR,
+    FABRIKAM_OPERATOR,
+    PASSWORD,
+    build_app,
+    dispose,
+    serve,
+    set_flag,
+)
+
+pytestmark = pytest.mark.browser
+
+KEY_DELAY_MS = 40
+PRINTER_12345 = "#12345 — Printer offline - front desk HP LaserJet"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: Any, connectwise_sandbox_server: Any) -> Iterator[tuple[Any, str]]:
+    """The example app (both tenants on the session's sandbox), served on loopback."""
+    app = build_app(Path(tmp_path_factory.mktemp("example")), connectwise_sandbox_server)
+    with serve(app) as url:
+        yield app, url
+    dispose(app)
+
+
+@pytest.fixture
+def site(example: tuple[Any, str], connectwise_sandbox: Any) -> str:
+    return example[1]
+
+
+@pytest.fixture
+def app(example: tuple[Any, str]) -> Any:
+    return example[0]
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(8000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def log_in(page: Any, site: str, email: str) -> None:
+    page.goto(f"{site}/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("button[type=submit]").click()
+    expect(page.locator("[data-testid=signed-in]")).to_be_visible()
+    page.wait_for_load_state("load")
+
+
+def pick_ticket(page: Any, field: str, text: str) -> int:
+    """Type ``text`` into the ticket field and click the first suggestion; its ticket id."""
+    box = page.locator(f"#{field}")
+    box.click()
+    box.press_sequentially(text, delay=KEY_DELAY_MS)
+    first = page.locator(f"#{field}-listbox [role=option]").first
+    expect(first).to_be_visible()
+    ticket_id = int(str(first.get_attribute("id")).rsplit("-", 1)[1])
+    first.click()
+    expect(page.locator(f"input[type=hidden][name={field}]")).to_have_value(str(ticket_id))
+    return ticket_id
+
+
+def save_admin_form(page: Any) -> None:
+    page.locator("input[type=submit][value=Save]").click()
+
+
+def test_dashboard_voice_change_is_logged_with_time_and_status(site, page, connectwise_sandbox):
+    log_in(page, site, CONTOSO_OPERATOR)
+    page.get_by_role("link", name="sam.ortiz@contoso.example").click()
+    expect(page.locator("#phone_number")).to_have_value("+1 425 555 0102")
+    page.locator("#phone_number").fill("+1 425 555 0177")
+    page.locator("#voice_routing_policy").select_option("Emergency-Only")
+    ticket = pick_ticket(page, "ticket", "12345")
+    assert ticket == 12345
+    expect(page.locator("#ticket")).to_have_value(PRINTER_12345)
+    notes_before = len(connectwise_sandbox.notes(12345))
+    page.get_by_role("button", name="Save voice configuration").click()
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        "Logged to ticket #12345: note added, 15 min logged, status set."
+    )
+    expect(page.locator(".alert-success", has_text="Voice configuration saved")).to_be_visible()
+    notes = connectwise_sandbox.notes(12345)
+    assert len(notes) == notes_before + 1
+    assert notes[-1]["text"].startswith(
+        "Voice configuration updated for sam.ortiz@contoso.example: "
+        "phone number +1 425 555 0102 → +1 425 555 0177; "
+        "voice routing policy International → Emergency-Only"
+    )
+    assert notes[-1]["member"]["identifier"] == "jdoe"
+    entry = connectwise_sandbox.time_entries(12345)[-1]
+    assert entry["actualHours"] == 0.25 and entry["member"]["identifier"] == "jdoe"
+    assert connectwise_sandbox.ticket(12345)["status"]["name"] == "In Progress"
+    row = page.get_by_role("row", name="sam.ortiz@contoso.example")
+    expect(row).to_contain_text("+1 425 555 0177")
+
+
+def test_3cx_user_create_and_update_are_logged(site, page, app, connectwise_sandbox):
+    log_in(page, site, FABRIKAM_OPERATOR)
+    page.get_by_role("link", name="3CX Management").click()
+    page.get_by_role("link", name="Users", exact=True).click()
+    page.get_by_role("link", name="Create").first.click()
+    page.locator("#extension").fill("303")
+    page.locator("#first_name").fill("Lena")
+    page.locator("#last_name").fill("Fischer")
+    page.locator("#email").fill("lena.fischer@fabrikam.example")
+    page.locator("#outbound_caller_id").fill("+1 813 555 0199")
+    ticket = pick_ticket(page, "connectwise_ticket", "printer")
+    status_before = connectwise_sandbox.ticket(ticket)["status"]["name"]
+    save_admin_form(page)
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        f"Logged to ticket #{ticket}: note added, 30 min logged."
+    )
+    note = connectwise_sandbox.notes(ticket)[-1]
+    assert note["text"].startswith(
+        "Created 3CX user ext. 303 (Lena Fischer)\n"
+        '- extension: "303"\n- first_name: "Lena"\n- last_name: "Fischer"\n'
+        '- email: "lena.fischer@fabrikam.example"\n- outbound_caller_id: "+1 813 555 0199"'
+    )
+    assert "tenant" not in note["text"]
+    assert note["member"]["identifier"] == "tech"
+    entry = connectwise_sandbox.time_entries(ticket)[-1]
+    assert entry["actualHours"] == 0.5 and entry["member"]["identifier"] == "tech"
+    assert connectwise_sandbox.ticket(ticket)["status"]["name"] == status_before  # not configured
+
+    with app.app_context():
+        lena = db.session.execute(db.select(PhoneUser).filter_by(extension="303")).scalar_one()
+        assert lena.tenant_id == "fabrikam"
+    page.goto(f"{site}/admin/threecx_users/edit/?id={lena.id}")
+    page.locator("#outbound_caller_id").fill("+1 813 555 0123")
+    assert pick_ticket(page, "connectwise_ticket", "12346") == 12346
+    save_admin_form(page)
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        "Logged to ticket #12346: note added, 30 min logged."
+    )
+    assert connectwise_sandbox.notes(12346)[-1]["text"].startswith(
+        "Updated 3CX user ext. 303 (Lena Fischer)\n"
+        '- outbound_caller_id: "+1 813 555 0199" → "+1 813 555 0123"'
+    )
+
+
+def test_did_create_and_update_are_logged_and_move_the_status(site, page, connectwise_sandbox):
+    log_in(page, site, CONTOSO_OPERATOR)
+    page.goto(f"{site}/admin/threecx_dids/new/")
+    page.locator("#number").fill("+1 425 555 0188")
+    page.locator("#description").fill("Support hotline")
+    page.locator("#destination_extension").select_option("201")
+    pick_ticket(page, "connectwise_ticket", "12345")
+    save_admin_form(page)
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        "Logged to ticket #12345: note added, 15 min logged, status set."
+    )
+    assert connectwise_sandbox.notes(12345)[-1]["text"].startswith(
+        'Created DID +1 425 555 0188\n- number: "+1 425 555 0188"\n'
+        '- description: "Support hotline"\n- destination_extension: "201"'
+    )
+    assert connectwise_sandbox.ticket(12345)["status"]["name"] == "In Progress"
+    assert connectwise_sandbox.time_entries(12345)[-1]["member"]["identifier"] == "jdoe"
+
+    page.get_by_role("row", name="+1 425 555 0188").get_by_title("Edit Record").click()
+    page.locator("#destination_extension").select_option("202")
+    pick_ticket(page, "connectwise_ticket", "12345")
+    save_admin_form(page)
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_be_visible()
+    assert connectwise_sandbox.notes(12345)[-1]["text"].startswith(
+        'Updated DID +1 425 555 0188\n- destination_extension: "201" → "202"'
+    )
+
+
+def test_an_operator_sees_nothing_of_the_other_tenant(site, page, app):
+    log_in(page, site, CONTOSO_OPERATOR)
+    api = f"{site}/api/admin/tenant/fabrikam/connectwise"
+    answer = page.request.get(f"{api}/tickets/search?q=printer")
+    assert answer.status == 403 and answer.json()["error"] == "forbidden"
+    own = page.request.get(f"{site}/api/admin/tenant/contoso/connectwise/tickets/search?q=12345")
+    assert own.status == 200 and own.json()[0]["id"] == 12345
+    served = page.request.get(f"{site}/admin/").text()  # the field searches its own tenant only
+    assert 'data-search-url="/api/admin/tenant/contoso/connectwise/tickets/search"' in served
+
+    page.goto(f"{site}/admin/threecx_users/")
+    expect(page.locator("table.model-list")).to_contain_text("Ortiz")
+    expect(page.locator("table.model-list")).not_to_contain_text("Becker")
+    with app.app_context():
+        becker = db.session.execute(db.select(PhoneUser).filter_by(last_name="Becker")).scalar_one()
+        silva = db.session.execute(
+            db.select(VoiceConfiguration).filter_by(upn="ana.silva@fabrikam.example")
+        ).scalar_one()
+    page.goto(f"{site}/admin/threecx_users/edit/?id={becker.id}")
+    expect(page.locator(".alert", has_text="Record does not exist")).to_be_visible()
+    page.goto(f"{site}/admin/?upn={silva.upn}")
+    expect(page.locator("#upn")).to_have_value("")
+    assert silva.phone_number not in page.content()
+    assert page.goto(f"{site}/admin/connectwise/credentials/").status == 403
+    assert page.goto(f"{site}/admin/connectwise/flags/").status == 403
+
+
+def test_with_the_flag_off_the_fields_are_gone_and_saving_works(
+    site, page, app, connectwise_sandbox
+):
+    set_flag(app, "contoso", False)
+    try:
+        connectwise_sandbox.clear_requests()
+        log_in(page, site, CONTOSO_OPERATOR)
+        page.get_by_role("link", name="priya.nair@contoso.example").click()
+        expect(page.locator("#phone_number")).to_be_visible()
+        expect(page.locator("#ticket")).to_have_count(0)
+        expect(page.get_by_text("ConnectWise ticket")).to_have_count(0)
+        page.locator("#phone_number").fill("+1 425 555 0103")
+        page.get_by_role("button", name="Save voice configuration").click()
+        expect(page.locator(".alert-success")).to_contain_text(
+            "Voice configuration saved for priya.nair@contoso.example"
+        )
+        expect(page.locator(".alert", has_text="Logged to ticket")).to_have_count(0)
+
+        page.goto(f"{site}/admin/threecx_users/new/")
+        expect(page.locator("#connectwise_ticket")).to_have_count(0)
+        page.locator("#extension").fill("299")
+        page.locator("#first_name").fill("Flag")
+        page.locator("#last_name").fill("Off")
+        save_admin_form(page)
+        expect(page.locator(".alert-success")).to_contain_text("Record was successfully created")
+        expect(page.locator("table.model-list")).to_contain_text("Flag")
+        search = page.request.get(f"{site}/api/admin/tenant/contoso/connectwise/tickets/search?q=1")
+        assert search.status == 404
+        assert [r for r in connectwise_sandbox.requests if r.method == "POST"] == []
+    finally:
+        set_flag(app, "contoso", True)
+
+    # The operator logs out; the tenant's admin sees the flag and, back on, the field.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.locator(".alert-info")).to_contain_text("You are logged out.")
+    log_in(page, site, CONTOSO_ADMIN)
+    page.goto(f"{site}/admin/connectwise/flags/")
+    expect(page.locator("table.model-list")).to_contain_text("contoso")
+    page.goto(f"{site}/admin/")
+    expect(page.locator("#ticket")).to_be_visible()
