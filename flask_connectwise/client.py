@@ -215,6 +215,7 @@ class ConnectWiseClient:
         self._status_cache_ttl = status_cache_ttl
         self._statuses: dict[int, tuple[float, list[BoardStatus]]] = {}
         self._members: dict[str, tuple[float, Member | None]] = {}
+        self._ticket_boards: dict[int, tuple[float, int]] = {}
         self._lock = threading.Lock()
         self._sleep = sleep
         token = base64.b64encode(
@@ -551,6 +552,7 @@ class ConnectWiseClient:
             },
         )
         tickets = [Ticket.from_api(row) for row in rows]
+        self._remember_boards(tickets)
         tickets.sort(key=lambda t: (t.id != exact_id, -t.id))
         return tickets[:limit]
 
@@ -560,7 +562,9 @@ class ConnectWiseClient:
         data = self._get(f"service/tickets/{ticket_id}")
         if not isinstance(data, dict) or "id" not in data:
             raise UnavailableError("ConnectWise sent an unexpected answer", status=200, sent=True)
-        return Ticket.from_api(data)
+        ticket = Ticket.from_api(data)
+        self._remember_boards([ticket])
+        return ticket
 
     def add_note(
         self,
@@ -684,17 +688,43 @@ class ConnectWiseClient:
         self._statuses[board_id] = (now + self._status_cache_ttl, statuses)
         return list(statuses)
 
+    def _remember_boards(self, tickets: list[Ticket]) -> None:
+        expires = time.monotonic() + self._status_cache_ttl
+        for ticket in tickets:
+            if ticket.board_id:
+                self._ticket_boards[ticket.id] = (expires, ticket.board_id)
+
+    def known_board(self, ticket_id: int) -> int | None:
+        """The ticket's board as last seen by this client (searches, reads), if recent."""
+        known = self._ticket_boards.get(ticket_id)
+        return known[1] if known and known[0] > time.monotonic() else None
+
+    def cached_statuses(self, board_id: int) -> list[BoardStatus] | None:
+        """The board's statuses if this client holds them fresh, without a call."""
+        cached = self._statuses.get(board_id)
+        return list(cached[1]) if cached and cached[0] > time.monotonic() else None
+
     def update_status(
         self, ticket_id: int, status_id: int, *, board_id: int | None = None
     ) -> Ticket:
         """Set the ticket's status, after checking that it is an active status of its board.
 
-        ``board_id`` saves a call when the caller already knows the ticket's board. The
-        answer's status is checked: a 200 that did not apply the status is an error.
+        ``board_id`` saves a call when the caller already knows the ticket's board; without
+        it the board last seen for the ticket is used, and read again if ConnectWise refuses.
+        The answer's status is checked: a 200 that did not apply the status is an error.
         """
         _positive_id(ticket_id, "ticket id")
         _positive_id(status_id, "status id")
         if board_id is None:
+            remembered = self.known_board(ticket_id)
+            if remembered is not None:
+                try:
+                    return self.update_status(ticket_id, status_id, board_id=remembered)
+                except ValidationError:
+                    # The ticket may have moved to another board: read it and try once more.
+                    self._ticket_boards.pop(ticket_id, None)
+                    if self.get_ticket(ticket_id).board_id == remembered:
+                        raise
             board_id = self.get_ticket(ticket_id).board_id
             if board_id is None:
                 raise UnavailableError("ConnectWise did not name the ticket's board", sent=True)
@@ -710,6 +740,7 @@ class ConnectWiseClient:
         body = [{"op": "replace", "path": "status", "value": {"id": status_id}}]
         data = self._call("PATCH", f"service/tickets/{ticket_id}", body=body, idempotent=True)
         ticket = Ticket.from_api(self._record(data))
+        self._remember_boards([ticket])
         if ticket.status_id != status_id:
             raise UnavailableError(
                 "ConnectWise answered but did not apply the status", status=200, sent=True

@@ -146,6 +146,7 @@ class Deliverer:
                 found = None
             member = found or member
         self._member = member
+        status_tried = False
         note_in_doubt = row.note_state == SENT
         time_in_doubt = row.time_state == SENT
         todo: list[str] = []
@@ -168,34 +169,40 @@ class Deliverer:
                 "note": lambda: self._note(job, client, lookup=note_in_doubt),
                 "time": lambda: self._time(job, client, lookup=time_in_doubt),
             }
-            status_pending = row.status_id and row.status_state not in (CONFIRMED, SKIPPED)
+            status_pending = bool(row.status_id) and row.status_state not in (CONFIRMED, SKIPPED)
+            known_board = board_id or client.known_board(job.ticket_id)
+            together = status_pending and self._status_allows_time(
+                client, known_board, row.status_id
+            )
             with ThreadPoolExecutor(max_workers=len(todo) + 1) as pool:
                 futures = {name: pool.submit(steps[name]) for name in todo}
-                # The status needs the ticket's board: look it up alongside the other steps.
-                board = (
-                    pool.submit(self._board_of, client, job.ticket_id)
-                    if status_pending and board_id is None
-                    else None
-                )
+                status_future = board = None
+                if together:
+                    # The new status accepts time entries: all three go out at once.
+                    status_future = pool.submit(
+                        self._status, client, job.ticket_id, row.status_id, known_board
+                    )
+                elif status_pending and known_board is None:
+                    # The status needs the ticket's board: look it up alongside the others.
+                    board = pool.submit(self._board_of, client, job.ticket_id)
                 results = {name: future.result() for name, future in futures.items()}
                 if board is not None:
                     board_id = board.result()
+                if status_future is not None:
+                    status_tried = True
+                    row.status_attempts += 1
+                    row.status_state, row.status_error = status_future.result()
             for name, (state, remote_id, error) in results.items():
                 setattr(row, f"{name}_state", state)
                 setattr(row, f"{name}_attempts", getattr(row, f"{name}_attempts") + 1)
                 setattr(row, f"{name}_error", error)
                 if remote_id is not None:
                     setattr(row, f"{name}_remote_id", remote_id)
-        if row.status_id and row.status_state not in (CONFIRMED, SKIPPED):
+        if row.status_id and row.status_state not in (CONFIRMED, SKIPPED) and not status_tried:
             row.status_attempts += 1
-            try:
-                client.update_status(row.ticket_id, row.status_id, board_id=board_id)
-            except ConnectWiseError as exc:
-                row.status_state, _, row.status_error = self._failed(exc)
-                if row.status_state == SENT:
-                    row.status_state = FAILED  # an absolute PATCH is safe to send again
-            else:
-                row.status_state, row.status_error = CONFIRMED, None
+            row.status_state, row.status_error = self._status(
+                client, row.ticket_id, row.status_id, board_id
+            )
         states = {row.note_state, row.time_state, row.status_state}
         row.state = DELIVERED if states <= {CONFIRMED, SKIPPED} else RETRYING
         row.updated_at = utcnow()
@@ -213,6 +220,27 @@ class Deliverer:
             },
         )
         return row
+
+    def _status(
+        self, client: ConnectWiseClient, ticket_id: int, status_id: int, board_id: int | None
+    ) -> tuple[str, str | None]:
+        try:
+            client.update_status(ticket_id, status_id, board_id=board_id)
+        except ConnectWiseError as exc:
+            # An absolute PATCH is safe to send again: never "in doubt".
+            return FAILED, self._failed(exc)[2]
+        return CONFIRMED, None
+
+    @staticmethod
+    def _status_allows_time(
+        client: ConnectWiseClient, board_id: int | None, status_id: int | None
+    ) -> bool:
+        """True when the status is known (cached) to be active and to accept time entries."""
+        if not board_id or not status_id:
+            return False
+        statuses = client.cached_statuses(board_id) or []
+        status = next((s for s in statuses if s.id == status_id), None)
+        return bool(status and not status.inactive and status.time_entry_allowed)
 
     @staticmethod
     def _board_of(client: ConnectWiseClient, ticket_id: int) -> int | None:

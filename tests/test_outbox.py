@@ -322,3 +322,44 @@ def test_a_failed_lookup_keeps_the_step_in_doubt(app, connectwise_sandbox):
         service.deliver(row)
         assert row.state == DELIVERED
         assert copies_on_sandbox(connectwise_sandbox, row.reference) == (1, 1)
+
+
+def test_a_status_that_accepts_time_goes_out_with_the_note_and_time_entry(app, connectwise_sandbox):
+    """Warm (board and statuses known from the search), a log-change costs one round trip."""
+    api = configure(app, connectwise_sandbox)
+    status_id = target_status(connectwise_sandbox)
+    api.call("GET", "/tickets/search?q=12345")  # the operator's autocomplete
+    with app.app_context():
+        client = state(app).service.client_for(TENANT_A)
+        client.board_statuses(client.known_board(TICKET))
+    connectwise_sandbox.set_latency(0.2)
+    connectwise_sandbox.clear_requests()
+    body = api.call(
+        "POST",
+        "/tickets/12345/log-change",
+        {"noteText": "together", "hours": 0.25, "statusId": status_id},
+    ).get_json()
+    connectwise_sandbox.set_latency(0)
+    assert body["note"]["ok"] and body["timeEntry"]["ok"] and body["status"]["ok"]
+    calls = connectwise_sandbox.requests
+    assert sorted(r.method for r in calls) == ["PATCH", "POST", "POST"]
+    # All three were in flight at once: each started before any of them was answered.
+    assert max(r.started for r in calls) < min(r.started + r.duration for r in calls)
+
+
+def test_a_status_refusing_time_entries_waits_for_the_time_entry(app, connectwise_sandbox):
+    api = configure(app, connectwise_sandbox)
+    ticket = connectwise_sandbox.ticket(TICKET)
+    refusing = next(
+        s["id"]
+        for s in connectwise_sandbox.board_statuses(ticket["board"]["id"])
+        if s.get("timeEntryNotAllowed") and not s.get("inactive")
+    )
+    api.call("GET", "/tickets/search?q=12345")
+    body = api.call(
+        "POST",
+        "/tickets/12345/log-change",
+        {"noteText": "parts", "hours": 0.25, "statusId": refusing},
+    ).get_json()
+    assert body["timeEntry"]["ok"] and body["status"]["ok"]
+    assert connectwise_sandbox.ticket(TICKET)["status"]["id"] == refusing
