@@ -34,8 +34,9 @@ source scripts/services.sh
 start_services
 trap stop_services EXIT
 
-step "Linting (ruff)"
+step "Linting (ruff) and type-checking (mypy)"
 python3 -m ruff check .
+python3 -m mypy flask_connectwise
 
 step "Running the test suite"
 export CONNECTWISE_TEST_REQUIRE_SERVICES=1

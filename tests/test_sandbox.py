@@ -30,10 +30,12 @@ class CW:
         c = sb.credentials
         self.session = requests.Session()
         self.session.auth = (f"{c['company_id']}+{c['public_key']}", c["private_key"])
-        self.session.headers.update({
-            "clientId": c["client_id"],
-            "Accept": "application/vnd.connectwise.com+json; version=2022.1",
-        })
+        self.session.headers.update(
+            {
+                "clientId": c["client_id"],
+                "Accept": "application/vnd.connectwise.com+json; version=2022.1",
+            }
+        )
         self.codebase = codebase or sb.codebase
 
     def url(self, path: str) -> str:
@@ -64,11 +66,22 @@ def ids(resp: requests.Response) -> list[int]:
     return [r["id"] for r in resp.json()]
 
 
-NOTE = {"text": "Rebooted the router.", "internalAnalysisFlag": True,
-        "detailDescriptionFlag": False, "resolutionFlag": False, "processNotifications": False}
-TIME = {"chargeToId": 12345, "chargeToType": "ServiceTicket", "member": {"identifier": "jdoe"},
-        "timeStart": "2025-01-01T10:00:00Z", "timeEnd": "2025-01-01T10:30:00Z",
-        "notes": "Remote fix", "addToInternalAnalysisFlag": True}
+NOTE = {
+    "text": "Rebooted the router.",
+    "internalAnalysisFlag": True,
+    "detailDescriptionFlag": False,
+    "resolutionFlag": False,
+    "processNotifications": False,
+}
+TIME = {
+    "chargeToId": 12345,
+    "chargeToType": "ServiceTicket",
+    "member": {"identifier": "jdoe"},
+    "timeStart": "2025-01-01T10:00:00Z",
+    "timeEnd": "2025-01-01T10:30:00Z",
+    "notes": "Remote fix",
+    "addToInternalAnalysisFlag": True,
+}
 
 
 # ---- companyinfo, codebase ---------------------------------------------------------------
@@ -76,8 +89,15 @@ def test_companyinfo_needs_no_auth_and_has_cw_shape(sb: Sandbox) -> None:
     r = requests.get(f"{sb.url}/login/companyinfo/{sb.company_id}", timeout=5)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"CompanyName", "Codebase", "VersionCode", "VersionNumber", "CompanyID",
-                         "IsCloud", "SiteUrl"}
+    assert set(body) == {
+        "CompanyName",
+        "Codebase",
+        "VersionCode",
+        "VersionNumber",
+        "CompanyID",
+        "IsCloud",
+        "SiteUrl",
+    }
     assert body["Codebase"] == "v2025_1/" and body["CompanyID"] == "sandbox"
     assert body["IsCloud"] is False and body["VersionCode"] == "v2025.1"
 
@@ -112,15 +132,21 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-@pytest.mark.parametrize("case", ["none", "wrong_private", "wrong_public", "wrong_company",
-                                  "not_basic", "garbage"])
+@pytest.mark.parametrize(
+    "case", ["none", "wrong_private", "wrong_public", "wrong_company", "not_basic", "garbage"]
+)
 def test_bad_auth_is_401(sb: Sandbox, case: str) -> None:
     c = sb.credentials
     headers = {"clientId": c["client_id"]}
     user, pw = f"sandbox+{c['public_key']}", c["private_key"]
-    auth = {"none": None, "wrong_private": _basic(user, "x"),
-            "wrong_public": _basic("sandbox+x", pw), "wrong_company": _basic(f"other+{user[8:]}", pw),
-            "not_basic": "Bearer abc", "garbage": "Basic ***"}[case]
+    auth = {
+        "none": None,
+        "wrong_private": _basic(user, "x"),
+        "wrong_public": _basic("sandbox+x", pw),
+        "wrong_company": _basic(f"other+{user[8:]}", pw),
+        "not_basic": "Bearer abc",
+        "garbage": "Basic ***",
+    }[case]
     if auth:
         headers["Authorization"] = auth
     r = requests.get(CW(sb).url("system/info"), headers=headers, timeout=5)
@@ -146,8 +172,10 @@ def test_client_id_header_name_is_case_insensitive(sb: Sandbox) -> None:
 
 def test_company_id_case_insensitive_in_auth(sb: Sandbox) -> None:
     c = sb.credentials
-    headers = {"Authorization": _basic(f"SANDBOX+{c['public_key']}", c["private_key"]),
-               "clientId": c["client_id"]}
+    headers = {
+        "Authorization": _basic(f"SANDBOX+{c['public_key']}", c["private_key"]),
+        "clientId": c["client_id"],
+    }
     assert requests.get(CW(sb).url("system/info"), headers=headers, timeout=5).status_code == 200
 
 
@@ -182,24 +210,35 @@ def test_wrong_method_405(cw: CW) -> None:
     assert r.status_code == 405 and r.json()["code"]
 
 
-@pytest.mark.parametrize("path,method", [("service/tickets/12345/notes", "post"),
-                                         ("time/entries", "post"),
-                                         ("service/tickets/12345", "patch"),
-                                         ("service/tickets/search", "post")])
+@pytest.mark.parametrize(
+    "path,method",
+    [
+        ("service/tickets/12345/notes", "post"),
+        ("time/entries", "post"),
+        ("service/tickets/12345", "patch"),
+        ("service/tickets/search", "post"),
+    ],
+)
 def test_write_without_json_content_type_is_415(cw: CW, path: str, method: str) -> None:
-    r = getattr(cw.session, method)(cw.url(path), data="text=hello",
-                                    headers={"Content-Type": "text/plain"}, timeout=5)
+    r = getattr(cw.session, method)(
+        cw.url(path), data="text=hello", headers={"Content-Type": "text/plain"}, timeout=5
+    )
     assert r.status_code == 415 and r.json()["code"] == "UnsupportedMediaType"
     assert cw.sb.notes(12345)[-1]["text"] != "text=hello"
 
 
 def test_json_with_charset_is_accepted_and_bad_json_is_400(cw: CW) -> None:
     url = cw.url("service/tickets/12345/notes")
-    r = cw.session.post(url, data='{"text": "Café ok", "internalAnalysisFlag": true}'.encode(),
-                        headers={"Content-Type": "application/json; charset=utf-8"}, timeout=5)
+    r = cw.session.post(
+        url,
+        data='{"text": "Café ok", "internalAnalysisFlag": true}'.encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+        timeout=5,
+    )
     assert r.status_code == 201 and r.json()["text"] == "Café ok"
-    r = cw.session.post(url, data=b"{not json", headers={"Content-Type": "application/json"},
-                        timeout=5)
+    r = cw.session.post(
+        url, data=b"{not json", headers={"Content-Type": "application/json"}, timeout=5
+    )
     assert r.status_code == 400 and r.json()["code"] == "InvalidObject"
 
 
@@ -222,7 +261,10 @@ CONDITIONS = [
     ('summary like "%printer%"', lambda t: "printer" in t["summary"].lower()),
     ("summary like 'printer*'", lambda t: t["summary"].lower().startswith("printer")),
     ('summary like "%3cx%"', lambda t: "3cx" in t["summary"].lower()),
-    ('summary like "Printer_offline%"', lambda t: t["summary"].lower().startswith("printer offline")),
+    (
+        'summary like "Printer_offline%"',
+        lambda t: t["summary"].lower().startswith("printer offline"),
+    ),
     ('summary not like "%printer%"', lambda t: "printer" not in t["summary"].lower()),
     ("id in (12345, 12346,12999)", lambda t: t["id"] in (12345, 12346)),
     ("id not in (12345,12346)", lambda t: t["id"] not in (12345, 12346)),
@@ -231,18 +273,28 @@ CONDITIONS = [
     ("closedFlag = TRUE", lambda t: t["closedFlag"]),
     ('status/name="closed"', lambda t: t["status"]["name"] == "Closed"),
     ("status/id in (101,102)", lambda t: t["status"]["id"] in (101, 102)),
-    ('board/name="Voice Services" AND company/name="Fabrikam Inc"',
-     lambda t: t["board"]["name"] == "Voice Services" and t["company"]["name"] == "Fabrikam Inc"),
+    (
+        'board/name="Voice Services" AND company/name="Fabrikam Inc"',
+        lambda t: t["board"]["name"] == "Voice Services" and t["company"]["name"] == "Fabrikam Inc",
+    ),
     ('company/identifier="contoso"', lambda t: t["company"]["identifier"] == "Contoso"),
-    ('summary contains "vpn" or summary contains "teams" and closedFlag=true',
-     lambda t: "vpn" in t["summary"].lower()
-     or ("teams" in t["summary"].lower() and t["closedFlag"])),
-    ('(summary contains "vpn" Or summary contains "teams") and closedFlag=true',
-     lambda t: ("vpn" in t["summary"].lower() or "teams" in t["summary"].lower())
-     and t["closedFlag"]),
+    (
+        'summary contains "vpn" or summary contains "teams" and closedFlag=true',
+        lambda t: (
+            "vpn" in t["summary"].lower() or ("teams" in t["summary"].lower() and t["closedFlag"])
+        ),
+    ),
+    (
+        '(summary contains "vpn" Or summary contains "teams") and closedFlag=true',
+        lambda t: (
+            ("vpn" in t["summary"].lower() or "teams" in t["summary"].lower()) and t["closedFlag"]
+        ),
+    ),
     ("lastUpdated>[2025-03-01T00:00:00Z]", lambda t: t["_info"]["lastUpdated"] > "2025-03-01T"),
-    ("_info/dateEntered<[2025-02-01T10:00:00.123456]",
-     lambda t: t["_info"]["dateEntered"] < "2025-02-01T10:00:00.1"),
+    (
+        "_info/dateEntered<[2025-02-01T10:00:00.123456]",
+        lambda t: t["_info"]["dateEntered"] < "2025-02-01T10:00:00.1",
+    ),
     ("closedDate=null", lambda t: t["closedDate"] is None),
     ("closedDate != null", lambda t: t["closedDate"] is not None),
     ("CLOSEDFLAG=false and Board/ID=21", lambda t: not t["closedFlag"] and t["board"]["id"] == 21),
@@ -256,18 +308,21 @@ def test_conditions(sb: Sandbox, cw: CW, conditions: str, pred: Any) -> None:
     assert ids(cw.get("service/tickets", conditions=conditions, pageSize=1000)) == expected
 
 
-@pytest.mark.parametrize("conditions,problem", [
-    ('summary contains "printer', "unterminated string"),
-    ("id=", "expected a value"),
-    ("(id=1", "')'"),
-    ("id=1)", "unexpected"),
-    ("id ~ 5", "unexpected character"),
-    ("summary contains printer", "expected a value"),
-    ("id=1 and", "expected a field name"),
-    ("id between 1", "expected an operator"),
-    ("lastUpdated>[2024-13-45]", "invalid date"),
-    ("id in 1,2", "'(' after in"),
-])
+@pytest.mark.parametrize(
+    "conditions,problem",
+    [
+        ('summary contains "printer', "unterminated string"),
+        ("id=", "expected a value"),
+        ("(id=1", "')'"),
+        ("id=1)", "unexpected"),
+        ("id ~ 5", "unexpected character"),
+        ("summary contains printer", "expected a value"),
+        ("id=1 and", "expected a field name"),
+        ("id between 1", "expected an operator"),
+        ("lastUpdated>[2024-13-45]", "invalid date"),
+        ("id in 1,2", "'(' after in"),
+    ],
+)
 def test_conditions_syntax_errors_are_400(cw: CW, conditions: str, problem: str) -> None:
     r = cw.get("service/tickets", conditions=conditions)
     assert r.status_code == 400
@@ -289,8 +344,12 @@ def test_quote_inside_string_ends_it(cw: CW) -> None:
 def test_search_post_body_conditions_query_paging(sb: Sandbox, cw: CW) -> None:
     expected = _expect(sb, lambda t: "printer" in t["summary"].lower() and not t["closedFlag"])
     body = {"conditions": 'summary contains "printer" and closedFlag=false', "orderBy": "id desc"}
-    r = cw.session.post(cw.url("service/tickets/search"), json=body,
-                        params={"pageSize": 3, "page": 2, "fields": "id,summary"}, timeout=5)
+    r = cw.session.post(
+        cw.url("service/tickets/search"),
+        json=body,
+        params={"pageSize": 3, "page": 2, "fields": "id,summary"},
+        timeout=5,
+    )
     assert r.status_code == 200
     assert [t["id"] for t in r.json()] == sorted(expected, reverse=True)[3:6]
     assert all(set(t) == {"id", "summary"} for t in r.json())
@@ -302,8 +361,12 @@ def test_search_post_body_conditions_query_paging(sb: Sandbox, cw: CW) -> None:
 # ---- fields, orderBy, pagination, count ---------------------------------------------------
 def test_fields_trim_nested_keep_parent(cw: CW) -> None:
     r = cw.get("service/tickets/12345", fields="id,summary,status/name,company")
-    assert r.json() == {"id": 12345, "summary": "Printer offline - front desk HP LaserJet",
-                        "status": {"name": "New"}, "company": r.json()["company"]}
+    assert r.json() == {
+        "id": 12345,
+        "summary": "Printer offline - front desk HP LaserJet",
+        "status": {"name": "New"},
+        "company": r.json()["company"],
+    }
     assert set(r.json()["company"]) == {"id", "identifier", "name", "_info"}
     rows = cw.get("service/tickets", fields="id,board/id", pageSize=2).json()
     assert all(set(row) == {"id", "board"} and set(row["board"]) == {"id"} for row in rows)
@@ -312,8 +375,9 @@ def test_fields_trim_nested_keep_parent(cw: CW) -> None:
 def test_order_by(sb: Sandbox, cw: CW) -> None:
     assert ids(cw.get("service/tickets", orderBy="id desc", pageSize=3)) == [12460, 12459, 12458]
     assert ids(cw.get("service/tickets", orderBy="id asc", pageSize=2)) == [12201, 12202]
-    rows = cw.get("service/tickets", orderBy="summary asc, id desc", pageSize=1000,
-                  fields="id,summary").json()
+    rows = cw.get(
+        "service/tickets", orderBy="summary asc, id desc", pageSize=1000, fields="id,summary"
+    ).json()
     keys = [(r["summary"].casefold(), -r["id"]) for r in rows]
     assert keys == sorted(keys)
     rows = cw.get("service/tickets", orderBy="board/name desc", pageSize=1000).json()
@@ -358,7 +422,8 @@ def test_count(sb: Sandbox, cw: CW) -> None:
     assert cw.get("service/tickets/count").json() == {"count": 260}
     expected = len(_expect(sb, lambda t: t["closedFlag"]))
     assert cw.get("service/tickets/count", conditions="closedFlag=true").json() == {
-        "count": expected}
+        "count": expected
+    }
     assert cw.get("system/members/count").json()["count"] == len(sb.members())
     assert cw.get("time/entries/count", conditions="chargeToId=12346").json() == {"count": 1}
 
@@ -388,9 +453,14 @@ def test_note_member_by_id_and_default_api_member(sb: Sandbox, cw: CW) -> None:
     assert r.status_code == 201 and r.json()["member"]["identifier"] == "SandboxAPI"
 
 
-@pytest.mark.parametrize("body", [{"internalAnalysisFlag": True},
-                                  {"text": "", "internalAnalysisFlag": True},
-                                  {"text": None, "internalAnalysisFlag": True}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"internalAnalysisFlag": True},
+        {"text": "", "internalAnalysisFlag": True},
+        {"text": None, "internalAnalysisFlag": True},
+    ],
+)
 def test_note_without_text_is_missing_required_field(cw: CW, body: dict[str, Any]) -> None:
     r = cw.post("service/tickets/12345/notes", body)
     assert r.status_code == 400
@@ -402,14 +472,21 @@ def test_note_without_text_is_missing_required_field(cw: CW, body: dict[str, Any
 
 def test_note_needs_a_display_flag(sb: Sandbox, cw: CW) -> None:
     count = len(sb.notes(12345))
-    r = cw.post("service/tickets/12345/notes", {"text": "x", "detailDescriptionFlag": False,
-                                                "internalAnalysisFlag": False,
-                                                "resolutionFlag": False})
+    r = cw.post(
+        "service/tickets/12345/notes",
+        {
+            "text": "x",
+            "detailDescriptionFlag": False,
+            "internalAnalysisFlag": False,
+            "resolutionFlag": False,
+        },
+    )
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == "InvalidObject" and body["message"] == "serviceNote object is invalid"
     assert body["errors"][0]["message"] == (
-        "Please choose where to display the notes in order to save this record.")
+        "Please choose where to display the notes in order to save this record."
+    )
     assert body["errors"][0]["resource"] == "serviceNote"
     assert len(sb.notes(12345)) == count
     for flag in ("detailDescriptionFlag", "resolutionFlag"):
@@ -444,8 +521,12 @@ def test_time_entry_post_201_and_ticket_hours(sb: Sandbox, cw: CW) -> None:
     assert r.status_code == 201
     e = r.json()
     assert e["chargeToId"] == 12345 and e["chargeToType"] == "ServiceTicket"
-    assert e["member"]["identifier"] == "jdoe" and set(e["member"]) == {"id", "identifier",
-                                                                         "name", "_info"}
+    assert e["member"]["identifier"] == "jdoe" and set(e["member"]) == {
+        "id",
+        "identifier",
+        "name",
+        "_info",
+    }
     assert e["company"]["id"] == 250 and e["timeStart"] == "2025-01-01T10:00:00Z"
     assert e["timeEnd"] == "2025-01-01T10:30:00Z" and e["actualHours"] == 0.5
     assert e["billableOption"] == "Billable" and e["notes"] == "Remote fix"
@@ -469,23 +550,27 @@ def test_time_entries_list_with_conditions(cw: CW) -> None:
     assert cw.get("time/entries/999999").status_code == 404
 
 
-@pytest.mark.parametrize("change,field,code", [
-    ({"timeStart": None}, "timeStart", "MissingRequiredField"),
-    ({"timeStart": "2025-01-01T10:00:00"}, "timeStart", None),
-    ({"timeStart": "2025-01-01T10:00:00+02:00"}, "timeStart", None),
-    ({"timeStart": "yesterday"}, "timeStart", None),
-    ({"chargeToId": 999}, "chargeToId", "NotFound"),
-    ({"chargeToType": None}, "chargeToType", "MissingRequiredField"),
-    ({"chargeToType": "Nonsense"}, "chargeToType", None),
-    ({"member": {"identifier": "ghost"}}, "member", "NotFound"),
-    ({"member": {"identifier": "rbrown"}}, "member", None),
-    ({"timeEnd": "2025-01-01T09:00:00Z"}, "timeEnd", None),
-    ({"timeEnd": None}, "timeEnd", "MissingRequiredField"),
-    ({"timeEnd": None, "actualHours": 0}, "actualHours", None),
-    ({"billableOption": "Maybe"}, "billableOption", None),
-])
-def test_time_entry_validation(sb: Sandbox, cw: CW, change: dict[str, Any], field: str,
-                               code: str | None) -> None:
+@pytest.mark.parametrize(
+    "change,field,code",
+    [
+        ({"timeStart": None}, "timeStart", "MissingRequiredField"),
+        ({"timeStart": "2025-01-01T10:00:00"}, "timeStart", None),
+        ({"timeStart": "2025-01-01T10:00:00+02:00"}, "timeStart", None),
+        ({"timeStart": "yesterday"}, "timeStart", None),
+        ({"chargeToId": 999}, "chargeToId", "NotFound"),
+        ({"chargeToType": None}, "chargeToType", "MissingRequiredField"),
+        ({"chargeToType": "Nonsense"}, "chargeToType", None),
+        ({"member": {"identifier": "ghost"}}, "member", "NotFound"),
+        ({"member": {"identifier": "rbrown"}}, "member", None),
+        ({"timeEnd": "2025-01-01T09:00:00Z"}, "timeEnd", None),
+        ({"timeEnd": None}, "timeEnd", "MissingRequiredField"),
+        ({"timeEnd": None, "actualHours": 0}, "actualHours", None),
+        ({"billableOption": "Maybe"}, "billableOption", None),
+    ],
+)
+def test_time_entry_validation(
+    sb: Sandbox, cw: CW, change: dict[str, Any], field: str, code: str | None
+) -> None:
     body = {k: v for k, v in (TIME | change).items() if v is not None}
     r = cw.post("time/entries", body)
     assert r.status_code == 400, r.text
@@ -506,7 +591,9 @@ def test_time_entry_refused_when_status_disallows_time(sb: Sandbox, cw: CW) -> N
 # ---- PATCH -------------------------------------------------------------------------------
 def test_patch_status_whole_object(sb: Sandbox, cw: CW) -> None:
     before = sb.ticket(12345)["_info"]["lastUpdated"]
-    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "status", "value": {"id": 102}}])
+    r = cw.patch(
+        "service/tickets/12345", [{"op": "replace", "path": "status", "value": {"id": 102}}]
+    )
     assert r.status_code == 200
     assert r.json()["status"]["id"] == 102 and r.json()["status"]["name"] == "In Progress"
     assert r.json()["summary"] and r.json()["closedFlag"] is False
@@ -517,50 +604,78 @@ def test_patch_status_whole_object(sb: Sandbox, cw: CW) -> None:
 def test_patch_status_id_path_and_name(sb: Sandbox, cw: CW) -> None:
     r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "status/id", "value": 104}])
     assert r.status_code == 200 and r.json()["status"]["name"] == "Scheduled"
-    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "/status",
-                                            "value": {"name": "waiting on customer"}}])
+    r = cw.patch(
+        "service/tickets/12345",
+        [{"op": "replace", "path": "/status", "value": {"name": "waiting on customer"}}],
+    )
     assert r.status_code == 200 and r.json()["status"]["id"] == 103
 
 
 def test_patch_status_of_other_board_exact_error(sb: Sandbox, cw: CW) -> None:
-    r = cw.patch("service/tickets/12346", [{"op": "replace", "path": "status", "value": {"id": 17}}])
+    r = cw.patch(
+        "service/tickets/12346", [{"op": "replace", "path": "status", "value": {"id": 17}}]
+    )
     assert r.status_code == 400
-    assert r.json() == {"code": "InvalidObject", "message": "ticket object is invalid", "errors": [{
-        "code": "NotFound", "message": "Service Status 17 not found for Service Board 21",
-        "resource": "ticket", "field": "status/id"}]}
-    r = cw.patch("service/tickets/12346", [{"op": "replace", "path": "status", "value": {"id": 101}}])
+    assert r.json() == {
+        "code": "InvalidObject",
+        "message": "ticket object is invalid",
+        "errors": [
+            {
+                "code": "NotFound",
+                "message": "Service Status 17 not found for Service Board 21",
+                "resource": "ticket",
+                "field": "status/id",
+            }
+        ],
+    }
+    r = cw.patch(
+        "service/tickets/12346", [{"op": "replace", "path": "status", "value": {"id": 101}}]
+    )
     assert r.status_code == 400 and "Service Board 21" in r.json()["errors"][0]["message"]
     assert sb.ticket(12346)["status"]["id"] == 122
 
 
 def test_patch_closed_status_sets_closed_flag_and_date(sb: Sandbox, cw: CW) -> None:
-    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "status", "value": {"id": 107}}])
+    r = cw.patch(
+        "service/tickets/12345", [{"op": "replace", "path": "status", "value": {"id": 107}}]
+    )
     t = r.json()
     assert t["closedFlag"] is True and t["closedDate"].endswith("Z")
     assert sb.ticket(12345)["closedFlag"] is True
-    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "status", "value": {"id": 101}}])
+    r = cw.patch(
+        "service/tickets/12345", [{"op": "replace", "path": "status", "value": {"id": 101}}]
+    )
     assert r.json()["closedFlag"] is False and r.json()["closedDate"] is None
 
 
 def test_patch_summary_max_length_and_unknown_path(sb: Sandbox, cw: CW) -> None:
-    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "summary", "value": "x" * 101}])
+    r = cw.patch(
+        "service/tickets/12345", [{"op": "replace", "path": "summary", "value": "x" * 101}]
+    )
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "MaxLengthField"
     assert r.json()["errors"][0]["field"] == "summary"
-    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "summary", "value": "y" * 100}])
+    r = cw.patch(
+        "service/tickets/12345", [{"op": "replace", "path": "summary", "value": "y" * 100}]
+    )
     assert r.status_code == 200 and r.json()["summary"] == "y" * 100
     r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "nonsense", "value": 1}])
     assert r.status_code == 400 and r.json()["code"] == "InvalidObject"
 
 
-@pytest.mark.parametrize("body", [
-    {"op": "replace", "path": "status", "value": {"id": 102}},
-    [],
-    [{"op": "frobnicate", "path": "status", "value": {"id": 102}}],
-    [{"op": "replace", "path": "status", "value": "In Progress"}],
-    [{"op": "replace", "path": "status", "value": {"id": 108}}],
-    [{"op": "replace", "path": "status", "value": {"id": 102}},
-     {"op": "replace", "path": "summary", "value": "z" * 101}],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"op": "replace", "path": "status", "value": {"id": 102}},
+        [],
+        [{"op": "frobnicate", "path": "status", "value": {"id": 102}}],
+        [{"op": "replace", "path": "status", "value": "In Progress"}],
+        [{"op": "replace", "path": "status", "value": {"id": 108}}],
+        [
+            {"op": "replace", "path": "status", "value": {"id": 102}},
+            {"op": "replace", "path": "summary", "value": "z" * 101},
+        ],
+    ],
+)
 def test_patch_invalid_bodies_change_nothing(sb: Sandbox, cw: CW, body: Any) -> None:
     before = sb.ticket(12345)
     r = cw.patch("service/tickets/12345", body)
@@ -582,8 +697,14 @@ def test_boards_and_statuses(sb: Sandbox, cw: CW) -> None:
     statuses = cw.get("service/boards/1/statuses", pageSize=1000).json()
     assert statuses == sb.board_statuses(1)
     names = {s["name"] for s in statuses}
-    assert {"New", "In Progress", "Waiting on Customer", "Scheduled", "Completed",
-            "Closed"} <= names
+    assert {
+        "New",
+        "In Progress",
+        "Waiting on Customer",
+        "Scheduled",
+        "Completed",
+        "Closed",
+    } <= names
     assert any(s["inactive"] for s in statuses)
     assert any(s["timeEntryNotAllowed"] for s in statuses)
     assert {s["name"] for s in statuses if s["closedStatus"]} == {"Completed", "Closed"}
@@ -595,10 +716,20 @@ def test_boards_and_statuses(sb: Sandbox, cw: CW) -> None:
 
 
 def test_members(sb: Sandbox, cw: CW) -> None:
-    rows = cw.get("system/members", conditions='identifier="jdoe"',
-                  fields="id,identifier,firstName,lastName,inactiveFlag").json()
-    assert rows == [{"id": 180, "identifier": "jdoe", "firstName": "John", "lastName": "Doe",
-                     "inactiveFlag": False}]
+    rows = cw.get(
+        "system/members",
+        conditions='identifier="jdoe"',
+        fields="id,identifier,firstName,lastName,inactiveFlag",
+    ).json()
+    assert rows == [
+        {
+            "id": 180,
+            "identifier": "jdoe",
+            "firstName": "John",
+            "lastName": "Doe",
+            "inactiveFlag": False,
+        }
+    ]
     assert cw.get("system/members", conditions='identifier="nobody"').json() == []
     tech = cw.get("system/members", conditions='primaryEmail="tech@company.com"').json()
     assert [m["identifier"] for m in tech] == ["tech"]
@@ -641,8 +772,10 @@ def test_seed_data(sb: Sandbox) -> None:
 def test_seed_is_deterministic() -> None:
     a, b, c = Sandbox(seed=7), Sandbox(seed=7), Sandbox(seed=8)
     try:
+
         def strip(sb: Sandbox) -> list[Any]:
             return [(t["summary"], t["status"]["id"], t["company"]["id"]) for t in sb.tickets()]
+
         assert strip(a) == strip(b) != strip(c)
     finally:
         for sb in (a, b, c):
@@ -685,7 +818,7 @@ def test_fault_count_fifo_method_and_glob(sb: Sandbox, cw: CW) -> None:
     sb.inject_fault("service/tickets/*", "status", status=503, count=2, method="PATCH")
     sb.inject_fault("service/tickets/*", "status", status=502)
     assert cw.get("service/tickets/12345/notes").status_code == 200  # one segment only
-    assert cw.get("service/tickets/12345").status_code == 502        # PATCH-only fault skipped
+    assert cw.get("service/tickets/12345").status_code == 502  # PATCH-only fault skipped
     op = [{"op": "replace", "path": "status", "value": {"id": 102}}]
     assert cw.patch("service/tickets/12345", op).status_code == 503
     assert cw.patch("service/tickets/12345", op).status_code == 503
@@ -816,8 +949,9 @@ def test_control_routes(sb: Sandbox, cw: CW) -> None:
     log = requests.get(f"{base}/requests", timeout=5).json()
     assert log[-1]["path"] == "service/tickets/12345" and log[-1]["status"] == 200
     assert log[-1]["headers"]["Authorization"] == "<redacted>"
-    r = requests.post(f"{base}/faults", json={"path": "system/info", "kind": "status",
-                                               "status": 503}, timeout=5)
+    r = requests.post(
+        f"{base}/faults", json={"path": "system/info", "kind": "status", "status": 503}, timeout=5
+    )
     assert r.status_code == 201
     assert cw.get("system/info").status_code == 503
     requests.post(f"{base}/latency", json={"seconds": 0.15}, timeout=5)
@@ -847,8 +981,13 @@ def test_control_routes(sb: Sandbox, cw: CW) -> None:
 def test_start_stop_is_fast_and_closes_keep_alive() -> None:
     t0 = time.perf_counter()
     with Sandbox(public_key="pub", private_key="priv", client_id="cid") as sb:
-        assert sb.credentials == {"base_url": sb.url, "company_id": "sandbox",
-                                  "public_key": "pub", "private_key": "priv", "client_id": "cid"}
+        assert sb.credentials == {
+            "base_url": sb.url,
+            "company_id": "sandbox",
+            "public_key": "pub",
+            "private_key": "priv",
+            "client_id": "cid",
+        }
         assert sb.url == f"http://127.0.0.1:{sb.port}"
         cw = CW(sb)
         assert cw.get("system/info").status_code == 200
@@ -874,9 +1013,16 @@ def test_start_stop_is_fast_and_closes_keep_alive() -> None:
 
 def test_cli_parse_fault_and_refuses_remote_host(capsys: pytest.CaptureFixture[str]) -> None:
     assert parse_fault("service/tickets/*/notes:status:500:2") == {
-        "path": "service/tickets/*/notes", "kind": "status", "status": 500, "count": 2}
-    assert parse_fault("time/entries:reset:3") == {"path": "time/entries", "kind": "reset",
-                                                   "count": 3}
+        "path": "service/tickets/*/notes",
+        "kind": "status",
+        "status": 500,
+        "count": 2,
+    }
+    assert parse_fault("time/entries:reset:3") == {
+        "path": "time/entries",
+        "kind": "reset",
+        "count": 3,
+    }
     assert parse_fault("time/entries:timeout") == {"path": "time/entries", "kind": "timeout"}
     assert cli_main(["--host", "192.0.2.10"]) == 2
     assert "loopback" in capsys.readouterr().err
@@ -884,10 +1030,30 @@ def test_cli_parse_fault_and_refuses_remote_host(capsys: pytest.CaptureFixture[s
 
 def test_cli_serves_and_prints_credentials() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flask_connectwise.sandbox", "--port", "0", "--public-key", "pk",
-         "--private-key", "sk", "--client-id", "cid", "--company-id", "acme",
-         "--fault", "system/info:status:503:1", "--latency-ms", "1", "--rate-limit", "2/60"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "flask_connectwise.sandbox",
+            "--port",
+            "0",
+            "--public-key",
+            "pk",
+            "--private-key",
+            "sk",
+            "--client-id",
+            "cid",
+            "--company-id",
+            "acme",
+            "--fault",
+            "system/info:status:503:1",
+            "--latency-ms",
+            "1",
+            "--rate-limit",
+            "2/60",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -905,7 +1071,8 @@ def test_cli_serves_and_prints_credentials() -> None:
 
 
 def test_fixture_gives_the_session_server_reset(
-    connectwise_sandbox: Sandbox, connectwise_sandbox_server: Sandbox,  # noqa: F811
+    connectwise_sandbox: Sandbox,
+    connectwise_sandbox_server: Sandbox,  # noqa: F811
 ) -> None:
     assert connectwise_sandbox is connectwise_sandbox_server
     assert connectwise_sandbox.requests == [] and len(connectwise_sandbox.notes(12345)) == 1
