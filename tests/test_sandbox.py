@@ -16,10 +16,6 @@ from flask_connectwise.sandbox import Sandbox
 from flask_connectwise.sandbox.__main__ import main as cli_main
 from flask_connectwise.sandbox.__main__ import parse_fault
 from flask_connectwise.sandbox.query import paginate
-from flask_connectwise.testing import (  # noqa: F401
-    connectwise_sandbox,
-    connectwise_sandbox_server,
-)
 
 
 class CW:
@@ -52,7 +48,7 @@ class CW:
 
 
 @pytest.fixture
-def sb(connectwise_sandbox: Sandbox) -> Sandbox:  # noqa: F811
+def sb(connectwise_sandbox: Sandbox) -> Sandbox:
     return connectwise_sandbox
 
 
@@ -1072,7 +1068,7 @@ def test_cli_serves_and_prints_credentials() -> None:
 
 def test_fixture_gives_the_session_server_reset(
     connectwise_sandbox: Sandbox,
-    connectwise_sandbox_server: Sandbox,  # noqa: F811
+    connectwise_sandbox_server: Sandbox,
 ) -> None:
     assert connectwise_sandbox is connectwise_sandbox_server
     assert connectwise_sandbox.requests == [] and len(connectwise_sandbox.notes(12345)) == 1
