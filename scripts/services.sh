@@ -22,6 +22,7 @@ DO $$ BEGIN
     CREATE ROLE cwtest LOGIN PASSWORD 'cwtest' CREATEDB;
   END IF;
 END $$;
+GRANT pg_signal_backend TO cwtest;
 SQL
         export CONNECTWISE_TEST_POSTGRES_URL="postgresql+psycopg2://cwtest:cwtest@127.0.0.1:5432/postgres"
         echo "PostgreSQL $PG_VERSION on 127.0.0.1:5432"

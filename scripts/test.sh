@@ -40,4 +40,7 @@ python3 -m mypy flask_connectwise
 
 step "Running the test suite"
 export CONNECTWISE_TEST_REQUIRE_SERVICES=1
-python3 -m pytest -n 2 "$@"
+python3 -m pytest -n 2 -m "not browser" "$@"
+
+step "Running the browser tests (headless Chromium, one at a time on a quiet machine)"
+python3 -m pytest -m browser "$@"

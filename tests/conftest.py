@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -122,8 +123,15 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     yield base.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # An autovacuum worker may hold the new database for a moment: try again, then leave it
+    # (the test command's server is thrown away after the run anyway).
+    for attempt in range(10):
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            break
+        except sa.exc.DBAPIError:
+            time.sleep(0.2 * (attempt + 1))
     admin.dispose()
 
 
@@ -244,3 +252,4 @@ def make_host_app(
     with app.app_context():
         db.create_all()
     return app
+

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.serving import make_server
 
 from example_app import create_app, demo
 from flask_connectwise.crypto import generate_key
 from flask_connectwise.extension import state
+from tests.serving import serve as serve  # re-exported for the tests
 
 PASSWORD = demo.DEMO_PASSWORD
 CONTOSO_ADMIN = "admin@contoso.example"
@@ -49,20 +46,6 @@ def set_flag(app: Flask, tenant: str, enabled: bool) -> None:
     """Turn the ConnectWise feature on or off for ``tenant``."""
     with app.app_context():
         state(app).service.set_flag(tenant, enabled, actor="test")
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="example-app", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
 
 
 def dispose(app: Flask) -> None:

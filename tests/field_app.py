@@ -6,20 +6,17 @@ with tenant A configured against the sandbox and hooks that a browser can satisf
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, flash, get_flashed_messages, redirect, render_template_string, url_for
 from flask_wtf import FlaskForm
-from werkzeug.serving import make_server
 from wtforms import StringField
 from wtforms.validators import DataRequired
 
 from flask_connectwise.fields import TicketSearchField, register_static
 from tests.conftest import TENANT_A, make_host_app
+from tests.serving import serve as serve  # re-exported for the tests
 
 MEMBER = "jdoe"
 
@@ -137,17 +134,3 @@ def build_app(database_url: str, sandbox: Any | None = None, *, admin: bool = Tr
     if sandbox is not None:
         configure_tenant(app, sandbox)
     return app
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="field-test-app", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.field_app import build_app, serve
+from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
 
@@ -36,14 +37,9 @@ PRINTER_12345 = "#12345 — Printer offline - front desk HP LaserJet"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    pytest.importorskip("playwright.sync_api")
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -170,9 +166,11 @@ def test_keyboard_only_selection_survives_a_failed_validation_and_logs_once(
     assert page.evaluate("document.activeElement.id") == "upn"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "ticket"
-    page.keyboard.type("printer", delay=KEY_DELAY_MS)
+    with page.expect_response(lambda r: "tickets/search?q=printer" in r.url):
+        page.keyboard.type("printer", delay=KEY_DELAY_MS)
     box = page.locator("#ticket")
     expect(page.locator("#ticket-listbox")).to_be_visible()
+    expect(page.locator("#ticket-status")).to_contain_text("tickets found")
     count = options(page).count()
     ids = [options(page).nth(i).get_attribute("id") for i in range(count)]
 

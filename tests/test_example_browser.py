@@ -20,6 +20,7 @@ from tests.example_helpers import (
     serve,
     set_flag,
 )
+from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
 
@@ -29,14 +30,9 @@ PRINTER_12345 = "#12345 — Printer offline - front desk HP LaserJet"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+    pytest.importorskip("playwright.sync_api")
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
