@@ -64,6 +64,7 @@ REDACTED = "••••"
 
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _CODEBASE_TTL = 3600.0
+_LOCAL_CODEBASE_TTL = 60.0
 _STATUS_CACHE_TTL = 300.0
 
 
@@ -209,6 +210,7 @@ class ConnectWiseClient:
         self.api_version = api_version
         self.retry = retry or RetryPolicy()
         self._pinned_codebase = self._clean_codebase(codebase) if codebase else None
+        self._codebase_local: tuple[float, str] | None = None
         self._codebases = codebase_cache or _PROCESS_CODEBASES
         self._rediscover_interval = rediscover_interval
         self._last_rediscovery = float("-inf")
@@ -271,8 +273,13 @@ class ConnectWiseClient:
         """The codebase in use (``"v2025_1/"``), discovering it on first use."""
         if self._pinned_codebase:
             return self._pinned_codebase
+        local = self._codebase_local
+        if local and local[0] > time.monotonic():
+            return local[1]
         cached = self._codebases.get(self._codebase_key)
         if isinstance(cached, str) and cached:
+            # Kept here for a minute too, so a shared cache (Redis) is not asked on every call.
+            self._codebase_local = (time.monotonic() + _LOCAL_CODEBASE_TTL, cached)
             return cached
         return self._discover_codebase()
 
@@ -311,6 +318,7 @@ class ConnectWiseClient:
         except ConfigurationError:
             return FALLBACK_CODEBASE
         self._codebases.set(self._codebase_key, value, timeout=int(_CODEBASE_TTL))
+        self._codebase_local = (time.monotonic() + _LOCAL_CODEBASE_TTL, value)
         log.info(
             "connectwise codebase discovered",
             extra={"cw_codebase": value, "cw_base_url": self.base_url},
@@ -327,6 +335,7 @@ class ConnectWiseClient:
                 return False
             self._last_rediscovery = now
         old = self._codebases.get(self._codebase_key)
+        self._codebase_local = None
         new = self._discover_codebase()
         return bool(new) and new != old
 
