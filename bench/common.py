@@ -167,11 +167,13 @@ def served(
     threads: int = 8,
     ready_path: str = "/bench/floor",
     timeout: float = 60.0,
+    app_spec: str = "bench.wsgi:app",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Serve ``bench.wsgi:app`` in a child process; yields ``(base_url, process)``.
 
     ``server``: ``werkzeug`` (``make_server(threaded=True)``) or ``gunicorn`` (``gthread``
-    workers with ``threads`` threads each, keep-alive on).
+    workers with ``threads`` threads each, keep-alive on). ``app_spec``: what gunicorn serves
+    (``bench.example_wsgi:app``: the example app; gunicorn only).
     """
     port = free_port()
     child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
@@ -192,7 +194,7 @@ def served(
             "75",
             "--log-level",
             "warning",
-            "bench.wsgi:app",
+            app_spec,
         ]
     else:
         cmd = [sys.executable, "-m", "bench.wsgi", "--port", str(port)]
@@ -305,3 +307,94 @@ def prepare_host(
         "BENCH_CACHE": cache,
         "BENCH_CACHE_PREFIX": cache_prefix,
     }
+
+
+#: The example app's tenants (``example_app.demo.TENANTS``) and operators' logins.
+EXAMPLE_TENANTS = ("contoso", "fabrikam")
+
+
+def prepare_example(
+    sandbox: Any,
+    database_url: str,
+    instance_path: str,
+    *,
+    cache: str = "simple",
+    cache_prefix: str = "cwbench:",
+    password: str,
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Migrate ``database_url`` and seed it as the example app's demo mode does (tenants,
+    admins and operators with ``password``, demo data, both tenants' credentials pointing at
+    ``sandbox`` with the demo's tenant settings, flag on), then return the environment
+    ``bench.example_wsgi`` needs to serve it and each tenant's operator login
+    (``{tenant: {"email", "password"}}``)."""
+    import secrets
+
+    from bench.example_wsgi import overrides
+    from example_app import create_app, demo
+    from example_app.extensions import db
+    from flask_connectwise.crypto import generate_key
+    from flask_connectwise.extension import state
+
+    keys = generate_key("bench")
+    secret = secrets.token_urlsafe(32)
+    app = create_app(
+        overrides({})
+        | {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": secret,
+            "CONNECTWISE_ENCRYPTION_KEYS": keys,
+            "CACHE_TYPE": "SimpleCache",
+        },
+        instance_path=instance_path,
+    )
+    demo.run_migrations(app)
+    with app.app_context():
+        demo.seed_users(password)
+        demo.seed_data()
+        demo.configure_tenants(sandbox.credentials, force=True)
+        service = state(app).service
+        for tenant in EXAMPLE_TENANTS:
+            service.set_flag(tenant, True, actor="bench")
+        db.session.remove()
+        db.engine.dispose()
+    logins = {
+        u.tenant: {"email": u.email, "password": password}
+        for u in demo.USERS
+        if u.role == "operator"
+    }
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": cache if cache.startswith(("redis://", "rediss://", "unix://")) else "",
+        "SECRET_KEY": secret,
+        "CONNECTWISE_ENCRYPTION_KEYS": keys,
+        "CONNECTWISE_DEMO": "0",
+        "EXAMPLE_INSTANCE_PATH": instance_path,
+        "BENCH_CACHE_PREFIX": cache_prefix,
+    }
+    return env, logins
+
+
+def example_tickets(sandbox: Any) -> dict[str, list[int]]:
+    """Per example-app tenant, the loggable tickets a change can be logged on in full: where
+    the tenant moves each ticket to a default status (Contoso: Help Desk's "In Progress"),
+    only the tickets of the board that status belongs to."""
+    from example_app.demo import TENANT_SETTINGS
+
+    board_of = {t["id"]: t["board"]["id"] for t in sandbox.tickets()}
+    loggable = loggable_tickets(sandbox)
+    out: dict[str, list[int]] = {}
+    for tenant in EXAMPLE_TENANTS:
+        settings = TENANT_SETTINGS.get(tenant, {})
+        status = settings.get("defaultStatusId") if settings.get("autoUpdateStatus") else None
+        if status is None:
+            out[tenant] = loggable
+            continue
+        boards = {
+            board
+            for board in set(board_of.values())
+            if any(
+                s["id"] == status and not s.get("inactive") for s in sandbox.board_statuses(board)
+            )
+        }
+        out[tenant] = [t for t in loggable if board_of[t] in boards]
+    return out

@@ -1,12 +1,16 @@
-"""Load: the host app under gunicorn, PostgreSQL, and Flask-Caching on Redis vs SimpleCache.
+"""Load: the example app under gunicorn, PostgreSQL, and Flask-Caching on Redis vs SimpleCache.
 
-    python bench/load.py [--duration 60] [--operators 50] [--caches redis,simple]
+    python bench/load.py [--duration 60] [--operators 50] [--caches redis,simple] [--app hostapp]
 
-Serves ``bench.wsgi:app`` (the benchmark host app; the example app is not ready yet) with
-gunicorn, 2 ``gthread`` workers, on PostgreSQL, once per cache (Redis, then SimpleCache), with
-the sandbox adding L = 50 ms. A separate process (``bench/loadgen.py``) runs 50 operators,
-each a thread with a keep-alive session: searches (70 % of them popular queries asked again and
-again, the rest never asked before) and, one action in ten, a log-change with hours. Prints
+Serves the example app (``example_app``, through ``bench.example_wsgi:app``; ``--app hostapp``:
+the small benchmark host app ``bench.wsgi:app`` instead) with gunicorn, 2 ``gthread`` workers,
+on PostgreSQL, once per cache (Redis, then SimpleCache), with the sandbox adding L = 50 ms.
+Before each run the fresh database is migrated and seeded here as the example app's demo mode
+does (tenants ``contoso`` and ``fabrikam``, their admins and operators, credentials pointing at
+the sandbox, flag on). A separate process (``bench/loadgen.py``) runs 50 operators, each a
+thread with a keep-alive session that logs in as its tenant's operator (``POST /login``, ``GET
+/csrf-token``) and then searches (70 % of them popular queries asked again and again, the rest
+never asked before) and, one action in ten, logs a change with hours (``X-CSRFToken``). Prints
 requests per second, p50/p99, errors, RSS per worker (from /proc) and sandbox calls per
 operator search. PostgreSQL: ``--database-url`` or ``$CONNECTWISE_TEST_POSTGRES_URL`` or the
 local ``cwtest`` role (a database is created and dropped per run). Redis: ``--redis-url`` or
@@ -33,9 +37,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    EXAMPLE_TENANTS,
     ROOT,
+    example_tickets,
     loggable_tickets,
     machine,
+    prepare_example,
     prepare_host,
     search_queries,
     served,
@@ -157,22 +164,29 @@ def children(pid: int) -> list[int]:
 
 
 class RssSampler(threading.Thread):
-    """Samples the RSS of the gunicorn workers every half second."""
+    """Samples the RSS of the gunicorn workers every half second: ``peak`` over the whole run
+    (the operators' logins included), ``peak_load`` once ``started`` exists (the load
+    generator creates it when the timed load begins, after the logins)."""
 
-    def __init__(self, master: int) -> None:
+    def __init__(self, master: int, started: Path) -> None:
         super().__init__(daemon=True)
         self.master = master
+        self.started = started
         self.peak: dict[int, int] = {}
+        self.peak_load: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
+            loading = self.started.exists()
             for pid in children(self.master):
                 value = rss_kib(pid)
                 if value:
                     self.last[pid] = value
                     self.peak[pid] = max(self.peak.get(pid, 0), value)
+                    if loading:
+                        self.peak_load[pid] = max(self.peak_load.get(pid, 0), value)
 
 
 def one_run(
@@ -184,22 +198,42 @@ def one_run(
     tenants: tuple[str, ...],
     plan_base: dict[str, Any],
 ) -> dict[str, Any]:
-    with database(base_db) as db_url:
+    with database(base_db) as db_url, tempfile.TemporaryDirectory(prefix="cw-load-") as tmp:
         prefix = f"cwbench:{uuid.uuid4().hex[:8]}:"
-        env = prepare_host(sandbox, db_url, tenants=tenants, cache=cache_url, cache_prefix=prefix)
+        plan = dict(plan_base)
+        if args.app == "example_app":
+            env, plan["logins"] = prepare_example(
+                sandbox,
+                db_url,
+                str(Path(tmp) / "instance"),
+                cache=cache_url,
+                cache_prefix=prefix,
+                password=uuid.uuid4().hex,
+            )
+            spec, ready = "bench.example_wsgi:app", "/csrf-token"
+        else:
+            env = prepare_host(
+                sandbox, db_url, tenants=tenants, cache=cache_url, cache_prefix=prefix
+            )
+            spec, ready = "bench.wsgi:app", "/bench/floor"
         env["BENCH_DB_POOL"] = str(args.threads)
-        with served(env, server="gunicorn", workers=args.workers, threads=args.threads) as (
-            url,
-            proc,
-        ):
+        with served(
+            env,
+            server="gunicorn",
+            workers=args.workers,
+            threads=args.threads,
+            app_spec=spec,
+            ready_path=ready,
+        ) as (url, proc):
             workers = children(proc.pid)
             idle = {pid: rss_kib(pid) for pid in workers}
             sandbox.set_latency(args.latency)
             sandbox.clear_requests()
-            sampler = RssSampler(proc.pid)
+            plan["started_file"] = str(Path(tmp) / "started")
+            sampler = RssSampler(proc.pid, Path(plan["started_file"]))
             sampler.start()
-            plan_file = Path(tempfile.mkdtemp(prefix="cw-load-")) / "plan.json"
-            plan_file.write_text(json.dumps(plan_base))
+            plan_file = Path(tmp) / "plan.json"
+            plan_file.write_text(json.dumps(plan))
             print(
                 f"[{cache}] gunicorn {args.workers} workers × {args.threads} threads at {url}; "
                 f"{args.operators} operators for {args.duration:g} s"
@@ -221,16 +255,26 @@ def one_run(
                 1 for r in records if r.method == "GET" and r.path == "service/tickets"
             )
             operator_searches = stats["search"]["n"]
+            fresh = stats["searches"].get("fresh", 0)
             stats |= {
+                "app": args.app,
                 "cache": cache,
                 "database": db_url.split(":")[0],
                 "workers": args.workers,
                 "threads_per_worker": args.threads,
                 "rss_mib_idle": {str(p): round(v / 1024, 1) for p, v in idle.items()},
-                "rss_mib_peak": {str(p): round(v / 1024, 1) for p, v in sampler.peak.items()},
+                # Peak during the timed load; and over the whole run, logins included (the
+                # example app hashes passwords with scrypt: about 32 MiB per login at once).
+                "rss_mib_peak": {str(p): round(v / 1024, 1) for p, v in sampler.peak_load.items()},
+                "rss_mib_peak_with_logins": {
+                    str(p): round(v / 1024, 1) for p, v in sampler.peak.items()
+                },
                 "rss_mib_end": {str(p): round(v / 1024, 1) for p, v in sampler.last.items()},
                 "sandbox_calls": len(records),
                 "sandbox_searches": upstream_searches,
+                # Upstream searches beyond one per never-asked query: the repeated queries'
+                # cache misses.
+                "sandbox_searches_repeated": upstream_searches - fresh,
                 "sandbox_connections_opened": sandbox.connections_opened,
                 "sandbox_calls_per_operator_search": round(
                     upstream_searches / max(1, operator_searches), 3
@@ -245,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operators", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=25, help="threads per gunicorn worker")
-    parser.add_argument("--tenants", type=int, default=2)
+    parser.add_argument(
+        "--app",
+        choices=("example_app", "hostapp"),
+        default="example_app",
+        help="what gunicorn serves: the example app, or the benchmark host app (bench/hostapp.py)",
+    )
+    parser.add_argument("--tenants", type=int, default=2, help="hostapp only")
     parser.add_argument("--repeat", type=float, default=0.7, help="share of repeated searches")
     parser.add_argument("--popular", type=int, default=50, help="distinct repeated queries")
     parser.add_argument("--log-share", type=float, default=0.1, help="share of log-changes")
@@ -261,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = args.redis_url or os.environ.get("CONNECTWISE_TEST_REDIS_URL")
 
     sandbox = Sandbox().start()
-    tenants = tuple(f"tenant{i}" for i in range(args.tenants))
+    if args.app == "example_app":
+        tenants = EXAMPLE_TENANTS
+    else:
+        tenants = tuple(f"tenant{i}" for i in range(args.tenants))
     queries = search_queries(sandbox, args.popular + 3000)
     plan = {
         "operators": args.operators,
@@ -273,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "log_share": args.log_share,
         "think": args.think,
+        # hostapp: no logins, and the member comes with each change; example_app: each
+        # operator logs in and its user's ConnectWise member is used.
+        "member": "jdoe" if args.app == "hostapp" else None,
+        "tenant_tickets": example_tickets(sandbox) if args.app == "example_app" else {},
     }
     runs: list[dict[str, Any]] = []
     try:
@@ -284,7 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.stop()
 
     result = {
-        "app": "bench.wsgi:app (bench/hostapp.py); example_app not available",
+        "app": args.app,
+        "served": "bench.example_wsgi:app (example_app)"
+        if args.app == "example_app"
+        else "bench.wsgi:app (bench/hostapp.py)",
         "settings": {k: v for k, v in vars(args).items() if k not in ("out",)}
         | {"database": base_db.split(":")[0]},
         "runs": runs,
@@ -292,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_result("load", result, args.out)
     m = machine()
     print(
-        f"\nLoad — {m['cpus']} CPUs, {m['cpu_model']}, Python {m['python']}; gunicorn "
+        f"\nLoad — {args.app}; {m['cpus']} CPUs, {m['cpu_model']}, Python {m['python']}; gunicorn "
         f"{args.workers}×{args.threads} gthread, {base_db.split(':')[0]}, {args.operators} "
         f"operators, {args.duration:g} s, {int(args.repeat * 100)} % repeated searches, "
         f"L = {args.latency * 1000:g} ms"
@@ -313,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["errors"],
                 " / ".join(f"{v:g}" for v in peak),
                 r["sandbox_calls_per_operator_search"],
+                r["sandbox_searches_repeated"],
                 r["sandbox_connections_opened"],
             ]
         )
@@ -331,10 +392,15 @@ def main(argv: list[str] | None = None) -> int:
                 "errors",
                 "peak RSS MiB/worker",
                 "sandbox calls/search",
+                "repeated-query sandbox searches",
                 "sandbox conns",
             ],
         )
     )
+    for r in runs:
+        if r["rss_mib_peak_with_logins"] != r["rss_mib_peak"]:
+            login_peak = " / ".join(f"{v:g}" for v in r["rss_mib_peak_with_logins"].values())
+            print(f"[{r['cache']}] peak RSS MiB/worker with the logins: {login_peak}")
     for r in runs:
         if r["errors"]:
             print(f"[{r['cache']}] errors: {r['error_kinds']}")

@@ -2,11 +2,15 @@
 
     python -m bench.loadgen --url URL --plan plan.json
 
-Each simulated operator is a thread with its own keep-alive ``requests.Session``. In a loop
-until the duration is over: with probability ``log_share`` it logs a change (with hours) on a
-random loggable ticket, else it searches: a popular query (``repeat`` of the searches, asked
-again and again by everyone) or a query nobody asked before. Progress goes to stderr; the
-figures (latencies per kind, errors) go to stdout as one JSON object.
+Each simulated operator is a thread with its own keep-alive ``requests.Session``. When the plan
+has ``logins`` (the example app: ``{tenant: {"email", "password"}}``), each operator first logs
+in (``POST /login`` with JSON, then ``GET /csrf-token``; the token goes in ``X-CSRFToken`` on
+every log-change), and the clock starts once all are logged in. Then, in a loop until the
+duration is over: with probability ``log_share`` it logs a change (with hours) on a random
+loggable ticket (of its tenant's ``tenant_tickets`` when the plan has them), else it searches:
+a popular query (``repeat`` of the searches, asked again and again by everyone) or a query
+nobody asked before. Progress goes to stderr; the figures (latencies per kind, errors) go to
+stdout as one JSON object.
 """
 
 from __future__ import annotations
@@ -29,6 +33,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PREFIX, summary
 
 
+def log_in(
+    session: requests.Session, url: str, login: dict[str, str], errs: Counter[str]
+) -> tuple[bool, dict[str, str]]:
+    """Log ``session`` in; ``(ok, headers for state-changing requests)``."""
+    try:
+        r = session.post(f"{url}/login", json=login, timeout=60)
+        if r.status_code != 200:
+            errs[f"login:{r.status_code}"] += 1
+            return False, {}
+        r = session.get(f"{url}/csrf-token", timeout=30)
+        if r.status_code != 200 or not r.text.strip():
+            errs[f"csrf-token:{r.status_code}"] += 1
+            return False, {}
+    except requests.RequestException as exc:
+        errs[f"login:{type(exc).__name__}"] += 1
+        return False, {}
+    return True, {"X-CSRFToken": r.text.strip()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
@@ -44,14 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     repeat: float = plan["repeat"]
     log_share: float = plan["log_share"]
     think: float = plan["think"]
+    logins: dict[str, dict[str, str]] = plan.get("logins") or {}
+    member: str | None = plan.get("member")
+    tenant_tickets: dict[str, list[int]] = plan.get("tenant_tickets") or {}
 
     counter = itertools.count()
     lock = threading.Lock()
     latencies: dict[str, list[float]] = {"search": [], "log_change": []}
     errors: Counter[str] = Counter()
     searches = Counter[str]()
-    start = time.monotonic() + 0.5
-    end = start + duration
+    logged_in = threading.Semaphore(0)
+    go = threading.Event()
+    clock = {"start": 0.0, "end": 0.0}
 
     def fresh_query() -> str:
         k = next(counter)
@@ -62,27 +89,33 @@ def main(argv: list[str] | None = None) -> int:
         rng = random.Random(index)
         tenant = tenants[index % len(tenants)]
         prefix = args.url + PREFIX.format(tenant=tenant)
+        mine_tickets = tenant_tickets.get(tenant) or tickets
         session = requests.Session()
         session.trust_env = False
         mine: dict[str, list[float]] = {"search": [], "log_change": []}
         errs: Counter[str] = Counter()
         n_search = Counter[str]()
+        headers: dict[str, str] = {}
+        ready = True
+        if tenant in logins:
+            ready, headers = log_in(session, args.url, logins[tenant], errs)
+        logged_in.release()
+        go.wait()
+        start, end = clock["start"], clock["end"]
         while time.monotonic() < start:
             time.sleep(0.01)
         n = 0
-        while time.monotonic() < end:
+        while ready and time.monotonic() < end:
             n += 1
             if rng.random() < log_share:
                 kind = "log_change"
                 t0 = time.perf_counter()
                 try:
                     r = session.post(
-                        f"{prefix}/tickets/{rng.choice(tickets)}/log-change",
-                        json={
-                            "noteText": f"Load test: operator {index} change {n}",
-                            "memberIdentifier": "jdoe",
-                            "hours": 0.25,
-                        },
+                        f"{prefix}/tickets/{rng.choice(mine_tickets)}/log-change",
+                        json={"noteText": f"Load test: operator {index} change {n}", "hours": 0.25}
+                        | ({"memberIdentifier": member} if member else {}),
+                        headers=headers,
                         timeout=30,
                     )
                     ok = r.status_code == 200 and r.json().get("state") == "delivered"
@@ -116,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     threads = [threading.Thread(target=operator, args=(i,), daemon=True) for i in range(operators)]
     for thread in threads:
         thread.start()
+    for _ in threads:
+        logged_in.acquire()
+    clock["start"] = time.monotonic() + 0.5
+    clock["end"] = clock["start"] + duration
+    go.set()
+    if plan.get("started_file"):
+        Path(plan["started_file"]).touch()  # tells bench/load.py the timed load has begun
+    start = clock["start"]
     while any(t.is_alive() for t in threads):
         now = time.monotonic()
         if now > start:

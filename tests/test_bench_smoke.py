@@ -78,8 +78,12 @@ def test_load(tmp_path):
         *("--duration", "1.5", "--operators", "3", "--threads", "4", "--latency", "0.005"),
         *("--caches", caches, "--database-url", database, "--out", str(tmp_path), *extra),
     )
-    assert "sandbox calls/search" in out
+    assert "sandbox calls/search" in out and "Load — example_app" in out
     data = json.loads((tmp_path / "load.json").read_text())
+    assert data["app"] == "example_app"
     assert [r["cache"] for r in data["runs"]] == caches.split(",")
     for r in data["runs"]:
         assert r["requests"] > 0 and r["rss_mib_peak"]
+        # Every operator logged in (a failed login or CSRF token would be an error).
+        assert not any(k.startswith(("login", "csrf")) for k in r["error_kinds"]), r
+        assert r["search"]["n"] > 0 and r["sandbox_searches"] > 0
