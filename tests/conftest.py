@@ -252,4 +252,3 @@ def make_host_app(
     with app.app_context():
         db.create_all()
     return app
-
