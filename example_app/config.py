@@ -86,6 +86,7 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         CONNECTWISE_ADMIN_VIEWS=False,  # example_app.admin adds them, for logged-in users only
         CACHE_TYPE="SimpleCache",
         CACHE_DEFAULT_TIMEOUT=300,
+        CACHE_THRESHOLD=5000,  # SimpleCache's default of 500 entries is small for a search cache
     )
     if os.environ.get("SECRET_KEY"):
         config["SECRET_KEY"] = os.environ["SECRET_KEY"]

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# Run a command up to three times (registries and mirrors have bad moments).
+retry() { "$@" || { sleep 5; "$@"; } || { sleep 15; "$@"; }; }
 
 need_apt=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
@@ -19,15 +21,15 @@ if ((${#need_apt[@]})); then
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    retry apt-get update -qq
+    retry apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 step "Installing flask-connectwise with its [dev] extra"
-python3 -m pip install --disable-pip-version-check -q -e '.[dev]'
+retry python3 -m pip install --disable-pip-version-check -q -e '.[dev]'
 
 step "Installing axe-core (accessibility checks in the browser tests)"
-npm install --prefix .cache/npm --no-audit --no-fund --no-save --silent axe-core@4 >/dev/null
+retry npm install --prefix .cache/npm --no-audit --no-fund --no-save --silent axe-core@4 >/dev/null
 
 step "Starting PostgreSQL and Redis on loopback"
 source scripts/services.sh
