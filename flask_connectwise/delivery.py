@@ -109,8 +109,7 @@ class _Job:
 class Deliverer:
     """Runs a change's outstanding steps against one tenant's client."""
 
-    def __init__(self, models: Models, session: Any) -> None:
-        self._models = models
+    def __init__(self, session: Any) -> None:
         self._session = session
         #: The longest ``Retry-After`` ConnectWise asked for during the last delivery.
         self.retry_after: float | None = None

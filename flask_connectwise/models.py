@@ -26,7 +26,6 @@ ALL_TENANTS = "*"
 
 #: States of one delivery step.
 PENDING, SENT, CONFIRMED, FAILED, SKIPPED = "pending", "sent", "confirmed", "failed", "skipped"
-STEPS = ("note", "time", "status")
 
 #: States of a whole change: waiting for its first delivery, done, waiting for a retry, given up.
 CHANGE_PENDING, DELIVERED, RETRYING, GAVE_UP = "pending", "delivered", "retrying", "failed"

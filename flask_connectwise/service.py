@@ -426,7 +426,7 @@ class ConnectWiseService:
             outcome = outcome_of(change)
             change_failed.send(self.app, change=change, outcome=outcome, final=False)
             return outcome, None
-        deliverer = Deliverer(self.models, self.session)
+        deliverer = Deliverer(self.session)
         deliverer.deliver(change, client)
         finish()
         outcome = outcome_of(change)

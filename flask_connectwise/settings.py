@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ class TenantSettings:
     auto_update_status: bool = False
     default_status_id: int | None = None
     revision: int = 1
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (
