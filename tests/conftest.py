@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.retry import RetryPolicy
 
-pytest_plugins = ["flask_connectwise.testing"]
+pytest_plugins = ["flask_connectwise.testing", "tests.servers"]
 
 BASE_URL = "https://cw.example.test"
 CODEBASE = "v2025_1/"
