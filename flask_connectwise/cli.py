@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
 
-from .crypto import Cell, CryptoError, Keyring, generate_key
+from .crypto import CONFIG_NAME, Cell, CryptoError, Keyring, UnknownKeyError, generate_key
 from .extension import state
 from .models import CREDENTIALS_TABLE, SECRET_COLUMNS
+from .service import IntegrationOffError
+
+#: Secrets that do not decrypt listed one by one; the rest are counted.
+_SHOWN_PROBLEMS = 20
 
 
 @click.group("connectwise")
@@ -42,59 +49,198 @@ def _keyring() -> Keyring:
         raise click.ClickException(str(exc)) from None
 
 
-@keys.command("status")
-@with_appcontext
-def keys_status() -> None:
-    """How many stored secrets each key encrypts."""
-    keyring = _keyring()
-    service = state().service
+@dataclass
+class _Check:
+    """What decrypting every stored secret found."""
+
+    rows: int = 0
+    #: key id -> secrets that decrypt with it
+    verified: Counter[str] = field(default_factory=Counter)
+    #: key id -> secrets naming it that do not decrypt ("" when no key id can be read)
+    failed: Counter[str] = field(default_factory=Counter)
+    #: rows holding a secret that is not under the primary key
+    to_rotate: int = 0
+    #: (where, why) of every secret that does not decrypt
+    problems: list[tuple[Cell, str]] = field(default_factory=list)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+
+def _batches(service: Any, batch_size: int, *, lock: bool = False) -> Iterator[list[Any]]:
+    """Every credentials row, ``batch_size`` at a time in id order (under row locks if ``lock``)."""
     model = service.models.Credentials
-    counts: Counter[str] = Counter()
-    unreadable = 0
-    for row in service.session.query(model).order_by(model.id):
-        for column in SECRET_COLUMNS:
-            try:
-                counts[keyring.key_id_of(getattr(row, column))] += 1
-            except CryptoError:
-                unreadable += 1
+    last_id = 0
+    while True:
+        query = service.session.query(model).filter(model.id > last_id).order_by(model.id)
+        if lock:
+            query = query.with_for_update()
+        rows = query.limit(batch_size).all()
+        if not rows:
+            return
+        last_id = rows[-1].id
+        yield rows
+
+
+def _progress(total: int, label: str) -> Any:
+    """A progress bar on stderr, so stdout holds only the report."""
+    return click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+
+
+def _check_secrets(service: Any, keyring: Keyring, batch_size: int) -> _Check:
+    """Decrypt every stored secret (the text is thrown away) and count what each key opens."""
+    check = _Check()
+    total = service.session.query(service.models.Credentials).count()
+    with _progress(total, "Decrypting every stored secret") as bar:
+        for rows in _batches(service, batch_size):
+            for row in rows:
+                check.rows += 1
+                rotate = False
+                for column in SECRET_COLUMNS:
+                    cell = Cell(CREDENTIALS_TABLE, column, row.tenant_id)
+                    try:
+                        key_id = keyring.verify(getattr(row, column), cell)
+                    except UnknownKeyError as exc:
+                        check.failed[exc.key_id or ""] += 1
+                        check.problems.append(
+                            (cell, f"encrypted with key {exc.key_id!r}, which is not configured")
+                        )
+                        continue
+                    except CryptoError as exc:
+                        named = getattr(exc, "key_id", None) or ""
+                        check.failed[named] += 1
+                        why = (
+                            f"does not decrypt with the configured key {named!r}"
+                            if named
+                            else "is not an encrypted value (plaintext or damaged)"
+                        )
+                        check.problems.append((cell, why))
+                        continue
+                    check.verified[key_id] += 1
+                    rotate = rotate or key_id != keyring.primary_key_id
+                check.to_rotate += rotate
+            service.session.rollback()  # a read-only pass: end each batch's transaction
+            bar.update(len(rows))
+    return check
+
+
+def _what_to_do(check: _Check, keyring: Keyring) -> list[str]:
+    """Plain-words advice for the secrets that do not decrypt, one line per cause."""
+    lines: list[str] = []
+    for key_id, count in sorted(check.failed.items()):
+        if not key_id:
+            lines.append(
+                f"{count} stored values are not encrypted secrets (plaintext or damaged data)."
+            )
+        elif key_id not in keyring.key_ids:
+            lines.append(
+                f"{count} secrets were encrypted with key {key_id!r}, which is not in "
+                f"{CONFIG_NAME}: add that key back (after the first entry)."
+            )
+        elif not check.verified[key_id]:
+            lines.append(
+                f"Key {key_id!r} decrypts none of the {count} secrets encrypted under that id: the "
+                f"key material configured as {key_id!r} is not the one they were encrypted with. "
+                f"Put the original '{key_id}:...' entry back in {CONFIG_NAME}."
+            )
+        else:
+            lines.append(
+                f"{count} secrets under key {key_id!r} do not decrypt although "
+                f"{check.verified[key_id]} others do: those values were altered or copied from "
+                "another tenant or column."
+            )
+    lines.append(
+        "A secret that cannot be recovered must be entered again: save that tenant's "
+        "ConnectWise credentials again in the admin (or POST .../credentials)."
+    )
+    return lines
+
+
+def _report_problems(check: _Check, keyring: Keyring) -> None:
+    click.echo(f"{check.failures} stored secrets do not decrypt:", err=True)
+    for cell, why in check.problems[:_SHOWN_PROBLEMS]:
+        click.echo(f"  {cell}: {why}", err=True)
+    if len(check.problems) > _SHOWN_PROBLEMS:
+        click.echo(f"  ... and {len(check.problems) - _SHOWN_PROBLEMS} more", err=True)
+    for line in _what_to_do(check, keyring):
+        click.echo(line, err=True)
+
+
+@keys.command("status")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10000))
+@with_appcontext
+def keys_status(batch_size: int) -> None:
+    """Decrypt every stored secret and report, per key, how many decrypt and how many do not.
+
+    Exits non-zero when any secret does not decrypt with the configured keys.
+    """
+    keyring = _keyring()
+    check = _check_secrets(state().service, keyring, batch_size)
     click.echo(f"primary key: {keyring.primary_key_id}")
     for key_id in keyring.key_ids:
-        click.echo(f"  {key_id}: {counts[key_id]} secrets")
-    for key_id, count in sorted(counts.items()):
-        if key_id not in keyring.key_ids:
-            click.echo(f"  {key_id} (NOT CONFIGURED): {count} secrets")
-    if unreadable:
-        click.echo(f"  unreadable: {unreadable} secrets")
-    waiting = sum(n for k, n in counts.items() if k != keyring.primary_key_id)
+        ok, bad = check.verified[key_id], check.failed[key_id]
+        line = f"  {key_id}: {ok + bad} secrets"
+        if bad:
+            line += f", {ok} decrypt, {bad} DO NOT DECRYPT"
+        elif ok:
+            line += ", all decrypt"
+        click.echo(line)
+    for key_id, count in sorted(check.failed.items()):
+        if key_id and key_id not in keyring.key_ids:
+            click.echo(f"  {key_id} (NOT CONFIGURED): {count} secrets, none decrypt")
+    if check.failed[""]:
+        click.echo(f"  unreadable: {check.failed['']} secrets")
+    secrets = sum(check.verified.values()) + check.failures
+    click.echo(
+        f"Checked {check.rows} tenants, {secrets} secrets: {sum(check.verified.values())} "
+        f"decrypt, {check.failures} do not."
+    )
+    if check.failures:
+        _report_problems(check, keyring)
+        raise click.ClickException(
+            "Some stored secrets do not decrypt with the configured keys; fix "
+            f"{CONFIG_NAME} as said above, then run `flask connectwise keys status` again."
+        )
+    waiting = sum(n for k, n in check.verified.items() if k != keyring.primary_key_id)
     if waiting:
         click.echo(f"{waiting} secrets still use older keys: run `flask connectwise keys rotate`.")
 
 
 @keys.command("rotate")
-@click.option("--dry-run", is_flag=True, help="Count what would change; write nothing.")
+@click.option("--dry-run", is_flag=True, help="Check and count what would change; write nothing.")
 @click.option("--batch-size", default=100, show_default=True, type=click.IntRange(1, 10000))
 @with_appcontext
 def keys_rotate(dry_run: bool, batch_size: int) -> None:
-    """Re-encrypt every stored secret with the primary key, in batches under row locks."""
+    """Re-encrypt every stored secret with the primary key, in batches under row locks.
+
+    First every secret is decrypted; if any does not, nothing is written and the command exits
+    non-zero saying what to do.
+    """
     keyring = _keyring()
     service = state().service
     session = service.session
-    model = service.models.Credentials
-    total = session.query(model).count()
-    rotated = checked = failed = 0
-    last_id = 0
-    with click.progressbar(length=total, label="Rotating credentials", file=None) as bar:
-        while True:
-            query = session.query(model).filter(model.id > last_id).order_by(model.id)
-            if not dry_run:
-                query = query.with_for_update()
-            rows = query.limit(batch_size).all()
-            if not rows:
-                break
+    check = _check_secrets(service, keyring, batch_size)
+    if check.failures:
+        _report_problems(check, keyring)
+        raise click.ClickException(
+            f"Nothing was re-encrypted: {check.failures} secrets could not be read. Fix "
+            f"{CONFIG_NAME} as said above, check with `flask connectwise keys status`, then run "
+            "`flask connectwise keys rotate` again."
+        )
+    if dry_run:
+        click.echo(
+            f"Checked {check.rows} tenants: would re-encrypt {check.to_rotate}, 0 secrets could "
+            f"not be read; primary key {keyring.primary_key_id}."
+        )
+        return
+    rotated = checked = 0
+    with _progress(check.to_rotate, "Re-encrypting with the primary key") as bar:
+        for rows in _batches(service, batch_size, lock=True):
+            changed = 0
             for row in rows:
-                last_id = row.id
                 checked += 1
-                changed = False
+                row_changed = False
                 for column in SECRET_COLUMNS:
                     cell = Cell(CREDENTIALS_TABLE, column, row.tenant_id)
                     token = getattr(row, column)
@@ -102,26 +248,25 @@ def keys_rotate(dry_run: bool, batch_size: int) -> None:
                         if not keyring.needs_rotation(token):
                             continue
                         new = keyring.reencrypt(token, cell)
-                    except CryptoError as exc:
-                        failed += 1
-                        click.echo(f"\n  cannot rotate {cell}: {exc}", err=True)
-                        continue
-                    changed = True
-                    if not dry_run:
-                        setattr(row, column, new)
-                rotated += changed
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-            bar.update(len(rows))
-    verb = "would re-encrypt" if dry_run else "re-encrypted"
+                        keyring.verify(new, cell)
+                    except CryptoError:
+                        session.rollback()
+                        raise click.ClickException(
+                            f"{cell} changed since the check and does not decrypt; this batch was "
+                            f"not written ({rotated} tenants before it were re-encrypted and "
+                            "decrypt with the primary key). Run `flask connectwise keys status`, "
+                            "then rotate again."
+                        ) from None
+                    setattr(row, column, new)
+                    row_changed = True
+                changed += row_changed
+            session.commit()
+            rotated += changed
+            bar.update(changed)
     click.echo(
-        f"Checked {checked} tenants: {verb} {rotated}, {failed} secrets could not be read; "
+        f"Checked {checked} tenants: re-encrypted {rotated}, 0 secrets could not be read; "
         f"primary key {keyring.primary_key_id}."
     )
-    if failed:
-        raise SystemExit(1)
 
 
 @connectwise_cli.command("deliver")
@@ -196,7 +341,13 @@ def outbox_retry(change: str) -> None:
     )
     if row is None:
         raise click.ClickException(f"No change {change!r}")
-    outcome = service.deliver(row)
+    try:
+        outcome = service.deliver(row)
+    except IntegrationOffError as exc:
+        raise click.ClickException(
+            f"{exc.message} Change {row.reference} stays queued and is delivered once the "
+            "integration is turned on."
+        ) from None
     parts = [
         f"{label}: {outcome[key]['state']}"
         for key, label in (("note", "note"), ("timeEntry", "time entry"), ("status", "status"))

@@ -308,6 +308,13 @@ class Keyring:
             cell=cell,
         )
 
+    def verify(self, token: str, cell: Cell) -> str:
+        """The id of the key that decrypts ``token`` in ``cell``: it is really decrypted (the
+        text is thrown away), so a wrong key under the right id raises :class:`DecryptionError`.
+        Reading the key id alone (:meth:`key_id_of`) proves nothing about the key."""
+        self.decrypt(token, cell)
+        return self.key_id_of(token)
+
     def reencrypt(self, token: str, cell: Cell) -> str:
         """Decrypt with whichever key the token names, then encrypt with the primary key."""
         return self.encrypt(self.decrypt(token, cell), cell)

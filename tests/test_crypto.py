@@ -112,6 +112,20 @@ def test_wrong_key_material_with_same_id_raises() -> None:
     assert info.value.cell == CELL
 
 
+def test_verify_decrypts_so_a_wrong_key_under_the_right_id_fails() -> None:
+    writer = Keyring([generate_key("k1")])
+    token = writer.encrypt("s3cret-plain", CELL)
+    assert writer.verify(token, CELL) == "k1"
+    impostor = Keyring([generate_key("k1")])
+    assert impostor.key_id_of(token) == "k1"  # the envelope alone proves nothing
+    assert impostor.needs_rotation(token) is False
+    with pytest.raises(DecryptionError) as info:
+        impostor.verify(token, CELL)
+    assert info.value.key_id == "k1" and "s3cret-plain" not in str(info.value)
+    with pytest.raises(UnknownKeyError):
+        Keyring([generate_key("k2")]).verify(token, CELL)
+
+
 def test_every_flipped_byte_raises() -> None:
     ring = Keyring([generate_key("k1"), generate_key("k2")])
     blob = decode(ring.encrypt("tamper me", CELL))
