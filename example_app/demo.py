@@ -16,7 +16,8 @@ commands) it then, once per process:
 
 The encryption key is generated once into ``instance/connectwise_keys`` (never into the
 repository) unless ``CONNECTWISE_ENCRYPTION_KEYS`` is set. Loopback base URLs are accepted
-(``CONNECTWISE_ALLOW_LOOPBACK_HTTP``) in demo mode only.
+(``CONNECTWISE_ALLOW_LOOPBACK_HTTP``) in demo mode only, and only on the sandbox's port
+(``CONNECTWISE_LOOPBACK_PORTS``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from werkzeug.serving import is_running_from_reloader
 from flask_connectwise.crypto import generate_key
 from flask_connectwise.extension import state
 from flask_connectwise.sandbox import Sandbox
+from flask_connectwise.urlpolicy import URLPolicy
 
 from .config import keys_file, read_or_create
 from .extensions import db
@@ -159,7 +161,10 @@ def decide(app: Flask) -> bool:
         demo = not has_real_credentials(app)
     app.config["CONNECTWISE_DEMO"] = bool(demo)
     if demo:
+        # Loopback URLs on the sandbox's port only: a pinned port now, a free one once started.
         app.config["CONNECTWISE_ALLOW_LOOPBACK_HTTP"] = True
+        port = int(app.config.get("CONNECTWISE_SANDBOX_PORT") or 0)
+        app.config["CONNECTWISE_LOOPBACK_PORTS"] = [port] if port else []
         if not app.config.get("CONNECTWISE_ENCRYPTION_KEYS"):
             app.config["CONNECTWISE_ENCRYPTION_KEYS"] = read_or_create(
                 keys_file(app), lambda: generate_key("demo1")
@@ -332,9 +337,21 @@ def banner(sandbox: Sandbox) -> str:
     return "\n".join(lines)
 
 
+def allow_sandbox_port(app: Flask, port: int) -> None:
+    """Accept loopback base URLs on the sandbox's ``port`` (and no other loopback port)."""
+    if not app.config.get("CONNECTWISE_ALLOW_LOOPBACK_HTTP"):
+        return
+    ports = [int(p) for p in app.config.get("CONNECTWISE_LOOPBACK_PORTS") or []]
+    if port not in ports:
+        app.config["CONNECTWISE_LOOPBACK_PORTS"] = [*ports, port]
+    service = state(app).service
+    service.policy = URLPolicy.from_config(app.config)
+
+
 def start(app: Flask, *, quiet: bool = False) -> Sandbox:
     """Start the sandbox, migrate, seed and configure (idempotent; see the module docstring)."""
     sandbox = demo_sandbox(int(app.config.get("CONNECTWISE_SANDBOX_PORT") or 0))
+    allow_sandbox_port(app, sandbox.port)
     run_migrations(app)
     with app.app_context():
         seed_users()

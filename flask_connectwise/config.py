@@ -38,7 +38,15 @@ SETTINGS: tuple[Setting, ...] = (
         "CONNECTWISE_ALLOW_LOOPBACK_HTTP",
         False,
         "Development only: also accept `http://127.0.0.1:<port>` / `http://[::1]:<port>` base URLs "
-        "(the sandbox). Never enable in production.",
+        "(the sandbox). `True` accepts any port (a warning is logged; prefer "
+        "`CONNECTWISE_LOOPBACK_PORTS`); a port or a list of ports accepts only those. Never enable "
+        "in production (see below).",
+    ),
+    Setting(
+        "CONNECTWISE_LOOPBACK_PORTS",
+        None,
+        "The sandbox's port(s), e.g. `[8765]`: with `CONNECTWISE_ALLOW_LOOPBACK_HTTP` on, only "
+        "loopback URLs on these ports are accepted. `None`: any port.",
     ),
     Setting("CONNECTWISE_TIMEOUT", 10.0, "Read timeout of each ConnectWise call, seconds."),
     Setting("CONNECTWISE_CONNECT_TIMEOUT", 5.0, "Connect timeout of each call, seconds."),

@@ -71,10 +71,7 @@ class ConnectWiseService:
         self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
         self._memo: dict[str, tuple[float, bool, int | None]] = {}
         self._lock = threading.Lock()
-        self.policy = URLPolicy(
-            allowed_hosts=tuple(config["CONNECTWISE_ALLOWED_HOSTS"]),
-            allow_loopback_http=bool(config["CONNECTWISE_ALLOW_LOOPBACK_HTTP"]),
-        )
+        self.policy = URLPolicy.from_config(config)
 
     # -- keys and settings -------------------------------------------------------------------
 

@@ -146,6 +146,55 @@ def test_demo_mode_starts_the_sandbox_migrates_seeds_and_configures(tmp_path, mo
     dispose(forced)
 
 
+def test_demo_mode_accepts_loopback_urls_on_the_sandbox_port_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONNECTWISE_ENCRYPTION_KEYS", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app({"TESTING": True, "CONNECTWISE_DEMO": True}, instance_path=str(tmp_path))
+    sandbox = app.extensions["example_demo_sandbox"]
+    assert app.config["CONNECTWISE_ALLOW_LOOPBACK_HTTP"] is True
+    assert app.config["CONNECTWISE_LOOPBACK_PORTS"] == [sandbox.port]
+    client = app.test_client()
+    log_in(client, CONTOSO_ADMIN)
+    headers = {"X-CSRFToken": token_of(client)}
+    creds = sandbox.credentials
+    body = {
+        "companyId": creds["company_id"],
+        "publicKey": creds["public_key"],
+        "privateKey": creds["private_key"],
+        "clientId": creds["client_id"],
+    }
+    other = _free_port()
+    for url in (f"http://127.0.0.1:{other}", "http://127.0.0.1", f"http://[::1]:{other}"):
+        refused = client.post(
+            API.format(tenant="contoso") + "/credentials", json=body | {"baseUrl": url}, headers=headers
+        )
+        assert refused.status_code == 400, refused.get_data(as_text=True)
+        error = refused.get_json()
+        assert error["field"] == "baseUrl"
+        assert "CONNECTWISE_LOOPBACK_PORTS" in error["message"]
+    stored = client.post(
+        API.format(tenant="contoso") + "/credentials",
+        json=body | {"baseUrl": sandbox.url},
+        headers=headers,
+    )
+    assert stored.status_code == 200, stored.get_data(as_text=True)
+    dispose(app)
+
+    # A pinned port is accepted before the sandbox starts (CLI commands, a worker process).
+    pinned = Flask("pinned")
+    pinned.config.update(
+        CONNECTWISE_DEMO=True,
+        CONNECTWISE_SANDBOX_PORT=other,
+        CONNECTWISE_ENCRYPTION_KEYS="k1:" + "A" * 43 + "=",
+    )
+    assert demo.decide(pinned)
+    assert pinned.config["CONNECTWISE_LOOPBACK_PORTS"] == [other]
+    off = Flask("off")
+    off.config.update(CONNECTWISE_DEMO=False)
+    demo.decide(off)
+    assert not off.config.get("CONNECTWISE_ALLOW_LOOPBACK_HTTP")
+
+
 def test_the_demo_runs_only_in_the_serving_process(monkeypatch):
     monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
     monkeypatch.delenv("FLASK_DEBUG", raising=False)

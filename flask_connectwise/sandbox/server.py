@@ -148,6 +148,14 @@ class Sandbox(SandboxApp):
         self._thread: threading.Thread | None = None
         self._stopped = False
 
+    @property
+    def app_config(self) -> dict[str, Any]:
+        """The Flask config that lets an app use this sandbox, and no other loopback port."""
+        return {
+            "CONNECTWISE_ALLOW_LOOPBACK_HTTP": True,
+            "CONNECTWISE_LOOPBACK_PORTS": [self.port],
+        }
+
     def start(self) -> Sandbox:
         """Serve on a daemon thread (each connection gets its own thread); returns self."""
         if self._stopped:
