@@ -27,6 +27,7 @@ import requests
 import urllib3.exceptions
 
 from . import conditions as cond
+from .cachesafe import SafeCache
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -211,7 +212,10 @@ class ConnectWiseClient:
         self.retry = retry or RetryPolicy()
         self._pinned_codebase = self._clean_codebase(codebase) if codebase else None
         self._codebase_local: tuple[float, str] | None = None
-        self._codebases = codebase_cache or _PROCESS_CODEBASES
+        # A failing shared cache (Redis down) is a miss: the codebase is discovered again.
+        self._codebases: CodebaseCache = (
+            SafeCache.wrap(codebase_cache) if codebase_cache is not None else _PROCESS_CODEBASES
+        )
         self._rediscover_interval = rediscover_interval
         self._last_rediscovery = float("-inf")
         self._status_cache_ttl = status_cache_ttl

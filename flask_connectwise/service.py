@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .cachesafe import SafeCache
 from .client import ConnectWiseClient
 from .crypto import CryptoError, Keyring
 from .delivery import Deliverer, new_change, outcome_of
@@ -65,7 +66,8 @@ class ConnectWiseService:
         self.config = config
         self.db = db
         self.models = models
-        self.cache = cache
+        # Every cache call goes through SafeCache: a cache error is a miss, never a failure.
+        self.cache = SafeCache.wrap(cache)
         self._flag_loader = flag_loader
         self._keyring: Keyring | None = None
         self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
