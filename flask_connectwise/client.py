@@ -12,7 +12,6 @@ No key, client id or ``Authorization`` header appears in ``repr()``, log lines o
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
@@ -43,6 +42,7 @@ from .errors import (
     ValidationError,
 )
 from .records import Board, BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
+from .redaction import Redactor, basic_token
 from .retry import RetryPolicy
 
 __all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient"]
@@ -61,7 +61,6 @@ TICKET_FIELDS = (
 MAX_SEARCH_LIMIT = 100
 #: ConnectWise's largest page.
 MAX_PAGE_SIZE = 1000
-REDACTED = "••••"
 
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _CODEBASE_TTL = 3600.0
@@ -129,6 +128,11 @@ def _request_was_sent(exc: requests.exceptions.RequestException) -> bool:
             urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
         )
     return True
+
+
+def _redacted_str(redact: Callable[[str], str], value: Any) -> str | None:
+    """A string field of an error answer, redacted and shortened (``None`` if not a string)."""
+    return redact(value)[:100] if isinstance(value, str) else None
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -224,12 +228,9 @@ class ConnectWiseClient:
         self._ticket_boards: dict[int, tuple[float, int]] = {}
         self._lock = threading.Lock()
         self._sleep = sleep
-        token = base64.b64encode(
-            f"{self.company_id}+{public_key.strip()}:{private_key.strip()}".encode()
-        ).decode("ascii")
-        self._secrets = tuple(
-            s for s in (public_key.strip(), private_key.strip(), client_id.strip(), token) if s
-        )
+        token = basic_token(self.company_id, public_key.strip(), private_key.strip())
+        # Any letter case, percent- or base64-encoded, and any ``Basic`` value (redaction.py).
+        self._redact = Redactor.for_credentials(self.company_id, public_key, private_key, client_id)
         self._auth_headers = {"Authorization": f"Basic {token}", "clientId": client_id.strip()}
         self._session = session or requests.Session()
         # Environment proxies and .netrc would send our headers elsewhere: opt in explicitly.
@@ -344,11 +345,6 @@ class ConnectWiseClient:
         return bool(new) and new != old
 
     # -- transport ---------------------------------------------------------------------------
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
 
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{self.codebase}apis/3.0/{path.lstrip('/')}"
@@ -476,15 +472,17 @@ class ConnectWiseClient:
         except ValueError:
             payload = None
         payload = payload if isinstance(payload, dict) else {}
+        # Every text ConnectWise sent is redacted: it may echo the keys or the client id.
         code = payload.get("code") if isinstance(payload.get("code"), str) else None
+        code = self._redact(code)[:100] if code else None
         remote = payload.get("message") if isinstance(payload.get("message"), str) else ""
         remote = self._redact(remote)[:300]
         field_errors = tuple(
             FieldError(
-                code=str(item.get("code") or ""),
+                code=self._redact(str(item.get("code") or ""))[:100],
                 message=self._redact(str(item.get("message") or ""))[:300],
-                field=item.get("field") if isinstance(item.get("field"), str) else None,
-                resource=item.get("resource") if isinstance(item.get("resource"), str) else None,
+                field=_redacted_str(self._redact, item.get("field")),
+                resource=_redacted_str(self._redact, item.get("resource")),
             )
             for item in payload.get("errors") or []
             if isinstance(item, dict)

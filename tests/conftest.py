@@ -35,7 +35,9 @@ class Canaries:
         return (self.public_key, self.private_key, self.client_id)
 
     def find_in(self, text: str) -> list[str]:
-        return [c for c in self.all() if c in text]
+        """The canaries in ``text``, in any letter case (a server may echo them changed)."""
+        low = text.lower()
+        return [c for c in self.all() if c.lower() in low]
 
 
 @pytest.fixture(scope="session")
