@@ -31,7 +31,7 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.form import SecureForm
 from flask_admin.helpers import get_form_data, get_redirect_target
 from flask_admin.model.template import BaseListRowAction
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import (
     BooleanField,
@@ -59,6 +59,7 @@ __all__ = [
     "CredentialsView",
     "FeatureFlagView",
     "register_views",
+    "csv_safe",
 ]
 
 DEFAULT_CATEGORY = "ConnectWise"
@@ -139,9 +140,22 @@ def _have_flask_wtf() -> bool:
 
 class ConnectWiseAdminForm(SecureForm):
     """Flask-Admin's ``SecureForm``, using Flask-WTF's CSRF token when Flask-WTF is installed
-    (so a host running ``CSRFProtect`` accepts it) and honouring ``WTF_CSRF_ENABLED``."""
+    (so a host running ``CSRFProtect`` accepts it) and honouring ``WTF_CSRF_ENABLED``.
+    Field descriptions that are not :class:`~markupsafe.Markup` are escaped (see
+    :func:`plain_text`)."""
 
     class Meta:
+def plain_text(text: Any) -> Any:
+    """``text`` escaped for HTML, unless it is already :class:`~markupsafe.Markup`.
+
+    Flask-Admin renders field descriptions with ``|safe``: every description of our forms goes
+    through this, so text from ConnectWise or a user (a board status, an error) is never HTML.
+    """
+    if text is None or isinstance(text, Markup):
+        return text
+    return escape(str(text))
+
+
         @property
         def csrf(self) -> bool:
             return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
@@ -156,6 +170,11 @@ class _PostForm(ConnectWiseAdminForm):
     """A one-button POST (test connection, toggle, retry) for one row."""
 
     id = HiddenField(validators=[InputRequired()])
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self:
+            field.description = plain_text(field.description)
+
     url = HiddenField()
 
 
@@ -196,6 +215,24 @@ class PostRowAction(BaseListRowAction):
 
 class _TenantScopedView(ModelView):
     """A model view showing only the rows of tenants the host lets this user ``action``."""
+# -- exports: no cell a spreadsheet runs as a formula -------------------------------------------
+
+#: What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"), fullwidth forms too.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_safe(value: Any) -> Any:
+    """``value`` for a CSV/spreadsheet cell: text that a spreadsheet would run as a formula
+    (starting with ``= + - @``, a tab or a line break, after any leading spaces) gets a ``'``
+    in front, so it is shown as text. Other values are returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = str(value)  # Markup too: the cell is plain text
+    if text.lstrip(" ").startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
 
     tenant_action = "configure"
     form_base_class = ConnectWiseAdminForm
@@ -299,6 +336,10 @@ class _TenantScopedView(ModelView):
             candidate = str(form.url.data)
             if candidate.startswith("/") and not candidate.startswith("//"):
                 target = candidate
+    def get_export_value(self, model: Any, name: Any) -> Any:
+        """Every exported cell, neutralised against spreadsheet formula injection."""
+        return csv_safe(super().get_export_value(model, name))
+
         return redirect(target or get_redirect_target() or self.get_url(".index_view"))
 
     def _row_from_post(self) -> tuple[Any, Any]:
@@ -546,17 +587,20 @@ class CredentialsView(_TenantScopedView):
             try:
                 loaded = self.load_statuses(row)
             except (ConnectWiseError, CryptoError) as exc:
-                field.description = (
+                field.description = plain_text(
                     f"The board statuses could not be loaded ({error_message(exc)}); the "
                     "current value is kept."
                 )
             except Exception:
                 log.exception("connectwise admin: loading board statuses failed")
-                field.description = (
+                # ConnectWise's words: escaped, as Flask-Admin renders descriptions with |safe.
+                field.description = plain_text(
                     "The board statuses could not be loaded; the current value is kept."
                 )
         else:
-            field.description = "Save working credentials first; then pick a status here."
+            field.description = plain_text(
+                "Save working credentials first; then pick a status here."
+            )
         choices.extend(loaded)
         if current and current not in {value for value, _ in loaded}:
             choices.append((current, f"Status #{current}"))
@@ -942,6 +986,15 @@ class ChangeLogView(_TenantScopedView):
     """The change log (the outbox): read-only, with a Retry action for undelivered changes."""
 
     tenant_action = "use"
+def _steps_export(view: Any, context: Any, model: Any, name: str) -> str:
+    """The steps as plain text, for exports (a cell holds no HTML)."""
+    parts = []
+    for step, label in _STEP_LABELS:
+        state, remote = model.step_state(step), _step_remote(model, step)
+        parts.append(f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else ""))
+    return "; ".join(parts)
+
+
     list_template = "connectwise/admin/change_log_list.html"
     details_template = "connectwise/admin/change_log_details.html"
     can_create = False
@@ -1011,6 +1064,7 @@ class ChangeLogView(_TenantScopedView):
                 "State",
                 options=[
                     ("pending", "pending"),
+    column_formatters_export: ClassVar[Any] = {"steps": _steps_export, "errors": _errors}
                     ("retrying", "retrying"),
                     ("delivered", "delivered"),
                     ("failed", "failed"),

@@ -6,6 +6,12 @@ is unknown: a read timeout or a 5xx after sending), or ``failed``; the status st
 ``skipped`` when no status was asked for. Delivery runs only the steps not confirmed. The note
 and the time entry carry the change's reference, so a step whose outcome is unknown is looked
 up on the ticket before anything is posted again: a change never reaches a ticket twice.
+
+A change waits for another attempt (``retrying``) after a failure that may pass: no answer, a
+timeout, a 5xx, a 429, or a refusal an admin can fix (401 credentials, 403 permissions, a bad
+base URL). A refusal that no retry can fix (a 400 validation error, ticket not found, an
+unknown member, a status not on the ticket's board) marks the change ``failed`` at once, with
+ConnectWise's reason and what to do in the step's error.
 """
 
 from __future__ import annotations
@@ -20,11 +26,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import ConnectWiseClient
-from .errors import ConnectWiseError, RateLimitedError
+from .errors import (
+    AuthenticationError,
+    ConnectWiseError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    StatusNotOnBoardError,
+    ValidationError,
+)
 from .models import (
     CONFIRMED,
     DELIVERED,
     FAILED,
+    GAVE_UP,
     PENDING,
     RETRYING,
     SENT,
@@ -33,10 +48,34 @@ from .models import (
     utcnow,
 )
 from .records import Member
+from .settings import InputError
 
 log = logging.getLogger("flask_connectwise.delivery")
 
 REFERENCE_PREFIX = "cwlog-"
+#: The shortest time entry ConnectWise is sent: one minute.
+MIN_HOURS = 1 / 60
+MAX_HOURS = 24.0
+
+
+def check_hours(
+    hours: float | None, field: str = "hours", *, optional: bool = True
+) -> float | None:
+    """``hours`` if it is a time entry ConnectWise takes (one minute to 24 hours), else
+    :class:`~flask_connectwise.settings.InputError` naming ``field``. With ``optional``,
+    ``None`` (the tenant's default) and ``0`` (no time entry) pass too."""
+    if hours is None and optional:
+        return None
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours != hours:
+        raise InputError(field, f"{field} must be a number")
+    if hours == 0 and optional:
+        return 0.0
+    # A little slack: minutes are stored as hours rounded to 4 places (1 min = 0.0167 h).
+    if hours * 60 < 1 - 1e-6:
+        raise InputError(field, f"{field} must be at least one minute (1/60 hour)")
+    if hours > MAX_HOURS:
+        raise InputError(field, f"{field} must be at most {MAX_HOURS:g}")
+    return float(hours)
 
 
 def new_reference() -> str:
@@ -93,6 +132,83 @@ def _error_text(exc: ConnectWiseError) -> str:
     return exc.message[:500]
 
 
+_STEP_WORDS = {"note": "the note", "time": "the time entry", "status": "the status change"}
+
+
+def _reason(exc: ConnectWiseError) -> str:
+    """ConnectWise's own words: its per-field messages, else the error's message."""
+    details = "; ".join(e.message for e in exc.errors if e.message)
+    return (details or exc.message).strip().rstrip(".")
+
+
+def _about(exc: ConnectWiseError, *fields: str) -> bool:
+    """True when one of ConnectWise's field errors names one of ``fields`` (e.g. ``status/id``)."""
+    return any(
+        (e.field or "").split("/")[0].casefold() in fields for e in exc.errors if e.field
+    )
+
+
+def failure_text(
+    exc: ConnectWiseError,
+    *,
+    step: str,
+    ticket_id: int,
+    member: str | None = None,
+    status_id: int | None = None,
+) -> str:
+    """What went wrong with one step, in plain words; for a failure that retrying cannot fix,
+    or one an admin must fix, also what to do. At most 500 characters."""
+    what = _STEP_WORDS.get(step, step)
+    if exc.permanent:
+        if isinstance(exc, NotFoundError) or (
+            _about(exc, "chargetoid", "ticket", "ticketid") and not _about(exc, "member")
+        ):
+            text = (
+                f"Ticket #{ticket_id} was not found in ConnectWise: check the ticket number "
+                "and log the change again."
+            )
+        elif isinstance(exc, StatusNotOnBoardError) or _about(exc, "status", "statusid"):
+            text = (
+                f"ConnectWise refused status #{status_id} for ticket #{ticket_id} "
+                f"({_reason(exc)}): pick an active status of the ticket's board and log the "
+                "change again."
+            )
+        elif _about(exc, "member", "owner"):
+            text = (
+                f'ConnectWise does not accept the member "{member or "?"}" for {what} '
+                f"({_reason(exc)}): check that the operator is an active ConnectWise member, "
+                "then log the change again."
+            )
+        elif isinstance(exc, ValidationError):
+            text = (
+                f"ConnectWise refused {what} ({_reason(exc)}). Sending it again will not help: "
+                "correct it and log the change again, or fix the cause in ConnectWise and "
+                "press Retry."
+            )
+        else:
+            text = (
+                f"ConnectWise refused {what} (HTTP {exc.status}: {_reason(exc)}). Sending it "
+                "again will not help: tell your administrator."
+            )
+        return text[:500]
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"{_reason(exc)}. An admin must correct the tenant's ConnectWise credentials "
+            "(then Test connection); the change is sent again automatically."
+        )[:500]
+    if isinstance(exc, ForbiddenError):
+        return (
+            f"{_reason(exc)}. An admin must give the ConnectWise API member the rights for "
+            f"{what}; the change is sent again automatically."
+        )[:500]
+    if exc.needs_admin:
+        return (
+            f"{_reason(exc)}. An admin must correct the tenant's ConnectWise settings; the "
+            "change is sent again automatically."
+        )[:500]
+    return _error_text(exc)
+
+
 def _ambiguous(exc: ConnectWiseError) -> bool:
     return bool(getattr(exc, "sent", False))
 
@@ -113,16 +229,45 @@ class Deliverer:
         self._session = session
         #: The longest ``Retry-After`` ConnectWise asked for during the last delivery.
         self.retry_after: float | None = None
+        #: True when a step failed in a way no retry can fix (the change is then ``failed``).
+        self.permanent = False
+        self._member: str | Member | None = None
+        self._member_failure: ConnectWiseError | None = None
+        self._ticket_id = 0
+        self._status_id: int | None = None
 
     def _failed(
-        self, exc: ConnectWiseError, *, in_doubt: bool = False
+        self, exc: ConnectWiseError, *, step: str, in_doubt: bool = False
     ) -> tuple[str, int | None, str | None]:
         """The step's state after ``exc``: ``sent`` while a copy may exist on the ticket
-        (the outcome is unknown, or an earlier attempt was already in doubt), else ``failed``."""
+        (the outcome is unknown, or an earlier attempt was already in doubt), else ``failed``.
+
+        A permanent refusal (validation, ticket not found...) marks the whole change as
+        needing attention; a step in doubt stays ``sent`` even then, so a later manual retry
+        still looks for it on the ticket first.
+        """
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
+        if exc.permanent:
+            self.permanent = True
         doubt = in_doubt or _ambiguous(exc)
-        return (SENT if doubt else FAILED), None, _error_text(exc)
+        member = self._member.identifier if isinstance(self._member, Member) else self._member
+        text = failure_text(
+            exc,
+            step=step,
+            ticket_id=self._ticket_id,
+            member=member,
+            status_id=self._status_id,
+        )
+        return (SENT if doubt else FAILED), None, text
+
+    def _unsent(
+        self, exc: ConnectWiseError, *, step: str, in_doubt: bool
+    ) -> tuple[str, int | None, str | None]:
+        """Like :meth:`_failed` for a step that was not sent because a look-up before it
+        failed: only an earlier doubt keeps it ``sent``."""
+        _, _, text = self._failed(exc, step=step)
+        return (SENT if in_doubt else FAILED), None, text
 
     def deliver(
         self,
@@ -137,12 +282,19 @@ class Deliverer:
         With ``commit_in_flight`` the steps about to be sent are first committed as ``sent``,
         so a process that dies mid-call never leads to a blind repeat.
         """
+        self._ticket_id, self._status_id = row.ticket_id, row.status_id
+        self.permanent = False
         member: str | Member | None = row.member or None
+        self._member_failure = None
         if member and "@" in str(member):
             try:
                 found = client.find_member(str(member))
-            except ConnectWiseError:
+            except ConnectWiseError as exc:
                 found = None
+                if not exc.permanent:
+                    # Sending the raw e-mail would be refused as an unknown member, a
+                    # permanent failure born of a passing one: wait for the next attempt.
+                    self._member_failure = exc
             member = found or member
         self._member = member
         status_tried = False
@@ -203,12 +355,18 @@ class Deliverer:
                 client, row.ticket_id, row.status_id, board_id
             )
         states = {row.note_state, row.time_state, row.status_state}
-        row.state = DELIVERED if states <= {CONFIRMED, SKIPPED} else RETRYING
+        if states <= {CONFIRMED, SKIPPED}:
+            row.state = DELIVERED
+        else:
+            # A permanent refusal needs a person: no automatic retry (GAVE_UP is "failed").
+            row.state = GAVE_UP if self.permanent else RETRYING
         row.updated_at = utcnow()
-        log.info(
-            "connectwise change delivered"
-            if row.state == "delivered"
-            else "connectwise change incomplete",
+        log.log(
+            logging.WARNING if row.state == GAVE_UP else logging.INFO,
+            {
+                DELIVERED: "connectwise change delivered",
+                GAVE_UP: "connectwise change refused; needs attention",
+            }.get(row.state, "connectwise change incomplete"),
             extra={
                 "cw_change": row.reference,
                 "cw_tenant": row.tenant_id,
@@ -227,7 +385,7 @@ class Deliverer:
             client.update_status(ticket_id, status_id, board_id=board_id)
         except ConnectWiseError as exc:
             # An absolute PATCH is safe to send again: never "in doubt".
-            return FAILED, self._failed(exc)[2]
+            return FAILED, self._failed(exc, step="status")[2]
         return CONFIRMED, None
 
     @staticmethod
@@ -261,6 +419,8 @@ class Deliverer:
                 for note in client.notes(row.ticket_id, containing=row.reference):
                     if marker in note.text:
                         return CONFIRMED, note.id, None
+            if self._member_failure is not None:
+                return self._unsent(self._member_failure, step="note", in_doubt=lookup)
             note = client.add_note(
                 row.ticket_id,
                 f"{row.note_text}\n\n{marker}",
@@ -268,7 +428,7 @@ class Deliverer:
                 internal=bool(row.internal),
             )
         except ConnectWiseError as exc:
-            return self._failed(exc, in_doubt=lookup)
+            return self._failed(exc, step="note", in_doubt=lookup)
         return CONFIRMED, note.id, None
 
     def _time(
@@ -280,6 +440,8 @@ class Deliverer:
                 for entry in client.time_entries(row.ticket_id, containing=row.reference):
                     if entry.notes and marker in entry.notes:
                         return CONFIRMED, entry.id, None
+            if self._member_failure is not None:
+                return self._unsent(self._member_failure, step="time", in_doubt=lookup)
             entry = client.add_time_entry(
                 row.ticket_id,
                 hours=float(row.hours or 0),
@@ -287,7 +449,7 @@ class Deliverer:
                 notes=f"{row.note_text[:900]}\n\n{marker}",
             )
         except ConnectWiseError as exc:
-            return self._failed(exc, in_doubt=lookup)
+            return self._failed(exc, step="time", in_doubt=lookup)
         return CONFIRMED, entry.id, None
 
 

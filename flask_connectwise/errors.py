@@ -31,13 +31,16 @@ class ConnectWiseError(Exception):
     """Base class for every failure talking to ConnectWise.
 
     ``status`` is the HTTP status ConnectWise answered (``None`` when no answer arrived),
-    ``code`` ConnectWise's error code when it sent one. ``retryable`` tells whether repeating
-    the same request later may succeed.
+    ``code`` ConnectWise's error code when it sent one. ``retryable`` tells whether the client
+    may repeat the request at once; ``permanent`` whether repeating it can ever succeed.
     """
 
     http_status: int = 502
     error_code: str = "connectwise_error"
     retryable: bool = False
+    #: True when an admin must act (credentials, permissions, base URL) before it can work;
+    #: the same request may then succeed, so delivery keeps retrying it.
+    needs_admin: bool = False
 
     def __init__(
         self,
@@ -53,9 +56,24 @@ class ConnectWiseError(Exception):
         self.code = code
         self.errors = errors
 
+    @property
+    def permanent(self) -> bool:
+        """True when sending the same request again can never succeed: ConnectWise refused
+        its content (400 validation, 404 not found, other 4xx about the request itself).
+
+        Not permanent: no answer, timeouts, 5xx, 429, 408, 409 (record in use), and the
+        refusals an admin can fix (401, 403, 407, redirects, a bad base URL).
+        """
+        status = self.status
+        return status is not None and 400 <= status < 500 and status not in _TRANSIENT_4XX
+
     def __repr__(self) -> str:
         name = type(self).__name__
         return f"{name}({self.message!r}, status={self.status!r}, code={self.code!r})"
+
+
+#: 4xx answers that may pass later without the request changing (see ``permanent``).
+_TRANSIENT_4XX = frozenset({401, 403, 407, 408, 409, 421, 423, 425, 429})
 
 
 class ConfigurationError(ConnectWiseError):
@@ -63,18 +81,25 @@ class ConfigurationError(ConnectWiseError):
 
     http_status = 400
     error_code = "configuration_error"
+    needs_admin = True
+
+    @property
+    def permanent(self) -> bool:
+        return False  # an admin fixes the settings; the same change can then go out
 
 
 class AuthenticationError(ConnectWiseError):
     """ConnectWise refused the keys, company id or client id (HTTP 401)."""
 
     error_code = "connectwise_auth_failed"
+    needs_admin = True
 
 
 class ForbiddenError(ConnectWiseError):
     """The API member's security role does not allow the call (HTTP 403)."""
 
     error_code = "connectwise_forbidden"
+    needs_admin = True
 
 
 class NotFoundError(ConnectWiseError):
@@ -83,12 +108,24 @@ class NotFoundError(ConnectWiseError):
     http_status = 404
     error_code = "not_found"
 
+    @property
+    def permanent(self) -> bool:
+        return True
+
 
 class ValidationError(ConnectWiseError):
-    """ConnectWise rejected the content (HTTP 400), with its per-field errors in ``errors``."""
+    """ConnectWise rejected the content (HTTP 400), with its per-field errors in ``errors``.
+
+    Permanent: the same request is refused again (also :class:`StatusNotOnBoardError`, which
+    the client raises before sending).
+    """
 
     http_status = 400
     error_code = "connectwise_validation"
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 class ConflictError(ConnectWiseError):
