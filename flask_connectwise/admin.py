@@ -58,8 +58,8 @@ __all__ = [
     "ConnectWiseAdminForm",
     "CredentialsView",
     "FeatureFlagView",
-    "register_views",
     "csv_safe",
+    "register_views",
 ]
 
 DEFAULT_CATEGORY = "ConnectWise"
@@ -138,13 +138,6 @@ def _have_flask_wtf() -> bool:
     return True
 
 
-class ConnectWiseAdminForm(SecureForm):
-    """Flask-Admin's ``SecureForm``, using Flask-WTF's CSRF token when Flask-WTF is installed
-    (so a host running ``CSRFProtect`` accepts it) and honouring ``WTF_CSRF_ENABLED``.
-    Field descriptions that are not :class:`~markupsafe.Markup` are escaped (see
-    :func:`plain_text`)."""
-
-    class Meta:
 def plain_text(text: Any) -> Any:
     """``text`` escaped for HTML, unless it is already :class:`~markupsafe.Markup`.
 
@@ -156,6 +149,13 @@ def plain_text(text: Any) -> Any:
     return escape(str(text))
 
 
+class ConnectWiseAdminForm(SecureForm):
+    """Flask-Admin's ``SecureForm``, using Flask-WTF's CSRF token when Flask-WTF is installed
+    (so a host running ``CSRFProtect`` accepts it) and honouring ``WTF_CSRF_ENABLED``.
+    Field descriptions that are not :class:`~markupsafe.Markup` are escaped (see
+    :func:`plain_text`)."""
+
+    class Meta:
         @property
         def csrf(self) -> bool:
             return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
@@ -165,16 +165,16 @@ def plain_text(text: Any) -> Any:
                 return _FlaskWTFCSRF()
             return super().build_csrf(form)  # type: ignore[misc]
 
-
-class _PostForm(ConnectWiseAdminForm):
-    """A one-button POST (test connection, toggle, retry) for one row."""
-
-    id = HiddenField(validators=[InputRequired()])
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self:
             field.description = plain_text(field.description)
 
+
+class _PostForm(ConnectWiseAdminForm):
+    """A one-button POST (test connection, toggle, retry) for one row."""
+
+    id = HiddenField(validators=[InputRequired()])
     url = HiddenField()
 
 
@@ -210,11 +210,6 @@ class PostRowAction(BaseListRowAction):
         )
 
 
-# -- shared behaviour: tenant filtering, the service, the actor -----------------------------
-
-
-class _TenantScopedView(ModelView):
-    """A model view showing only the rows of tenants the host lets this user ``action``."""
 # -- exports: no cell a spreadsheet runs as a formula -------------------------------------------
 
 #: What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"), fullwidth forms too.
@@ -233,6 +228,11 @@ def csv_safe(value: Any) -> Any:
     return text
 
 
+# -- shared behaviour: tenant filtering, the service, the actor -----------------------------
+
+
+class _TenantScopedView(ModelView):
+    """A model view showing only the rows of tenants the host lets this user ``action``."""
 
     tenant_action = "configure"
     form_base_class = ConnectWiseAdminForm
@@ -330,16 +330,16 @@ def csv_safe(value: Any) -> Any:
         kwargs.setdefault("cw_post_form", _PostForm)
         return super().render(template, **kwargs)
 
+    def get_export_value(self, model: Any, name: Any) -> Any:
+        """Every exported cell, neutralised against spreadsheet formula injection."""
+        return csv_safe(super().get_export_value(model, name))
+
     def _back(self, form: Any = None) -> Any:
         target = None
         if form is not None and getattr(form, "url", None) is not None and form.url.data:
             candidate = str(form.url.data)
             if candidate.startswith("/") and not candidate.startswith("//"):
                 target = candidate
-    def get_export_value(self, model: Any, name: Any) -> Any:
-        """Every exported cell, neutralised against spreadsheet formula injection."""
-        return csv_safe(super().get_export_value(model, name))
-
         return redirect(target or get_redirect_target() or self.get_url(".index_view"))
 
     def _row_from_post(self) -> tuple[Any, Any]:
@@ -587,13 +587,13 @@ class CredentialsView(_TenantScopedView):
             try:
                 loaded = self.load_statuses(row)
             except (ConnectWiseError, CryptoError) as exc:
+                # ConnectWise's words: escaped, as Flask-Admin renders descriptions with |safe.
                 field.description = plain_text(
                     f"The board statuses could not be loaded ({error_message(exc)}); the "
                     "current value is kept."
                 )
             except Exception:
                 log.exception("connectwise admin: loading board statuses failed")
-                # ConnectWise's words: escaped, as Flask-Admin renders descriptions with |safe.
                 field.description = plain_text(
                     "The board statuses could not be loaded; the current value is kept."
                 )
@@ -965,6 +965,15 @@ def _steps(view: Any, context: Any, model: Any, name: str) -> Any:
     return Markup("<br>").join(parts)
 
 
+def _steps_export(view: Any, context: Any, model: Any, name: str) -> str:
+    """The steps as plain text, for exports (a cell holds no HTML)."""
+    parts = []
+    for step, label in _STEP_LABELS:
+        state, remote = model.step_state(step), _step_remote(model, step)
+        parts.append(f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else ""))
+    return "; ".join(parts)
+
+
 def _errors_text(model: Any) -> str:
     errors = []
     for step, label in _STEP_LABELS:
@@ -986,15 +995,6 @@ class ChangeLogView(_TenantScopedView):
     """The change log (the outbox): read-only, with a Retry action for undelivered changes."""
 
     tenant_action = "use"
-def _steps_export(view: Any, context: Any, model: Any, name: str) -> str:
-    """The steps as plain text, for exports (a cell holds no HTML)."""
-    parts = []
-    for step, label in _STEP_LABELS:
-        state, remote = model.step_state(step), _step_remote(model, step)
-        parts.append(f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else ""))
-    return "; ".join(parts)
-
-
     list_template = "connectwise/admin/change_log_list.html"
     details_template = "connectwise/admin/change_log_details.html"
     can_create = False
@@ -1043,6 +1043,7 @@ def _steps_export(view: Any, context: Any, model: Any, name: str) -> str:
     }
     column_formatters: ClassVar[Any] = {"steps": _steps, "errors": _errors}
     column_formatters_detail: ClassVar[Any] = {"steps": _steps, "errors": _errors}
+    column_formatters_export: ClassVar[Any] = {"steps": _steps_export, "errors": _errors}
     column_sortable_list: ClassVar[Any] = [
         "reference",
         "tenant_id",
@@ -1064,7 +1065,6 @@ def _steps_export(view: Any, context: Any, model: Any, name: str) -> str:
                 "State",
                 options=[
                     ("pending", "pending"),
-    column_formatters_export: ClassVar[Any] = {"steps": _steps_export, "errors": _errors}
                     ("retrying", "retrying"),
                     ("delivered", "delivered"),
                     ("failed", "failed"),

@@ -1072,3 +1072,42 @@ def test_fixture_gives_the_session_server_reset(
 ) -> None:
     assert connectwise_sandbox is connectwise_sandbox_server
     assert connectwise_sandbox.requests == [] and len(connectwise_sandbox.notes(12345)) == 1
+
+
+# -- hostile-text knobs (for the XSS tests) ------------------------------------------------------
+
+
+def test_text_prefix_reaches_every_display_text_and_reset_undoes_it(sb, cw):
+    prefix = "<img src=x onerror=window.__xss=1>"
+    answer = requests.post(f"{sb.url}/_sandbox/text-prefix", json={"prefix": prefix}, timeout=5)
+    assert answer.status_code == 200
+    ticket = cw.get("service/tickets/12345").json()
+    for text in (
+        ticket["summary"],
+        ticket["board"]["name"],
+        ticket["status"]["name"],
+        ticket["company"]["name"],
+    ):
+        assert text.startswith(prefix)
+    assert ticket["company"]["identifier"] and not ticket["company"]["identifier"].startswith("<")
+    board = ticket["board"]["id"]
+    assert all(s["name"].startswith(prefix) for s in cw.get(f"service/boards/{board}/statuses").json())
+    assert cw.get("system/info").json()["version"].startswith(prefix)
+    found = cw.get("service/tickets", conditions='summary contains "printer"').json()
+    assert found and all(prefix in t["summary"] for t in found)  # searches still work
+    sb.reset()
+    assert not cw.get("service/tickets/12345").json()["summary"].startswith("<")
+    assert cw.get("system/info").json()["version"] == "v2025.1.10431"
+
+
+def test_a_status_fault_may_carry_its_own_message(sb, cw):
+    message = '"><svg onload=window.__xss=1>'
+    answer = requests.post(
+        f"{sb.url}/_sandbox/faults",
+        json={"path": "system/info", "kind": "status", "status": 403, "message": message},
+        timeout=5,
+    )
+    assert answer.status_code == 201 and answer.json()["message"] == message
+    refused = cw.get("system/info")
+    assert refused.status_code == 403 and refused.json()["message"] == message
+    assert cw.get("system/info").status_code == 200  # one use only

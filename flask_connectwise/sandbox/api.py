@@ -9,7 +9,7 @@ from typing import Any
 
 from . import query as q
 from .errors import CWError, bad_request, for_status, not_found
-from .store import Store
+from .store import SYSTEM_VERSION, Store
 
 
 @dataclass
@@ -144,7 +144,7 @@ def system_info(ctx: Ctx) -> Answer:
     return Answer(
         200,
         {
-            "version": "v2025.1.10431",
+            "version": f"{ctx.store.text_prefix}{SYSTEM_VERSION}",
             "isCloud": False,
             "serverTimeZone": "Eastern Standard Time",
             "cloudRegion": "NA",

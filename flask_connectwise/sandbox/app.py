@@ -170,8 +170,10 @@ class SandboxApp:
         method: str | None = None,
         delay: float | None = None,
         retry_after: int | None = None,
+        message: str | None = None,
     ) -> Fault:
-        """Queue a fault for the next ``count`` matching requests (see ``faults.KINDS``)."""
+        """Queue a fault for the next ``count`` matching requests (see ``faults.KINDS``);
+        ``message`` replaces a ``status`` fault's usual error message."""
         fault = make_fault(
             path,
             kind,
@@ -180,9 +182,14 @@ class SandboxApp:
             method=method,
             delay=delay,
             retry_after=retry_after,
+            message=message,
         )
         self.faults.add(fault)
         return fault
+
+    def prefix_text(self, prefix: str) -> None:
+        """Prefix every display text (names, summaries, notes, version); ``reset()`` undoes it."""
+        self.store.prefix_text(prefix)
 
     def clear_faults(self) -> None:
         """Forget every pending fault."""
@@ -318,7 +325,7 @@ class SandboxApp:
         delay = 5.0 if fault.delay is None else fault.delay
         if fault.kind == "status":
             assert fault.status is not None
-            err = for_status(fault.status)
+            err = for_status(fault.status, fault.message)
             if fault.status == 429:
                 err.headers["Retry-After"] = str(fault.retry_after or 1)
             return error_outcome(err)

@@ -2,7 +2,8 @@
 
 ``GET /_sandbox/requests`` · ``DELETE /_sandbox/requests`` · ``POST /_sandbox/reset`` ·
 ``GET|POST|DELETE /_sandbox/faults`` (POST body: the ``inject_fault`` arguments) ·
-``POST /_sandbox/latency {"seconds"}`` · ``POST /_sandbox/rate-limit {"max_requests",
+``POST /_sandbox/text-prefix {"prefix"}`` (before every name, summary, note text and the
+version) · ``POST /_sandbox/latency {"seconds"}`` · ``POST /_sandbox/rate-limit {"max_requests",
 "per_seconds", "retry_after"}`` · ``POST /_sandbox/codebase {"codebase"}`` ·
 ``GET /_sandbox/tickets/<id>`` (ticket, notes, time entries) · ``GET /_sandbox/stats``.
 """
@@ -50,6 +51,7 @@ def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
                 method=body.get("method"),
                 delay=body.get("delay"),
                 retry_after=_arg(body, "retry_after", "retryAfter"),
+                message=body.get("message"),
             )
             return json_outcome(201, asdict(fault))
         if method == "GET":
@@ -57,6 +59,9 @@ def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
         if method == "DELETE":
             app.clear_faults()
             return json_outcome(200, {"ok": True})
+    if route == "/_sandbox/text-prefix" and method == "POST":
+        app.prefix_text(str(body["prefix"]))
+        return json_outcome(200, {"ok": True})
     if route == "/_sandbox/latency" and method == "POST":
         app.set_latency(float(body["seconds"]))
         return json_outcome(200, {"seconds": app.latency})

@@ -24,6 +24,8 @@ class Fault:
     method: str | None = None
     delay: float | None = None
     retry_after: int | None = None
+    #: The error body's ``message`` of a ``status`` fault (default: the status's usual one).
+    message: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
         """True when ``path`` (after ``apis/3.0/``) and ``method`` fit this fault."""
@@ -59,6 +61,7 @@ def make_fault(
     method: str | None = None,
     delay: float | None = None,
     retry_after: int | None = None,
+    message: str | None = None,
 ) -> Fault:
     """Validate arguments (``count <= 0`` means every matching request, forever)."""
     if kind not in KINDS:
@@ -73,6 +76,7 @@ def make_fault(
         method.upper() if method else None,
         float(delay) if delay is not None else None,
         int(retry_after) if retry_after is not None else None,
+        str(message) if message is not None else None,
     )
 
 

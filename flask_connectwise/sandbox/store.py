@@ -20,6 +20,21 @@ BILLABLE_OPTIONS = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
 CHARGE_TYPES = ("ServiceTicket", "ProjectTicket", "ChargeCode", "Activity")
 NOTE_FLAGS = ("detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag")
 SUMMARY_MAX = 100
+#: Fields whose text ``Store.prefix_text`` changes (display text only, never identifiers).
+DISPLAY_TEXT_KEYS = frozenset({"name", "summary", "text", "firstName", "lastName"})
+SYSTEM_VERSION = "v2025.1.10431"
+
+
+def _prefix_display_text(value: Any, prefix: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in DISPLAY_TEXT_KEYS and isinstance(item, str):
+                value[key] = prefix + item
+            else:
+                _prefix_display_text(item, prefix)
+    elif isinstance(value, list):
+        for item in value:
+            _prefix_display_text(item, prefix)
 
 
 def parse_cw_time(value: Any, resource: str, field: str) -> datetime:
@@ -116,6 +131,7 @@ class Store:
         self.base = base
         self.data = data.build(seed, base)
         self._pristine = data.dump(self.data)
+        self.text_prefix = ""
         d = self.data
         self.known = {
             "tickets": known_paths(list(d.tickets.values())),
@@ -129,9 +145,20 @@ class Store:
         }
 
     def reset(self) -> None:
-        """Restore the seed data."""
+        """Restore the seed data (and drop any text prefix)."""
         with self.lock:
             self.data = data.load(self._pristine)
+            self.text_prefix = ""
+
+    def prefix_text(self, prefix: str) -> None:
+        """Put ``prefix`` in front of every display text: board, status, company and member
+        names, ticket summaries, note texts and the ``system/info`` version (hostile-input
+        tests pass HTML). Ids and identifiers are kept, so everything still resolves."""
+        with self.lock:
+            self.text_prefix = prefix + self.text_prefix
+            for name in data.COLLECTIONS:
+                for record in getattr(self.data, name).values():
+                    _prefix_display_text(record, prefix)
 
     # ---- reads -------------------------------------------------------------------------
     def ticket(self, ticket_id: int) -> dict[str, Any]:
