@@ -49,6 +49,7 @@ from wtforms.widgets import PasswordInput
 from .crypto import CryptoError, DecryptionError, KeyConfigurationError, UnknownKeyError
 from .errors import ConnectWiseError
 from .models import ALL_TENANTS, CONFIRMED, FAILED, SENT, SKIPPED, utcnow
+from .service import IntegrationOffError
 from .settings import CredentialsInput, InputError, mask
 
 log = logging.getLogger("flask_connectwise.admin")
@@ -68,6 +69,10 @@ DEFAULT_NAMES = {"credentials": "Credentials", "flags": "Feature flag", "changes
 TEMPLATES_BLUEPRINT = "connectwise_admin_templates"
 STATUS_CACHE_SECONDS = 300
 MAX_STATUS_BOARDS = 10
+#: Test connection is allowed while the feature flag is off (README: "Feature flag"): it
+#: only reads ConnectWise's version with the stored credentials, so an admin can check them
+#: before turning the integration on.
+TEST_HINT = "works even while the integration is off"
 
 #: Serves ``templates/connectwise/admin/*`` (a host overrides them from its own templates).
 templates_blueprint = Blueprint(TEMPLATES_BLUEPRINT, __name__, template_folder="templates")
@@ -328,6 +333,7 @@ class _TenantScopedView(ModelView):
 
     def render(self, template: str, **kwargs: Any) -> Any:
         kwargs.setdefault("cw_post_form", _PostForm)
+        kwargs.setdefault("cw_test_connection_hint", f"Test connection {TEST_HINT}.")
         return super().render(template, **kwargs)
 
     def get_export_value(self, model: Any, name: Any) -> Any:
@@ -548,7 +554,7 @@ class CredentialsView(_TenantScopedView):
     column_filters: ClassVar[Any] = ["tenant_id", "base_url", "company_id", "last_verified_at"]
     column_default_sort = "tenant_id"
     column_extra_row_actions: ClassVar[Any] = [
-        PostRowAction(".test_connection_view", "Test connection", "fa fa-plug"),
+        PostRowAction(".test_connection_view", f"Test connection ({TEST_HINT})", "fa fa-plug"),
     ]
 
     # -- forms -----------------------------------------------------------------------------
@@ -738,24 +744,39 @@ class CredentialsView(_TenantScopedView):
     # -- test connection -------------------------------------------------------------------
 
     def test_connection(self, row: Any) -> bool:
-        """Call ``system/info`` with the row's credentials; flash and record the outcome."""
+        """Call ``system/info`` with the row's credentials; flash and record the outcome.
+
+        Allowed while the tenant's feature flag is off (an admin checks the credentials before
+        turning it on); the message then says that the integration itself is still off.
+        """
         tenant = row.tenant_id
+        try:
+            off = not self.service.flag_on(tenant)
+        except Exception:
+            log.exception("connectwise admin: the flag check before a connection test failed")
+            off = True
+        note = (
+            f" The integration is off for tenant {tenant}: nothing else is sent to ConnectWise "
+            "until it is turned on (ConnectWise → Feature flag)."
+            if off
+            else ""
+        )
         try:
             info = self.service.client_for(tenant).system_info()
         except (ConnectWiseError, CryptoError) as exc:
             message = error_message(exc)
             self._record(row, error=message)
-            flash(f"Tenant {tenant}: the connection failed. {message}", "error")
+            flash(f"Tenant {tenant}: the connection failed. {message}{note}", "error")
             return False
         except Exception:
             log.exception("connectwise admin: test connection failed unexpectedly")
             message = "The connection failed unexpectedly; the details are in the server log."
             self._record(row, error=message)
-            flash(f"Tenant {tenant}: {message}", "error")
+            flash(f"Tenant {tenant}: {message}{note}", "error")
             return False
         self._record(row, error=None)
         version = info.version or "unknown"
-        flash(f"Tenant {tenant}: connected to ConnectWise {version}.", "success")
+        flash(f"Tenant {tenant}: connected to ConnectWise {version}.{note}", "success")
         return True
 
     def _record(self, row: Any, *, error: str | None) -> None:
@@ -777,7 +798,7 @@ class CredentialsView(_TenantScopedView):
             self.test_connection(row)
         return self._back(form)
 
-    @action("test_connection", "Test connection")
+    @action("test_connection", f"Test connection ({TEST_HINT})")
     def action_test_connection(self, ids: Iterable[Any]) -> None:
         rows = self.rows_for_ids(ids)
         if not rows:
@@ -1082,6 +1103,15 @@ class ChangeLogView(_TenantScopedView):
             return
         try:
             outcome = self.service.deliver(row)
+        except IntegrationOffError:
+            self._rollback()
+            flash(
+                f"{label} was not retried: the ConnectWise integration is off for tenant "
+                f"{row.tenant_id}, so nothing was sent. The change stays queued and is "
+                "delivered once the integration is turned on (ConnectWise → Feature flag).",
+                "warning",
+            )
+            return
         except (ConnectWiseError, CryptoError) as exc:
             self._rollback()
             flash(f"{label} could not be retried: {error_message(exc)}", "error")
@@ -1106,6 +1136,11 @@ class ChangeLogView(_TenantScopedView):
                 reason = step.get("error") or step.get("state") or "not done"
                 failing.append(f"{words} ({reason})")
         message = f"{label} is still not complete."
+        if outcome.get("state") == "failed":
+            message = (
+                f"{label} needs attention: ConnectWise refused it, and sending it again will "
+                "not help until the cause is fixed."
+            )
         if done:
             message += " Done: " + ", ".join(done) + "."
         if failing:

@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from .crypto import CONFIG_NAME, Cell, CryptoError, Keyring, UnknownKeyError, generate_key
 from .extension import state
 from .models import CREDENTIALS_TABLE, SECRET_COLUMNS
+from .service import IntegrationOffError
 
 #: Secrets that do not decrypt listed one by one; the rest are counted.
 _SHOWN_PROBLEMS = 20
@@ -340,7 +341,13 @@ def outbox_retry(change: str) -> None:
     )
     if row is None:
         raise click.ClickException(f"No change {change!r}")
-    outcome = service.deliver(row)
+    try:
+        outcome = service.deliver(row)
+    except IntegrationOffError as exc:
+        raise click.ClickException(
+            f"{exc.message} Change {row.reference} stays queued and is delivered once the "
+            "integration is turned on."
+        ) from None
     parts = [
         f"{label}: {outcome[key]['state']}"
         for key, label in (("note", "note"), ("timeEntry", "time entry"), ("status", "status"))

@@ -33,6 +33,7 @@ from wtforms.widgets import html_params
 from .crypto import CryptoError
 from .errors import AuthenticationError, ConnectWiseError, NotFoundError
 from .extension import state
+from .service import IntegrationOffError
 
 log = logging.getLogger("flask_connectwise.fields")
 
@@ -144,6 +145,11 @@ def outcome_message(outcome: dict[str, Any], hours: float | None) -> tuple[str, 
         return f"Logged to ticket #{ticket}: {', '.join(done)}.", "success"
     head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
     what = " and ".join(failed)
+    if outcome.get("state") == "failed":
+        # Refused for good: the step errors say why and what to do; nothing is retried.
+        if not head:
+            return f"Could not log to ticket #{ticket}: {what} failed.", "error"
+        return f"{head}{what} failed.", "error"
     if not head:
         return (
             f"Could not log to ticket #{ticket} yet: {what} failed. It will be retried.",
@@ -538,6 +544,16 @@ def _after_commit(session: Any) -> None:
                 if change is None:
                     continue
                 outcome = service.deliver(change)
+            except IntegrationOffError:
+                # Turned off since the form was shown: nothing sent; the change waits.
+                service.session.rollback()
+                messages.append(
+                    (
+                        f"Not logged to ticket #{ticket_id} yet: the ConnectWise integration "
+                        "is off. The change is kept and sent once it is turned on.",
+                        "warning",
+                    )
+                )
             except Exception:
                 log.exception("connectwise change delivery after commit failed")
                 service.session.rollback()

@@ -61,7 +61,14 @@ class Redactor:
         company, public, private = company_id.strip(), public_key.strip(), private_key.strip()
         token = basic_token(company, public, private)
         return cls(
-            (public, private, client_id, f"{company}+{public}:{private}", f"{public}:{private}", token)
+            (
+                public,
+                private,
+                client_id,
+                f"{company}+{public}:{private}",
+                f"{public}:{private}",
+                token,
+            )
         )
 
     def __call__(self, text: str) -> str:

@@ -21,9 +21,18 @@ import sqlalchemy as sa
 from .cachesafe import SafeCache
 from .client import ConnectWiseClient
 from .crypto import CryptoError, Keyring
-from .delivery import Deliverer, new_change, outcome_of
+from .delivery import Deliverer, check_hours, new_change, outcome_of
 from .errors import ConfigurationError, ConnectWiseError, NotFoundError
-from .models import ALL_TENANTS, DELIVERED, FEATURE_KEY, RETRYING, Models, utcnow
+from .models import (
+    ALL_TENANTS,
+    CHANGE_PENDING,
+    DELIVERED,
+    FEATURE_KEY,
+    GAVE_UP,
+    RETRYING,
+    Models,
+    utcnow,
+)
 from .records import BoardStatus, Note, Ticket, TimeEntry
 from .retry import RetryPolicy
 from .settings import CredentialsInput, SettingsStore, TenantSettings
@@ -40,6 +49,12 @@ class NotConfiguredError(ConnectWiseError):
 
     http_status = 404
     error_code = "not_configured"
+
+
+class IntegrationOffError(NotConfiguredError):
+    """The feature flag is off for the tenant: nothing was sent to ConnectWise."""
+
+    error_code = "feature_disabled"
 
 
 class IdempotencyConflict(ConnectWiseError):
@@ -103,9 +118,24 @@ class ConnectWiseService:
     def save_credentials(
         self, tenant_id: str, payload: Any, *, actor: str | None = None, commit: bool = True
     ) -> Any:
-        """Validate and store credentials; blank secrets keep the stored ones."""
+        """Validate and store credentials; blank secrets keep the stored ones.
+
+        The tenant's changes waiting for a retry become due at once: a failure an admin just
+        fixed (refused credentials, a bad base URL) need not wait out its backoff.
+        """
         data = CredentialsInput.parse(payload, self.policy)
         row = self.store().save(tenant_id, data, actor=actor)
+        model = self.models.ChangeLog
+        self.session.execute(
+            sa.update(model)
+            .where(
+                model.tenant_id == tenant_id,
+                model.state.in_((CHANGE_PENDING, RETRYING)),
+                model.next_attempt_at.is_not(None),
+            )
+            .values(next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
         if commit:
             self.session.commit()
         self.forget_client(tenant_id)
@@ -285,6 +315,8 @@ class ConnectWiseService:
         return self.client_for(tenant_id).add_note(ticket_id, text, **kwargs)
 
     def add_time_entry(self, tenant_id: str, ticket_id: int, **kwargs: Any) -> TimeEntry:
+        """Charge ``hours`` (one minute to 24) now; :class:`~.settings.InputError` otherwise."""
+        check_hours(kwargs.get("hours"), optional=False)
         return self.client_for(tenant_id).add_time_entry(ticket_id, **kwargs)
 
     def update_status(self, tenant_id: str, ticket_id: int, status_id: int) -> Ticket:
@@ -314,7 +346,10 @@ class ConnectWiseService:
         ``hours`` defaults to the tenant's default minutes; the status defaults to the tenant's
         default status when it auto-updates status. A repeated idempotency key returns the
         first row; the same key with different content raises :class:`IdempotencyConflict`.
+        ``hours=0`` logs no time entry; other ``hours`` under one minute (or over 24) raise
+        :class:`~.settings.InputError`.
         """
+        hours = check_hours(hours)
         row = self.credentials_row(tenant_id)
         if row is None:
             raise NotConfiguredError("ConnectWise is not configured for this tenant")
@@ -389,8 +424,10 @@ class ConnectWiseService:
 
         The change is leased for the time of the delivery (``owner``: a lease the caller
         already holds); when a worker holds it, nothing is sent and the answer says
-        ``"busy": true``.
+        ``"busy": true``. With the feature flag off for the change's tenant nothing is sent
+        and nothing about the change is touched: :class:`IntegrationOffError`.
         """
+        self.ensure_on(change.tenant_id)
         if owner is None or change.lease_owner != owner:
             owner = owner or f"now:{uuid.uuid4().hex[:12]}"
             if not self.take_lease(change, owner):
@@ -406,7 +443,12 @@ class ConnectWiseService:
         self, change: Any, *, release: str | None = None
     ) -> tuple[dict[str, Any], float | None]:
         """Deliver a change the caller has leased; also return the longest ``Retry-After``
-        ConnectWise asked for. ``release``: the lease to give up in the final commit."""
+        ConnectWise asked for. ``release``: the lease to give up in the final commit.
+
+        :class:`IntegrationOffError` (the row untouched) while the tenant's flag is off. A
+        change a step of which ConnectWise refused for good ends ``failed`` and
+        ``change_failed`` fires with ``final=True``.
+        """
 
         def finish() -> None:
             if release and change.lease_owner == release:
@@ -415,6 +457,7 @@ class ConnectWiseService:
 
         if change.state == DELIVERED:
             return outcome_of(change), None
+        self.ensure_on(change.tenant_id)
         try:
             client = self.client_for(change.tenant_id)
         except (ConnectWiseError, CryptoError) as exc:
@@ -432,13 +475,26 @@ class ConnectWiseService:
         if change.state == DELIVERED:
             change_logged.send(self.app, change=change, outcome=outcome)
         else:
-            change_failed.send(self.app, change=change, outcome=outcome, final=False)
+            final = change.state == GAVE_UP
+            change_failed.send(self.app, change=change, outcome=outcome, final=final)
         return outcome, deliverer.retry_after
+
+    def ensure_on(self, tenant_id: str) -> None:
+        """:class:`IntegrationOffError` unless the feature flag is on for the tenant."""
+        if not self.flag_on(tenant_id):
+            raise IntegrationOffError(
+                f"The ConnectWise integration is off for tenant {tenant_id}: nothing was sent "
+                "to ConnectWise."
+            )
 
     def log_change(
         self, tenant_id: str, ticket_id: int, note_text: str, **kwargs: Any
     ) -> dict[str, Any]:
-        """Record the change, commit, deliver it now and return the per-step outcome."""
+        """Record the change, commit, deliver it now and return the per-step outcome.
+
+        With the feature flag off nothing is recorded or sent: :class:`IntegrationOffError`.
+        """
+        self.ensure_on(tenant_id)
         owner = f"now:{uuid.uuid4().hex[:12]}"
         change, created = self.record_change(
             tenant_id, ticket_id, note_text, lease_owner=owner, **kwargs

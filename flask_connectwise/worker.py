@@ -6,8 +6,12 @@ worker at a time: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a lea
 on both, so a worker that dies leaves its changes to the others once the lease ends.
 
 Failed changes wait with full-jitter exponential backoff; a 429's ``Retry-After`` pauses the
-whole tenant. A change still not delivered after the give-up age is marked ``failed`` and
-``change_failed`` fires with ``final=True``.
+whole tenant. A change ConnectWise refused for good (see :mod:`flask_connectwise.delivery`),
+or still not delivered after the give-up age, is marked ``failed`` and ``change_failed`` fires
+with ``final=True``; a failed change is never claimed again (an admin may retry it).
+
+Changes of a tenant whose feature flag is off are not claimed at all: they stay queued,
+untouched (no attempt counted), and flow as soon as the flag is on again.
 """
 
 from __future__ import annotations
@@ -77,12 +81,17 @@ class RunSummary:
     retrying: int = 0
     gave_up: int = 0
     deferred: int = 0
+    #: Claimed, then left untouched because the tenant's feature flag was turned off.
+    paused: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"claimed {self.claimed}: delivered {self.delivered}, waiting to retry "
             f"{self.retrying}, gave up {self.gave_up}, deferred by rate limits {self.deferred}"
         )
+        if self.paused:
+            text += f", left for integration off {self.paused}"
+        return text
 
 
 class OutboxWorker:
@@ -127,13 +136,26 @@ class OutboxWorker:
             sa.or_(model.lease_until.is_(None), model.lease_until < now),
         )
 
+    def tenants_off(self, now: Any) -> list[str]:
+        """Tenants with changes due whose feature flag is off (their changes are not claimed)."""
+        model = self._model
+        tenants = self._session.execute(
+            sa.select(model.tenant_id).where(self._due(now)).distinct()
+        ).scalars()
+        return [tenant for tenant in tenants if not self.service.flag_on(tenant)]
+
     def claim(self) -> list[int]:
-        """Lease up to ``batch_size`` due changes to this worker; return their ids."""
+        """Lease up to ``batch_size`` due changes to this worker; return their ids.
+
+        Changes of tenants whose feature flag is off are left alone.
+        """
         model, session = self._model, self._session
         now = utcnow()
         until = now + self.lease
         dialect = session.get_bind().dialect.name
-        candidates = sa.select(model.id).where(self._due(now)).order_by(model.id)
+        off = self.tenants_off(now)
+        due = sa.and_(self._due(now), model.tenant_id.not_in(off)) if off else self._due(now)
+        candidates = sa.select(model.id).where(due).order_by(model.id)
         if dialect == "postgresql":
             ids = list(
                 session.execute(
@@ -150,7 +172,7 @@ class OutboxWorker:
             subquery = candidates.limit(self.batch_size).scalar_subquery()
             session.execute(
                 sa.update(model)
-                .where(model.id.in_(subquery), self._due(now))
+                .where(model.id.in_(subquery), due)
                 .values(lease_owner=self.worker_id, lease_until=until)
                 .execution_options(synchronize_session=False)
             )
@@ -184,6 +206,12 @@ class OutboxWorker:
 
     def _deliver_one(self, row: Any, summary: RunSummary) -> None:
         now = utcnow()
+        if not self.service.flag_on(row.tenant_id):
+            # Turned off since the claim: give the lease back, touch nothing else.
+            row.lease_owner = row.lease_until = None
+            self._session.commit()
+            summary.paused += 1
+            return
         if now - row.created_at > self.give_up_after:
             row.state = GAVE_UP
             row.lease_owner = row.lease_until = None
@@ -208,6 +236,10 @@ class OutboxWorker:
         if row.state == DELIVERED:
             summary.delivered += 1
             row.next_attempt_at = None
+        elif row.state == GAVE_UP:
+            # Refused for good (``change_failed`` fired with ``final=True``): never claimed again.
+            summary.gave_up += 1
+            row.next_attempt_at = None
         else:
             summary.retrying += 1
             attempts = max(row.note_attempts, row.time_attempts, row.status_attempts)
@@ -229,7 +261,7 @@ class OutboxWorker:
         stop = stop or threading.Event()
         while not stop.is_set():
             summary = self.run_once()
-            for name in ("claimed", "delivered", "retrying", "gave_up", "deferred"):
+            for name in ("claimed", "delivered", "retrying", "gave_up", "deferred", "paused"):
                 setattr(total, name, getattr(total, name) + getattr(summary, name))
             if progress:
                 progress(total)

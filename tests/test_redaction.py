@@ -145,9 +145,11 @@ def test_echoed_secrets_reach_no_answer_flash_log_or_row(app, canaries, caplog):
     texts.append(user.get(f"{CRED}/export/csv/").get_data(as_text=True))
     texts.append(user.get(f"{CHANGES}/").get_data(as_text=True))
     with app.app_context():
-        change = app.extensions["test_db"].session.execute(
-            sa.text("SELECT id FROM connectwise_change_log")
-        ).scalar_one()
+        change = (
+            app.extensions["test_db"]
+            .session.execute(sa.text("SELECT id FROM connectwise_change_log"))
+            .scalar_one()
+        )
     texts.append(user.get(f"{CHANGES}/details/?id={change}").get_data(as_text=True))
     user.post(f"{CHANGES}/retry/", {"id": change})
     texts += [message for _, message in user.flashes()]
