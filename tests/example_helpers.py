@@ -31,6 +31,8 @@ def build_app(directory: Path, sandbox: Any | None = None, **config: Any) -> Fla
         "CONNECTWISE_ENCRYPTION_KEYS": [generate_key("t1")],
         "CONNECTWISE_TIMEOUT": 5.0,
     }
+    if sandbox is not None:
+        overrides.update(sandbox.app_config)  # loopback URLs on the sandbox's port only
     overrides.update(config)
     app = create_app(overrides, instance_path=str(directory / "instance"))
     demo.run_migrations(app)
