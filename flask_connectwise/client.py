@@ -44,6 +44,7 @@ from .errors import (
 from .records import Board, BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
 from .redaction import Redactor, basic_token
 from .retry import RetryPolicy
+from .urlpolicy import UnsafeURLError, split_url
 
 __all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient"]
 
@@ -101,6 +102,8 @@ _PROCESS_CODEBASES = _MemoryCache()
 
 
 def _normalise_base_url(base_url: str) -> str:
+    """``scheme://host[:port]``, read by the URL policy's strict parser, so the host checked
+    here is the one urllib3 connects to (no ``\\``, userinfo, ``%`` or whitespace tricks)."""
     parts = urlsplit((base_url or "").strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError("The base URL must look like https://api-na.myconnectwise.net")
@@ -110,7 +113,13 @@ def _normalise_base_url(base_url: str) -> str:
         raise ConfigurationError(
             "The base URL is the host only, without a path such as /v4_6_release/apis/3.0"
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    try:
+        strict = split_url(base_url.strip())
+    except UnsafeURLError as exc:
+        raise ConfigurationError(f"The base URL is not valid: {exc}") from None
+    host = f"[{strict.host}]" if ":" in strict.host else strict.host
+    port = f":{strict.port}" if strict.port is not None else ""
+    return f"{strict.scheme}://{host}{port}"
 
 
 def _request_was_sent(exc: requests.exceptions.RequestException) -> bool:

@@ -61,6 +61,10 @@ def dropped() -> requests.exceptions.ConnectionError:
         "https://u:p@cw.example.test",
         "https://cw.example.test/v4_6_release/apis/3.0",
         "https://cw.example.test/?x=1",
+        "https://evil.example\\.cw.example.test",  # urllib3 would connect to evil.example
+        "https://cw.example.test\t.evil.example",
+        "https://evil.example%2F.cw.example.test",
+        "https://cw。example。test",
     ],
 )
 def test_bad_base_urls_are_refused(make_client, url):
