@@ -204,6 +204,12 @@ def test_first_save_requires_the_secrets(app, connectwise_sandbox):
         "http://192.168.1.10:8765",
         "javascript:alert(1)",
         "",
+        # Parser differentials (refused before any DNS look-up; see test_urlpolicy.py).
+        "https://evil.com\\.x.myconnectwise.net",
+        "https://evil.com%2F.x.myconnectwise.net",
+        "https://api-na.myconnectwise.net\t.evil.com",
+        "https://api-na。myconnectwise。net",
+        "https://evil.com#@api-na.myconnectwise.net",
     ],
 )
 def test_unsafe_base_urls_are_refused(app, url):
