@@ -13,19 +13,24 @@ import logging
 import math
 import re
 import secrets
+import traceback
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
+from werkzeug.exceptions import HTTPException
 
 from .crypto import CryptoError, KeyConfigurationError
 from .errors import ConnectWiseError
 from .extension import state
-from .settings import InputError, SettingsStore
+from .settings import InputError, SettingsStore, check_text
 
 log = logging.getLogger("flask_connectwise.api")
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_ID = 2**31 - 1
+#: The shortest time entry: one minute.
+MIN_HOURS = 1 / 60
 _SESSION_CSRF_KEY = "_connectwise_csrf"
 _CONFIGURE_ENDPOINTS = {"credentials_get", "credentials_post"}
 
@@ -34,6 +39,21 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def safe_trace(exc: BaseException) -> str:
+    """``exc``'s traceback without any exception message (those may carry user input or
+    SQL parameters): the exception types of the chain and the code locations."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        where = " <- ".join(f"{f.name} ({f.filename}:{f.lineno})" for f in reversed(frames))
+        parts.append(f"{type(current).__name__} at {where or '?'}")
+        current = current.__cause__ or current.__context__
+    return "; caused by ".join(parts)
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
@@ -74,7 +94,10 @@ def _csrf_valid(token: str | None) -> bool:
 
 
 def _json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True, cache=True)
+    try:
+        data = request.get_json(silent=True, cache=True)
+    except RecursionError:  # nested thousands deep: the parser gives up
+        raise ApiError(400, "invalid_json", "The body is nested too deeply", "body") from None
     if data is None:
         raise ApiError(400, "invalid_json", "The body is not valid JSON", "body")
     if not isinstance(data, dict):
@@ -82,12 +105,14 @@ def _json_body() -> dict[str, Any]:
     return data
 
 
-def _ticket_id(value: int) -> int:
-    if not 0 < value <= MAX_ID:
+def _ticket_id(value: str) -> int:
+    """The ticket id of the URL: ASCII digits only (Werkzeug's ``int`` converter would also
+    read ``١٢`` as 12)."""
+    if not re.fullmatch(r"[0-9]{1,10}", value) or not 0 < int(value) <= MAX_ID:
         raise ApiError(
             400, "invalid_ticket_id", "The ticket id must be a positive integer", "ticketId"
         )
-    return value
+    return int(value)
 
 
 def _optional_int(data: dict[str, Any], key: str) -> int | None:
@@ -99,17 +124,25 @@ def _optional_int(data: dict[str, Any], key: str) -> int | None:
     return value
 
 
-def _number(data: dict[str, Any], key: str, *, high: float) -> float | None:
+def _number(data: dict[str, Any], key: str, *, low: float, high: float) -> float | None:
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ApiError(400, "validation_error", f"{key} must be a number", key)
-    if not 0 < value <= high:
+    if not low <= value <= high:
         raise ApiError(
-            400, "validation_error", f"{key} must be more than 0 and at most {high:g}", key
+            400,
+            "validation_error",
+            f"{key} must be at least {low:.4g} (one minute) and at most {high:g}",
+            key,
         )
     return float(value)
+
+
+def _hours(data: dict[str, Any]) -> float | None:
+    """``hours``: one minute (1/60) to 24."""
+    return _number(data, "hours", low=MIN_HOURS, high=24)
 
 
 def _text(data: dict[str, Any], key: str, *, required: bool, max_length: int) -> str | None:
@@ -124,9 +157,7 @@ def _text(data: dict[str, Any], key: str, *, required: bool, max_length: int) ->
         raise ApiError(
             400, "validation_error", f"{key} must be at most {max_length} characters", key
         )
-    if "\x00" in value:
-        raise ApiError(400, "validation_error", f"{key} must not contain NUL characters", key)
-    return value.strip()
+    return check_text(key, value).strip()
 
 
 def _bool(data: dict[str, Any], key: str) -> bool:
@@ -136,9 +167,39 @@ def _bool(data: dict[str, Any], key: str) -> bool:
     return value
 
 
-def _member(data: dict[str, Any]) -> str | None:
+def _member(data: dict[str, Any], tenant_id: str) -> str | None:
+    """Whom the change is attributed to: the operator (``current_member``) unless the body
+    names someone else and the caller may act for them (``configure``, or ``may_act_as``)."""
+    ext = state().extension
+    operator = ext.member()
     member = _text(data, "memberIdentifier", required=False, max_length=128)
-    return member or state().extension.member()
+    if not member or (operator and member.casefold() == operator.casefold()):
+        return operator
+    if ext.is_authorized(tenant_id, "configure") or ext.can_act_as(tenant_id, operator, member):
+        return member
+    raise ApiError(
+        403,
+        "member_forbidden",
+        "You may not log work as another member: leave memberIdentifier out (your own "
+        "member is used) or ask an administrator",
+        "memberIdentifier",
+    )
+
+
+def _query_text(key: str, *, max_length: int) -> str:
+    """A query-string parameter, refused when the query is not valid UTF-8 text."""
+    try:
+        unquote_to_bytes(request.query_string.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "validation_error", f"{key} must be valid UTF-8 text", key) from None
+    if key not in request.args:
+        raise ApiError(400, "validation_error", f"{key} is required", key)
+    value = request.args.get(key, "")
+    if len(value) > max_length:
+        raise ApiError(
+            400, "validation_error", f"{key} must be at most {max_length} characters", key
+        )
+    return check_text(key, value)
 
 
 def create_blueprint(prefix: str) -> Blueprint:
@@ -207,7 +268,7 @@ def create_blueprint(prefix: str) -> Blueprint:
         )
         response = error_response(status, exc.error_code, exc.message)
         retry_after = getattr(exc, "retry_after", None)
-        if status == 429 and retry_after:
+        if status in (409, 429) and retry_after:
             response.headers["Retry-After"] = str(math.ceil(retry_after))
         return response
 
@@ -227,6 +288,21 @@ def create_blueprint(prefix: str) -> Blueprint:
             503,
             "credentials_unreadable",
             "The stored credentials cannot be read with the configured keys; an administrator must re-enter them or restore the key",
+        )
+
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):
+            return exc
+        # Never Flask's own logging of the exception: its message may hold the note text, a
+        # database error's SQL parameters or other input. Types and code locations only.
+        log.error(
+            "connectwise request failed: %s",
+            safe_trace(exc),
+            extra={"cw_error": type(exc).__name__, "cw_tenant": g.get("connectwise_tenant")},
+        )
+        return error_response(
+            500, "internal_error", "The request could not be completed; try again later"
         )
 
     def service() -> Any:
@@ -256,61 +332,76 @@ def create_blueprint(prefix: str) -> Blueprint:
 
     @bp.get("/tickets/search", endpoint="search")
     def search() -> Response:
-        if "q" not in request.args:
-            raise ApiError(400, "validation_error", "q is required", "q")
-        query = request.args.get("q", "")
-        if len(query) > 200:
-            raise ApiError(400, "validation_error", "q must be at most 200 characters", "q")
+        query = _query_text("q", max_length=200)
         return jsonify(service().search_json(tenant(), query))
 
-    @bp.get("/tickets/<int:ticket_id>", endpoint="ticket")
-    def ticket(ticket_id: int) -> Response:
+    @bp.get("/tickets/<ticket_id>", endpoint="ticket")
+    def ticket(ticket_id: str) -> Response:
         return jsonify(service().get_ticket(tenant(), _ticket_id(ticket_id)).to_json())
 
-    @bp.post("/tickets/<int:ticket_id>/notes", endpoint="notes")
-    def notes(ticket_id: int) -> tuple[Response, int]:
-        _ticket_id(ticket_id)
+    @bp.post("/tickets/<ticket_id>/notes", endpoint="notes")
+    def notes(ticket_id: str) -> tuple[Response, int]:
+        number = _ticket_id(ticket_id)
         data = _json_body()
         limit = int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
         text = _text(data, "text", required=True, max_length=limit)
-        note = service().add_note(
-            tenant(), ticket_id, text, member=_member(data), internal=_bool(data, "internal")
+        internal = _bool(data, "internal")
+        member = _member(data, tenant())
+        note = service().add_note(tenant(), number, text, member=member, internal=internal)
+        service().record_sent(
+            tenant(),
+            number,
+            note=note,
+            note_text=text or "",
+            member=member,
+            internal=internal,
+            operator=state().extension.member(),
         )
         return jsonify(note.to_json()), 201
 
-    @bp.post("/tickets/<int:ticket_id>/time", endpoint="time")
-    def time_entry(ticket_id: int) -> tuple[Response, int]:
-        _ticket_id(ticket_id)
+    @bp.post("/tickets/<ticket_id>/time", endpoint="time")
+    def time_entry(ticket_id: str) -> tuple[Response, int]:
+        number = _ticket_id(ticket_id)
         data = _json_body()
-        hours = _number(data, "hours", high=24)
-        minutes = _number(data, "minutes", high=1440)
+        hours = _hours(data)
+        minutes = _number(data, "minutes", low=1, high=1440)
         if hours is not None and minutes is not None:
             raise ApiError(400, "validation_error", "Send hours or minutes, not both", "hours")
         if hours is None and minutes is None:
             raise ApiError(400, "validation_error", "hours or minutes is required", "hours")
         hours = hours if hours is not None else round((minutes or 0) / 60, 4)
         notes_text = _text(data, "notes", required=False, max_length=4000)
+        member = _member(data, tenant())
         entry = service().add_time_entry(
-            tenant(), ticket_id, hours=hours, member=_member(data), notes=notes_text
+            tenant(), number, hours=hours, member=member, notes=notes_text
+        )
+        service().record_sent(
+            tenant(),
+            number,
+            time_entry=entry,
+            note_text=notes_text or "",
+            member=member,
+            hours=hours,
+            operator=state().extension.member(),
         )
         return jsonify(entry.to_json()), 201
 
-    @bp.patch("/tickets/<int:ticket_id>/status", endpoint="status")
-    def status(ticket_id: int) -> Response:
-        _ticket_id(ticket_id)
+    @bp.patch("/tickets/<ticket_id>/status", endpoint="status")
+    def status(ticket_id: str) -> Response:
+        number = _ticket_id(ticket_id)
         data = _json_body()
         status_id = _optional_int(data, "statusId")
         if status_id is None:
             raise ApiError(400, "validation_error", "statusId is required", "statusId")
-        return jsonify(service().update_status(tenant(), ticket_id, status_id).to_json())
+        return jsonify(service().update_status(tenant(), number, status_id).to_json())
 
-    @bp.post("/tickets/<int:ticket_id>/log-change", endpoint="log_change")
-    def log_change(ticket_id: int) -> Response:
-        _ticket_id(ticket_id)
+    @bp.post("/tickets/<ticket_id>/log-change", endpoint="log_change")
+    def log_change(ticket_id: str) -> Response:
+        number = _ticket_id(ticket_id)
         data = _json_body()
         limit = int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
         note_text = _text(data, "noteText", required=True, max_length=limit)
-        hours = _number(data, "hours", high=24)
+        hours = _hours(data)
         status_id = _optional_int(data, "statusId")
         key = request.headers.get("Idempotency-Key")
         if key is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", key):
@@ -322,9 +413,9 @@ def create_blueprint(prefix: str) -> Blueprint:
             )
         outcome = service().log_change(
             tenant(),
-            ticket_id,
+            number,
             note_text,
-            member=_member(data),
+            member=_member(data, tenant()),
             hours=hours,
             status_id=status_id,
             internal=_bool(data, "internal"),

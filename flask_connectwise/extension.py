@@ -31,7 +31,8 @@ class ConnectWise:
     production); without one, a per-process ``SimpleCache`` is used.
 
     Register the host's hooks with the decorators :meth:`authorize` (required),
-    :meth:`current_tenant`, :meth:`current_member` and, optionally, :meth:`flag_loader`.
+    :meth:`current_tenant`, :meth:`current_member` and, optionally, :meth:`flag_loader` and
+    :meth:`may_act_as`.
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class ConnectWise:
         self._current_tenant: Callable[[], str | None] | None = None
         self._current_member: Callable[[], str | None] | None = None
         self._flag_loader: Callable[[str], bool | None] | None = None
+        self._may_act_as: Callable[[str, str | None, str], bool] | None = None
         if app is not None:
             self.init_app(app, db=db, admin=admin, cache=cache)
 
@@ -129,6 +131,26 @@ class ConnectWise:
         the extension's own flag table)."""
         self._flag_loader = fn
         return fn
+
+    def may_act_as(self, fn: F) -> F:
+        """Register ``fn(tenant_id, operator, member) -> bool``: whether the operator (their
+        ``current_member``) may log notes and time as ``member`` (a ``memberIdentifier`` sent
+        in a JSON body). Without it only callers allowed ``configure`` may; an exception
+        inside it denies."""
+        self._may_act_as = fn
+        return fn
+
+    def can_act_as(self, tenant_id: str, operator: str | None, member: str) -> bool:
+        """Ask the host's ``may_act_as`` hook; deny when there is none or it fails."""
+        if self._may_act_as is None:
+            return False
+        try:
+            return self._may_act_as(tenant_id, operator, member) is True
+        except Exception:
+            log.exception(
+                "connectwise may_act_as hook failed; denying", extra={"cw_tenant": tenant_id}
+            )
+            return False
 
     def is_authorized(self, tenant_id: str, action: Action) -> bool:
         """Ask the host's ``authorize`` hook; deny when there is none or it fails."""

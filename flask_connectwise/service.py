@@ -26,10 +26,12 @@ from .errors import ConfigurationError, ConnectWiseError, NotFoundError
 from .models import (
     ALL_TENANTS,
     CHANGE_PENDING,
+    CONFIRMED,
     DELIVERED,
     FEATURE_KEY,
     GAVE_UP,
     RETRYING,
+    SKIPPED,
     Models,
     utcnow,
 )
@@ -64,6 +66,18 @@ class IdempotencyConflict(ConnectWiseError):
     error_code = "idempotency_conflict"
 
 
+class IdempotencyInProgress(ConnectWiseError):
+    """The first request with this idempotency key is still being delivered."""
+
+    http_status = 409
+    error_code = "idempotency_in_progress"
+    retry_after = 1.0
+
+
+#: How long a repeated request waits for the first one with its idempotency key to finish.
+REPLAY_WAIT_SECONDS = 10.0
+
+
 class ConnectWiseService:
     """The extension's operations for one app."""
 
@@ -88,6 +102,8 @@ class ConnectWiseService:
         self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
         self._memo: dict[str, tuple[float, bool, int | None]] = {}
         self._lock = threading.Lock()
+        #: Seconds a repeated idempotency key waits for the first request (see :meth:`replay`).
+        self.replay_wait = REPLAY_WAIT_SECONDS
         self.policy = URLPolicy.from_config(config)
 
     # -- keys and settings -------------------------------------------------------------------
@@ -499,7 +515,104 @@ class ConnectWiseService:
         change, created = self.record_change(
             tenant_id, ticket_id, note_text, lease_owner=owner, **kwargs
         )
-        self.session.commit()
+        key, digest = change.idempotency_key, change.request_hash
+        try:
+            self.session.commit()
+        except sa.exc.IntegrityError:
+            # Another request with the same key inserted it first (uq_connectwise_change_key):
+            # answer as a replay of that one (see :meth:`replay`).
+            self.session.rollback()
+            winner = self._change_by_key(tenant_id, key) if created and key else None
+            if winner is None:
+                raise
+            if winner.request_hash != digest:
+                raise IdempotencyConflict(
+                    "This Idempotency-Key was already used for a different change"
+                ) from None
+            change, created = winner, False
         if not created:
-            return outcome_of(change) | {"replayed": True}
+            return self.replay(change)
         return self.deliver(change, owner=owner)
+
+    def _change_by_key(self, tenant_id: str, key: str) -> Any:
+        model = self.models.ChangeLog
+        return (
+            self.session.query(model)
+            .filter(model.tenant_id == tenant_id, model.idempotency_key == key)
+            .one_or_none()
+        )
+
+    def replay(self, change: Any) -> dict[str, Any]:
+        """The outcome of an earlier change, marked ``replayed``. While someone delivers it
+        (a live lease), wait up to ``replay_wait`` seconds for the final outcome, then raise
+        :class:`IdempotencyInProgress` (409, try again)."""
+        deadline = time.monotonic() + self.replay_wait
+        while (
+            change.state != DELIVERED
+            and change.lease_owner
+            and change.lease_until is not None
+            and change.lease_until > utcnow()
+        ):
+            if time.monotonic() >= deadline:
+                raise IdempotencyInProgress(
+                    "The first request with this Idempotency-Key is still being delivered; "
+                    "try again in a moment"
+                )
+            time.sleep(0.05)
+            self.session.commit()  # a fresh read sees the other request's commits
+            self.session.refresh(change)
+        return outcome_of(change) | {"replayed": True}
+
+    def record_sent(
+        self,
+        tenant_id: str,
+        ticket_id: int,
+        *,
+        note_text: str,
+        member: str | None,
+        operator: str | None,
+        note: Note | None = None,
+        time_entry: TimeEntry | None = None,
+        hours: float | None = None,
+        internal: bool = False,
+    ) -> Any:
+        """Leave a change-log row (state ``delivered``) for a note or time entry the JSON API
+        has just written directly: who sent it (``operator``) and as whom (``member``).
+
+        The write to ConnectWise has happened, so a database failure here is logged (never
+        the text) and not raised: answering an error would only invite a duplicate.
+        """
+        change = new_change(
+            self.models,
+            tenant_id=tenant_id,
+            ticket_id=ticket_id,
+            note_text=note_text,
+            member=member,
+            hours=hours if time_entry is not None else None,
+            status_id=None,
+            internal=internal,
+            operator=operator,
+        )
+        change.state = DELIVERED
+        for step, record in (("note", note), ("time", time_entry)):
+            if record is None:
+                setattr(change, f"{step}_state", SKIPPED)
+            else:
+                setattr(change, f"{step}_state", CONFIRMED)
+                setattr(change, f"{step}_remote_id", record.id)
+                setattr(change, f"{step}_attempts", 1)
+        try:
+            self.session.add(change)
+            self.session.commit()
+        except sa.exc.SQLAlchemyError as exc:
+            self.session.rollback()
+            log.error(
+                "connectwise: the change log row of a direct write could not be stored",
+                extra={
+                    "cw_tenant": tenant_id,
+                    "cw_ticket": ticket_id,
+                    "cw_reference": change.reference,
+                    "cw_error": type(exc).__name__,
+                },
+            )
+        return change

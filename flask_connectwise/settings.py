@@ -60,18 +60,44 @@ def _hint(secret: str) -> str:
     return secret[-4:] if len(secret) >= 12 else ""
 
 
-def _text(payload: Mapping[str, Any], key: str, *, max_length: int) -> str | None:
+def check_text(key: str, value: str) -> str:
+    """``value`` unchanged, or :class:`InputError` on ``key`` when it holds a NUL character or
+    an unpaired surrogate (JSON's ``"\\ud800"``), which no database or HTTP call can carry."""
+    if "\x00" in value:
+        raise InputError(key, f"{key} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(key, f"{key} holds an invalid character (an unpaired surrogate)") from None
+    return value
+
+
+def check_ascii(key: str, value: str) -> str:
+    """``value`` unchanged, or :class:`InputError` on ``key`` unless it is printable ASCII
+    (ConnectWise keys and client ids are: an emoji or a pasted curly quote is a typo)."""
+    if not all(" " <= ch <= "~" for ch in value):
+        raise InputError(
+            key,
+            f"{key} may hold only ASCII letters, digits and punctuation; "
+            "retype it (a pasted curly quote or emoji is not allowed)",
+        )
+    return value
+
+
+def _text(
+    payload: Mapping[str, Any], key: str, *, max_length: int, ascii_only: bool = False
+) -> str | None:
     value = payload.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise InputError(key, f"{key} must be a string")
-    value = value.strip()
+    value = check_text(key, value).strip()
     if len(value) > max_length:
         raise InputError(key, f"{key} must be at most {max_length} characters")
-    if any(ord(ch) < 32 for ch in value):
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InputError(key, f"{key} must not contain control characters")
-    return value
+    return check_ascii(key, value) if ascii_only else value
 
 
 def _int(payload: Mapping[str, Any], key: str, *, low: int, high: int) -> int | None:
@@ -103,6 +129,7 @@ class CredentialsInput:
     def parse(cls, payload: Any, policy: URLPolicy) -> CredentialsInput:
         if not isinstance(payload, Mapping):
             raise InputError("body", "The body must be a JSON object")
+        # Not ASCII-only: the URL policy decides on (IDNA) host names.
         base_url = _text(payload, "baseUrl", max_length=255)
         if not base_url:
             raise InputError("baseUrl", "baseUrl is required")
@@ -110,14 +137,14 @@ class CredentialsInput:
             base_url = policy.check(base_url)
         except UnsafeURLError as exc:
             raise InputError("baseUrl", str(exc)) from None
-        company_id = _text(payload, "companyId", max_length=64)
+        company_id = _text(payload, "companyId", max_length=64, ascii_only=True)
         if not company_id:
             raise InputError("companyId", "companyId is required")
         if not _COMPANY_RE.match(company_id):
             raise InputError("companyId", "companyId may hold letters, digits, '.', '_' and '-'")
         secrets = {}
         for key in ("publicKey", "privateKey", "clientId"):
-            value = _text(payload, key, max_length=128)
+            value = _text(payload, key, max_length=128, ascii_only=True)
             secrets[key] = value or None
         auto = payload.get("autoUpdateStatus")
         if auto is not None and not isinstance(auto, bool):

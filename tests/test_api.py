@@ -440,8 +440,89 @@ HOSTILE: list[tuple[str, str, Any]] = [
     ("POST", "/credentials", {"baseUrl": ["x"], "companyId": "x"}),
 ]
 
+_DEEP = "[" * 5000 + "]" * 5000
+_CREDS = {"baseUrl": "SANDBOX", "companyId": "SANDBOX"}
+_AR = "\u0661\u0662\u0663\u0664\u0665"  # ١٢٣٤٥: Arabic-Indic digits, int() reads 12345
+_FW = "\uff11\uff12\uff13\uff14\uff15"  # １２３４５: full-width digits
 
-@pytest.mark.parametrize(("method", "path", "body"), HOSTILE)
+#: Hostile inputs answered 400 (or 404) naming ``field``; "SANDBOX" stands for the sandbox's
+#: base URL (resp. company id), so that the named field is the only thing wrong.
+HOSTILE_NAMED: list[tuple[str, str, Any, str]] = [
+    # JSON nested 5,000 deep (RecursionError in the parser)
+    ("POST", "/tickets/12345/log-change", "RAW:" + _DEEP, "body"),
+    ("POST", "/tickets/12345/notes", "RAW:" + '{"text": ' + _DEEP + "}", "body"),
+    ("POST", "/tickets/12345/time", "RAW:" + '{"a":' * 5000 + "1" + "}" * 5000, "body"),
+    ("PATCH", "/tickets/12345/status", "RAW:" + _DEEP, "body"),
+    ("POST", "/credentials", "RAW:" + _DEEP, "body"),
+    # a lone surrogate in every text field
+    ("POST", "/tickets/12345/log-change", {"noteText": "a\ud800b"}, "noteText"),
+    (
+        "POST",
+        "/tickets/12345/log-change",
+        {"noteText": "x", "memberIdentifier": "\udfff"},
+        "memberIdentifier",
+    ),
+    ("POST", "/tickets/12345/notes", {"text": "\ud800"}, "text"),
+    (
+        "POST",
+        "/tickets/12345/notes",
+        {"text": "x", "memberIdentifier": "j\ud800"},
+        "memberIdentifier",
+    ),
+    ("POST", "/tickets/12345/time", {"hours": 1, "notes": "\ud800"}, "notes"),
+    ("POST", "/tickets/12345/time", {"hours": 1, "memberIdentifier": "\ud800"}, "memberIdentifier"),
+    ("GET", "/tickets/search?q=%ED%A0%80", None, "q"),  # \ud800 as (invalid) UTF-8
+    ("GET", "/tickets/search?q=%FF", None, "q"),
+    ("POST", "/credentials", _CREDS | {"baseUrl": "http://127.0.0.1:1\ud800"}, "baseUrl"),
+    ("POST", "/credentials", _CREDS | {"baseUrl": "https://x\ud800.myconnectwise.net"}, "baseUrl"),
+    ("POST", "/credentials", _CREDS | {"companyId": "a\ud800"}, "companyId"),
+    ("POST", "/credentials", _CREDS | {"publicKey": "p" * 16 + "\ud800"}, "publicKey"),
+    ("POST", "/credentials", _CREDS | {"privateKey": "q" * 16 + "\ud800"}, "privateKey"),
+    ("POST", "/credentials", _CREDS | {"clientId": "c" * 16 + "\ud800"}, "clientId"),
+    # credentials that are not printable ASCII: an emoji, a pasted curly quote, a DEL
+    ("POST", "/credentials", _CREDS | {"clientId": "c" * 16 + "\U0001f600"}, "clientId"),
+    ("POST", "/credentials", _CREDS | {"clientId": "\u2019" + "c" * 16 + "\u2019"}, "clientId"),
+    ("POST", "/credentials", _CREDS | {"publicKey": "p" * 16 + "\u2019"}, "publicKey"),
+    ("POST", "/credentials", _CREDS | {"privateKey": "\U0001f511" + "q" * 16}, "privateKey"),
+    ("POST", "/credentials", _CREDS | {"privateKey": "q" * 16 + "\xe9"}, "privateKey"),
+    ("POST", "/credentials", _CREDS | {"publicKey": "p" * 16 + "\x7f"}, "publicKey"),
+    ("POST", "/credentials", _CREDS | {"companyId": "acme\U0001f600"}, "companyId"),
+    ("POST", "/credentials", _CREDS | {"companyId": "acme\u2019"}, "companyId"),
+    (
+        "POST",
+        "/credentials",
+        _CREDS | {"baseUrl": "https://api-na.myconnectwise.net\u2019"},
+        "baseUrl",
+    ),
+    ("POST", "/credentials", _CREDS | {"baseUrl": "http://localhost\U0001f600:8080"}, "baseUrl"),
+    # time under one minute (0.001 minutes rounded to 0 hours)
+    ("POST", "/tickets/12345/time", {"minutes": 0.001}, "minutes"),
+    ("POST", "/tickets/12345/time", {"minutes": 0.5}, "minutes"),
+    ("POST", "/tickets/12345/time", {"hours": 0.001}, "hours"),
+    ("POST", "/tickets/12345/time", {"hours": 0.0166}, "hours"),
+    ("POST", "/tickets/12345/log-change", {"noteText": "x", "hours": 0.01}, "hours"),
+    # ticket ids in other scripts' digits (Werkzeug's int converter reads them as 12345)
+    ("GET", f"/tickets/{_AR}", None, "ticketId"),
+    ("POST", f"/tickets/{_AR}/notes", {"text": "x"}, "ticketId"),
+    ("POST", f"/tickets/{_AR}/time", {"hours": 1}, "ticketId"),
+    ("PATCH", f"/tickets/{_AR}/status", {"statusId": 102}, "ticketId"),
+    ("POST", f"/tickets/{_AR}/log-change", {"noteText": "x"}, "ticketId"),
+    ("POST", f"/tickets/{_FW}/log-change", {"noteText": "x"}, "ticketId"),
+    ("POST", "/tickets/\u00b2/notes", {"text": "x"}, "ticketId"),  # superscript two
+    ("POST", "/tickets/+12345/notes", {"text": "x"}, "ticketId"),
+    ("POST", "/tickets/%2012345/notes", {"text": "x"}, "ticketId"),
+]
+HOSTILE += [(method, path, body) for method, path, body, _ in HOSTILE_NAMED]
+
+
+def _short_id(value: Any) -> str | None:
+    """Test ids: long strings (the 5,000-deep JSON) cut short; others as pytest makes them."""
+    if not isinstance(value, str) or len(value) <= 60:
+        return None
+    return value[:40] + f"...({len(value)} chars)"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), HOSTILE, ids=_short_id)
 def test_hostile_inputs_are_clear_400s(app, connectwise_sandbox, method, path, body):
     api = configure(app, connectwise_sandbox)
     connectwise_sandbox.clear_requests()
@@ -454,6 +535,32 @@ def test_hostile_inputs_are_clear_400s(app, connectwise_sandbox, method, path, b
     payload = answer.get_json()
     if answer.status_code == 400:
         assert payload["error"] and payload["message"]
+    assert connectwise_sandbox.requests == []
+    assert _snapshot(app) == before
+
+
+def _with_sandbox(body: Any, sandbox: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    creds = sandbox.credentials
+    real = {"baseUrl": creds["base_url"], "companyId": creds["company_id"]}
+    return {k: real[k] if v == "SANDBOX" else v for k, v in body.items()}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), HOSTILE_NAMED, ids=_short_id)
+def test_hostile_inputs_name_the_field(app, connectwise_sandbox, method, path, body, field):
+    api = configure(app, connectwise_sandbox)
+    connectwise_sandbox.clear_requests()
+    before = _snapshot(app)
+    body = _with_sandbox(body, connectwise_sandbox)
+    if isinstance(body, str) and body.startswith("RAW:"):
+        answer = api.call(method, path, data=body[4:], content_type="application/json")
+    else:
+        answer = api.call(method, path, body)
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    payload = answer.get_json()
+    assert payload["field"] == field, payload
+    assert payload["error"] and payload["message"]
     assert connectwise_sandbox.requests == []
     assert _snapshot(app) == before
 
