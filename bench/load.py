@@ -11,8 +11,9 @@ the sandbox, flag on). A separate process (``bench/loadgen.py``) runs 50 operato
 thread with a keep-alive session that logs in as its tenant's operator (``POST /login``, ``GET
 /csrf-token``) and then searches (70 % of them popular queries asked again and again, the rest
 never asked before) and, one action in ten, logs a change with hours (``X-CSRFToken``). Prints
-requests per second, p50/p99, errors, RSS per worker (from /proc) and sandbox calls per
-operator search. PostgreSQL: ``--database-url`` or ``$CONNECTWISE_TEST_POSTGRES_URL`` or the
+requests per second, p50/p99, errors (a log-change is one unless it answers 200 "delivered"),
+RSS per worker (from /proc) and sandbox calls per operator search, then each log-change not
+delivered with its failed steps and their errors. PostgreSQL: ``--database-url`` or ``$CONNECTWISE_TEST_POSTGRES_URL`` or the
 local ``cwtest`` role (a database is created and dropped per run). Redis: ``--redis-url`` or
 ``$CONNECTWISE_TEST_REDIS_URL``, else a redis-server is started on port 6392 and stopped after.
 """
@@ -283,6 +284,22 @@ def one_run(
             return stats
 
 
+def print_undelivered(cache: str, records: list[dict[str, Any]], total: int) -> None:
+    """Each log-change not delivered (answered other than 200 "delivered", or not at all):
+    which steps failed and why."""
+    print(f"[{cache}] log-changes not delivered: {len(records)} of {total}")
+    for rec in records:
+        answer = f"HTTP {rec['http']}" if rec["http"] else "no answer:"
+        head = f"  {answer} {rec.get('state') or rec.get('error') or ''}".rstrip()
+        where = f"{rec['tenant']} ticket {rec['ticket']} {rec.get('changeId') or ''}".rstrip()
+        print(f"{head} ({where}, {rec['ms']:g} ms){' busy' if rec.get('busy') else ''}")
+        if rec.get("message"):
+            print(f"    {rec['message']}")
+        for name, step in rec.get("steps", {}).items():
+            if step.get("state") not in ("confirmed", "skipped"):
+                print(f"    {name}: {step.get('state')}: {step.get('error') or '(no error)'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per run")
@@ -371,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["log_change"]["p50_ms"],
                 r["log_change"]["p99_ms"],
                 r["errors"],
+                len(r.get("undelivered", [])),
                 " / ".join(f"{v:g}" for v in peak),
                 r["sandbox_calls_per_operator_search"],
                 r["sandbox_searches_repeated"],
@@ -390,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                 "log p50",
                 "log p99",
                 "errors",
+                "log-changes not delivered",
                 "peak RSS MiB/worker",
                 "sandbox calls/search",
                 "repeated-query sandbox searches",
@@ -404,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         if r["errors"]:
             print(f"[{r['cache']}] errors: {r['error_kinds']}")
+    for r in runs:
+        print_undelivered(r["cache"], r.get("undelivered", []), r["log_change"]["n"])
     print(f"written to {path}")
     return 0
 

@@ -10,7 +10,9 @@ duration is over: with probability ``log_share`` it logs a change (with hours) o
 loggable ticket (of its tenant's ``tenant_tickets`` when the plan has them), else it searches:
 a popular query (``repeat`` of the searches, asked again and again by everyone) or a query
 nobody asked before. Progress goes to stderr; the figures (latencies per kind, errors) go to
-stdout as one JSON object.
+stdout as one JSON object. A log-change is an error unless it answers 200 with the state
+"delivered"; each one answering 200 otherwise is listed under ``undelivered`` with every step's
+state and error.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -52,6 +55,35 @@ def log_in(
     return True, {"X-CSRFToken": r.text.strip()}
 
 
+def undelivered_record(
+    http_status: int | None, answer: dict[str, Any], tenant: str, ticket: int, seconds: float
+) -> dict[str, Any]:
+    """What a log-change answer that is not "delivered" says: the change's state and, per step
+    (note, time entry, status), its state and ConnectWise's error; for an HTTP error, its
+    ``error`` and ``message``; with no answer (``http_status`` None), ``error`` is what
+    ``requests`` raised."""
+    steps = {}
+    for name in ("note", "timeEntry", "status"):
+        step = answer.get(name)
+        if isinstance(step, dict):
+            steps[name] = {"state": step.get("state"), "error": step.get("error")}
+    record: dict[str, Any] = {
+        "http": http_status,
+        "tenant": tenant,
+        "ticket": ticket,
+        "changeId": answer.get("changeId"),
+        "state": answer.get("state"),
+        "ms": round(seconds * 1000, 1),
+        "steps": steps,
+    }
+    if answer.get("busy"):
+        record["busy"] = True
+    if http_status != 200:
+        record["error"] = answer.get("error")
+        record["message"] = answer.get("message")
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
@@ -75,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     latencies: dict[str, list[float]] = {"search": [], "log_change": []}
     errors: Counter[str] = Counter()
+    undelivered: list[dict[str, object]] = []
     searches = Counter[str]()
     logged_in = threading.Semaphore(0)
     go = threading.Event()
@@ -93,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         session = requests.Session()
         session.trust_env = False
         mine: dict[str, list[float]] = {"search": [], "log_change": []}
+        mine_undelivered: list[dict[str, object]] = []
         errs: Counter[str] = Counter()
         n_search = Counter[str]()
         headers: dict[str, str] = {}
@@ -109,19 +143,37 @@ def main(argv: list[str] | None = None) -> int:
             n += 1
             if rng.random() < log_share:
                 kind = "log_change"
+                ticket = rng.choice(mine_tickets)
                 t0 = time.perf_counter()
                 try:
                     r = session.post(
-                        f"{prefix}/tickets/{rng.choice(mine_tickets)}/log-change",
+                        f"{prefix}/tickets/{ticket}/log-change",
                         json={"noteText": f"Load test: operator {index} change {n}", "hours": 0.25}
                         | ({"memberIdentifier": member} if member else {}),
                         headers=headers,
                         timeout=30,
                     )
-                    ok = r.status_code == 200 and r.json().get("state") == "delivered"
-                    code = str(r.status_code) if not ok else ""
+                    try:
+                        answer = r.json()
+                    except ValueError:
+                        answer = {}
+                    if not isinstance(answer, dict):
+                        answer = {}
+                    ok = r.status_code == 200 and answer.get("state") == "delivered"
+                    code = "" if ok else f"{r.status_code} {answer.get('state') or ''}".strip()
+                    if not ok:
+                        mine_undelivered.append(
+                            undelivered_record(
+                                r.status_code, answer, tenant, ticket, time.perf_counter() - t0
+                            )
+                        )
                 except requests.RequestException as exc:
                     ok, code = False, type(exc).__name__
+                    mine_undelivered.append(
+                        undelivered_record(
+                            None, {"error": code}, tenant, ticket, time.perf_counter() - t0
+                        )
+                    )
             else:
                 kind = "search"
                 repeated = rng.random() < repeat
@@ -145,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 latencies[key].extend(values)
             errors.update(errs)
             searches.update(n_search)
+            undelivered.extend(mine_undelivered)
 
     threads = [threading.Thread(target=operator, args=(i,), daemon=True) for i in range(operators)]
     for thread in threads:
@@ -181,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 "searches": dict(searches),
                 "errors": sum(errors.values()),
                 "error_kinds": dict(errors),
+                "undelivered": undelivered,
             }
         )
     )

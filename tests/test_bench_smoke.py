@@ -87,3 +87,49 @@ def test_load(tmp_path):
         # Every operator logged in (a failed login or CSRF token would be an error).
         assert not any(k.startswith(("login", "csrf")) for k in r["error_kinds"]), r
         assert r["search"]["n"] > 0 and r["sandbox_searches"] > 0
+        # Each log-change not delivered is listed, and counted among the errors.
+        assert len(r["undelivered"]) == sum(
+            n for k, n in r["error_kinds"].items() if k.startswith("log_change:")
+        )
+        assert f"[{r['cache']}] log-changes not delivered: {len(r['undelivered'])} of" in out
+
+
+def test_load_lists_each_undelivered_change_with_its_failed_steps(capsys):
+    """What ``bench/load.py`` prints for a log-change answered 200 but not "delivered" (the
+    record is what ``bench/loadgen.py`` keeps of such an answer), and for an HTTP error."""
+    from bench.load import print_undelivered
+    from bench.loadgen import undelivered_record
+
+    answer = {
+        "changeId": "cwlog-4e4d6f5d",
+        "ticketId": 12450,
+        "state": "retrying",
+        "note": {"ok": True, "state": "confirmed", "id": 7},
+        "timeEntry": {
+            "ok": False,
+            "state": "sent",
+            "error": "The connection broke before ConnectWise answered",
+        },
+        "status": {"ok": True, "state": "skipped", "skipped": True},
+    }
+    records = [
+        undelivered_record(200, answer, "fabrikam", 12450, 1.3606),
+        undelivered_record(
+            500, {"error": "server_error", "message": "Something went wrong"}, "contoso", 3, 0.2
+        ),
+        undelivered_record(None, {"error": "ReadTimeout"}, "contoso", 4, 30.0),
+    ]
+    assert records[0]["steps"]["timeEntry"] == {
+        "state": "sent",
+        "error": "The connection broke before ConnectWise answered",
+    }
+    print_undelivered("redis", records, 1253)
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "[redis] log-changes not delivered: 3 of 1253",
+        "  HTTP 200 retrying (fabrikam ticket 12450 cwlog-4e4d6f5d, 1360.6 ms)",
+        "    timeEntry: sent: The connection broke before ConnectWise answered",
+        "  HTTP 500 server_error (contoso ticket 3, 200 ms)",
+        "    Something went wrong",
+        "  no answer: ReadTimeout (contoso ticket 4, 30000 ms)",
+    ]
