@@ -21,6 +21,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # The listen backlog. socketserver's default of 5 made the kernel drop and then reset new
+    # connections whenever more than 5 arrived faster than the accept loop took them (a load
+    # benchmark's burst): a write sent on such a connection came back "connection broke".
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, address: tuple[str, int], family: int) -> None:
         self.address_family = family
