@@ -8,6 +8,7 @@ changes only as ``application/json`` with a CSRF token in the configured header.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import math
@@ -17,12 +18,14 @@ import traceback
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import sqlalchemy.exc as sa_exc
 from flask import Blueprint, Response, current_app, g, jsonify, request, session
 from werkzeug.exceptions import HTTPException
 
 from .crypto import CryptoError, KeyConfigurationError
 from .errors import ConnectWiseError
 from .extension import state
+from .faults import DatabaseUnavailableError, database_cause, log_fields
 from .settings import InputError, SettingsStore, check_text
 
 log = logging.getLogger("flask_connectwise.api")
@@ -220,7 +223,8 @@ def create_blueprint(prefix: str) -> Blueprint:
             return error_response(404, "unknown_tenant", "Unknown tenant")
         ext = state().extension
         action = "configure" if endpoint in _CONFIGURE_ENDPOINTS else "use"
-        if not ext.is_authorized(tenant, action):  # type: ignore[arg-type]
+        # A hook that fails denies, unless the database made it fail: then 503 (see below).
+        if not ext.is_authorized(tenant, action, raise_database_errors=True):  # type: ignore[arg-type]
             return error_response(403, "forbidden", "You may not do this for this tenant")
         if request.method in ("POST", "PATCH", "PUT", "DELETE"):
             if request.mimetype != "application/json":
@@ -236,7 +240,9 @@ def create_blueprint(prefix: str) -> Blueprint:
         if endpoint != "enabled":
             try:
                 on = state().service.flag_on(tenant)
-            except Exception:
+            except Exception as exc:
+                if database_cause(exc) is not None:
+                    raise  # 503, not "not enabled"
                 log.exception("connectwise flag check failed")
                 on = False
             if not on:
@@ -290,6 +296,32 @@ def create_blueprint(prefix: str) -> Blueprint:
             "The stored credentials cannot be read with the configured keys; an administrator must re-enter them or restore the key",
         )
 
+    @bp.errorhandler(DatabaseUnavailableError)
+    @bp.errorhandler(sa_exc.DBAPIError)
+    @bp.errorhandler(sa_exc.DisconnectionError)
+    @bp.errorhandler(sa_exc.TimeoutError)
+    @bp.errorhandler(sa_exc.PendingRollbackError)
+    def database_unavailable(exc: Exception) -> Response:
+        # Never the error's text: it holds the SQL and its parameters (the note text...).
+        with contextlib.suppress(Exception):
+            state().service.session.rollback()
+        log.error(
+            "connectwise database unavailable",
+            extra=log_fields(
+                database_cause(exc) or exc,
+                cw_tenant=g.get("connectwise_tenant"),
+                cw_endpoint=request.endpoint,
+            ),
+        )
+        response = error_response(
+            503,
+            "service_unavailable",
+            "The ConnectWise integration is temporarily unavailable: its database cannot be "
+            "reached. Try again in a moment.",
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+
     @bp.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
@@ -325,7 +357,9 @@ def create_blueprint(prefix: str) -> Blueprint:
     def enabled() -> Response:
         try:
             on = service().is_enabled(tenant())
-        except Exception:
+        except Exception as exc:
+            if database_cause(exc) is not None:
+                raise
             log.exception("connectwise enabled check failed")
             on = False
         return jsonify({"enabled": on})

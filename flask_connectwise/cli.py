@@ -285,7 +285,12 @@ def keys_rotate(dry_run: bool, batch_size: int) -> None:
 def deliver(
     once: bool, batch_size: int, give_up_hours: float, rate: float, idle_sleep: float
 ) -> None:
-    """Deliver pending log-changes (the outbox) to ConnectWise."""
+    """Deliver pending log-changes (the outbox) to ConnectWise.
+
+    One bad change never stops it (the change is set aside: failed, needs attention), nor does
+    the database going away (it waits and goes on). With --once it gives up after a few failed
+    tries in a row and exits 1; the changes stay queued.
+    """
     from datetime import timedelta
 
     from .worker import OutboxWorker, TenantThrottle
@@ -307,6 +312,9 @@ def deliver(
         click.echo("Stopped.")
         return
     click.echo(f"Done: {total}.")
+    if total.stopped:
+        click.echo(f"Stopped early: {total.stopped}", err=True)
+        raise SystemExit(1)
 
 
 @connectwise_cli.group("outbox")

@@ -11,6 +11,7 @@ from flask_caching import Cache
 
 from .config import apply_defaults
 from .crypto import KeyConfigurationError, Keyring
+from .faults import DatabaseUnavailableError, database_cause, log_fields
 from .models import Models, define_models
 from .records import Ticket
 from .service import ConnectWiseService
@@ -152,13 +153,32 @@ class ConnectWise:
             )
             return False
 
-    def is_authorized(self, tenant_id: str, action: Action) -> bool:
-        """Ask the host's ``authorize`` hook; deny when there is none or it fails."""
+    def is_authorized(
+        self, tenant_id: str, action: Action, *, raise_database_errors: bool = False
+    ) -> bool:
+        """Ask the host's ``authorize`` hook; deny when there is none or it fails.
+
+        ``raise_database_errors``: when the hook failed because of the database (an outage,
+        not a "no"), raise :class:`~flask_connectwise.faults.DatabaseUnavailableError` instead
+        of denying, so the caller can answer "temporarily unavailable".
+        """
         if self._authorize is None:
             return False
         try:
             return self._authorize(tenant_id, action) is True
-        except Exception:
+        except Exception as exc:
+            cause = database_cause(exc)
+            if cause is not None:
+                if raise_database_errors:
+                    raise DatabaseUnavailableError(
+                        "the authorize hook could not reach the database"
+                    ) from exc
+                # Type and place only: a database error's text holds SQL and parameters.
+                log.error(
+                    "connectwise authorize hook failed: database unavailable; denying",
+                    extra=log_fields(cause, cw_tenant=tenant_id),
+                )
+                return False
             log.exception(
                 "connectwise authorize hook failed; denying", extra={"cw_tenant": tenant_id}
             )

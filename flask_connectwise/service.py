@@ -7,6 +7,7 @@ rebuilt when that tenant's credentials change. It never reads Flask's request gl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -23,6 +24,14 @@ from .client import ConnectWiseClient
 from .crypto import CryptoError, Keyring
 from .delivery import Deliverer, check_hours, new_change, outcome_of
 from .errors import ConfigurationError, ConnectWiseError, NotFoundError
+from .faults import (
+    DatabaseUnavailableError,
+    database_cause,
+    log_fields,
+    new_incident,
+    outage_cause,
+    unexpected_reason,
+)
 from .models import (
     ALL_TENANTS,
     CHANGE_PENDING,
@@ -200,7 +209,12 @@ class ConnectWiseService:
         if loader is not None:
             try:
                 decided = loader(tenant_id)
-            except Exception:
+            except Exception as exc:
+                if database_cause(exc) is not None:
+                    # Not "off": the answer is unknown until the database is back.
+                    raise DatabaseUnavailableError(
+                        "the flag loader could not reach the database"
+                    ) from exc
                 log.exception("connectwise flag loader failed; treating the feature as off")
                 return False
             if decided is not None:
@@ -449,17 +463,47 @@ class ConnectWiseService:
             if not self.take_lease(change, owner):
                 self.session.refresh(change)
                 return outcome_of(change) | {"busy": True}
+        change_id = change.id
         try:
-            return self.deliver_change(change, release=owner)[0]
-        finally:
-            if change.lease_owner == owner:
-                self.release_lease(change, owner)
+            outcome = self.deliver_change(change, release=owner)[0]
+        except BaseException:
+            self._release_after_error(change_id, owner)
+            raise
+        if change.lease_owner == owner:
+            self.release_lease(change, owner)
+        return outcome
+
+    def _release_after_error(self, change_id: int, owner: str) -> None:
+        """Give up ``owner``'s lease after a failed delivery, if the database lets us (else
+        the lease simply runs out)."""
+        model = self.models.ChangeLog
+        try:
+            self.session.rollback()
+            self.session.execute(
+                sa.update(model)
+                .where(model.id == change_id, model.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            self.session.commit()
+        except Exception as exc:
+            log.warning(
+                "connectwise lease not released; it runs out by itself",
+                extra=log_fields(exc, cw_change_id=change_id),
+            )
+            with contextlib.suppress(Exception):
+                self.session.rollback()
 
     def deliver_change(
-        self, change: Any, *, release: str | None = None
+        self, change: Any, *, release: str | None = None, contain_errors: bool = True
     ) -> tuple[dict[str, Any], float | None]:
         """Deliver a change the caller has leased; also return the longest ``Retry-After``
         ConnectWise asked for. ``release``: the lease to give up in the final commit.
+
+        An unexpected exception (a bug, settings no request can carry) is the change's
+        failure: it stays queued for the worker, with the reason on its steps (see
+        :meth:`set_aside`). ``contain_errors=False`` raises it instead (the worker sets the
+        change aside). A database outage is always raised.
 
         :class:`IntegrationOffError` (the row untouched) while the tenant's flag is off. A
         change a step of which ConnectWise refused for good ends ``failed`` and
@@ -482,18 +526,90 @@ class ConnectWiseService:
             change.updated_at = utcnow()
             finish()
             outcome = outcome_of(change)
-            change_failed.send(self.app, change=change, outcome=outcome, final=False)
+            self.notify(change_failed, change=change, outcome=outcome, final=False)
             return outcome, None
+        except Exception as exc:
+            return self._unexpected(change, exc, contain=contain_errors, release=release), None
         deliverer = Deliverer(self.session)
-        deliverer.deliver(change, client)
-        finish()
+        try:
+            deliverer.deliver(change, client)
+            finish()
+        except Exception as exc:
+            return self._unexpected(change, exc, contain=contain_errors, release=release), None
         outcome = outcome_of(change)
         if change.state == DELIVERED:
-            change_logged.send(self.app, change=change, outcome=outcome)
+            self.notify(change_logged, change=change, outcome=outcome)
         else:
             final = change.state == GAVE_UP
-            change_failed.send(self.app, change=change, outcome=outcome, final=final)
+            self.notify(change_failed, change=change, outcome=outcome, final=final)
         return outcome, deliverer.retry_after
+
+    def _unexpected(
+        self, change: Any, exc: Exception, *, contain: bool, release: str | None
+    ) -> dict[str, Any]:
+        if not contain or outage_cause(exc) is not None:
+            raise exc
+        return self.set_aside(change, exc, final=False, release=release)
+
+    def set_aside(
+        self, change: Any, exc: BaseException, *, final: bool, release: str | None = None
+    ) -> dict[str, Any]:
+        """Record an unexpected exception while delivering ``change`` as its failure.
+
+        The session is rolled back first: steps in flight were committed as ``sent`` before
+        anything left, so they are looked up on the ticket before any repeat. The error is
+        logged by type and place (never its text) under an incident id, and each step not done
+        gets a plain-words reason with that id. ``final`` (the worker): the change is marked
+        ``failed`` (needs attention) and ``change_failed`` fires with ``final=True``, so it is
+        never claimed again; otherwise it stays queued for the worker. ``release``: the lease
+        to give up. Returns the change's outcome.
+        """
+        incident = new_incident()
+        self.session.rollback()
+        self.session.refresh(change)
+        log.error(
+            "connectwise change set aside after an unexpected error"
+            if final
+            else "connectwise change not delivered: unexpected error; left for the worker",
+            extra=log_fields(
+                exc,
+                cw_change=change.reference,
+                cw_tenant=change.tenant_id,
+                cw_incident=incident,
+                cw_final=final,
+            ),
+        )
+        if change.state != DELIVERED:
+            reason = unexpected_reason(exc, incident, final=final)
+            for step in ("note", "time", "status"):
+                if change.step_state(step) not in (CONFIRMED, SKIPPED):
+                    setattr(change, f"{step}_error", reason)
+            change.state = GAVE_UP if final else RETRYING
+            change.next_attempt_at = None
+            change.updated_at = utcnow()
+        if release and change.lease_owner == release:
+            change.lease_owner = change.lease_until = None
+        self.session.commit()
+        outcome = outcome_of(change)
+        if change.state != DELIVERED:
+            self.notify(change_failed, change=change, outcome=outcome, final=final)
+        return outcome
+
+    def notify(self, signal: Any, **kwargs: Any) -> None:
+        """Send one of the extension's signals; a receiver's exception is logged, not raised
+        (the host's bug must not fail a delivery that already happened)."""
+        try:
+            signal.send(self.app, **kwargs)
+        except Exception as exc:
+            change = kwargs.get("change")
+            log.error(
+                "connectwise signal receiver failed",
+                extra=log_fields(
+                    exc,
+                    cw_signal=getattr(signal, "name", None),
+                    cw_change=getattr(change, "reference", None),
+                ),
+            )
 
     def ensure_on(self, tenant_id: str) -> None:
         """:class:`IntegrationOffError` unless the feature flag is on for the tenant."""

@@ -10,12 +10,18 @@ whole tenant. A change ConnectWise refused for good (see :mod:`flask_connectwise
 or still not delivered after the give-up age, is marked ``failed`` and ``change_failed`` fires
 with ``final=True``; a failed change is never claimed again (an admin may retry it).
 
+One bad change never stops the worker: an unexpected exception while delivering it (a bug, a
+tenant's stored settings no request can carry) sets that change aside, marked ``failed`` with
+a plain-words reason, and the others go on. Nor does a database outage: the worker rolls back,
+waits with backoff, and goes on once the database is back.
+
 Changes of a tenant whose feature flag is off are not claimed at all: they stay queued,
 untouched (no attempt counted), and flow as soon as the flag is on again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -31,6 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .delivery import outcome_of
+from .faults import error_name, log_fields, outage_cause
 from .models import CHANGE_PENDING, DELIVERED, GAVE_UP, RETRYING, utcnow
 from .signals import change_failed
 
@@ -83,6 +90,12 @@ class RunSummary:
     deferred: int = 0
     #: Claimed, then left untouched because the tenant's feature flag was turned off.
     paused: int = 0
+    #: Marked failed (needs attention) after an unexpected error; never claimed again.
+    set_aside: int = 0
+    #: Times a batch failed (the database unavailable...) and the worker waited to try again.
+    setbacks: int = 0
+    #: Why :meth:`OutboxWorker.run` stopped before its work was done ("" when it did not).
+    stopped: str = ""
 
     def __str__(self) -> str:
         text = (
@@ -91,6 +104,10 @@ class RunSummary:
         )
         if self.paused:
             text += f", left for integration off {self.paused}"
+        if self.set_aside:
+            text += f", set aside {self.set_aside} (needs attention)"
+        if self.setbacks:
+            text += f", waited out {self.setbacks} database or batch errors"
         return text
 
 
@@ -109,6 +126,9 @@ class OutboxWorker:
         throttle: TenantThrottle | None = None,
         worker_id: str | None = None,
         rng: random.Random | None = None,
+        outage_backoff: float = 0.5,
+        outage_backoff_cap: float = 30.0,
+        once_attempts: int = 5,
     ) -> None:
         self.service = service
         self.batch_size = batch_size
@@ -119,6 +139,11 @@ class OutboxWorker:
         self.throttle = throttle or TenantThrottle()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not a secret
+        #: First and longest wait after a failed batch (the database down...), in seconds.
+        self.outage_backoff = outage_backoff
+        self.outage_backoff_cap = outage_backoff_cap
+        #: ``run(once=True)`` gives up after this many failed batches in a row.
+        self.once_attempts = once_attempts
 
     @property
     def _model(self) -> Any:
@@ -190,19 +215,78 @@ class OutboxWorker:
         window = min(self.backoff_cap, self.backoff_base * 2 ** max(0, attempts - 1))
         return self._rng.uniform(0, window)
 
-    def run_once(self, *, progress: Callable[[int], None] | None = None) -> RunSummary:
-        """Claim one batch and deliver it."""
-        summary = RunSummary()
+    def run_once(
+        self,
+        *,
+        progress: Callable[[int], None] | None = None,
+        summary: RunSummary | None = None,
+    ) -> RunSummary:
+        """Claim one batch and deliver it (counting into ``summary`` when given).
+
+        An unexpected exception while delivering one change sets that change aside
+        (:meth:`set_aside`) and the batch goes on. A database outage is raised: :meth:`run`
+        waits and tries again.
+        """
+        summary = summary if summary is not None else RunSummary()
         ids = self.claim()
-        summary.claimed = len(ids)
+        summary.claimed += len(ids)
         for change_id in ids:
-            row = self._session.get(self._model, change_id)
-            if row is None or row.lease_owner != self.worker_id:
-                continue
-            self._deliver_one(row, summary)
+            try:
+                row = self._session.get(self._model, change_id)
+                if row is None or row.lease_owner != self.worker_id:
+                    continue
+                self._deliver_one(row, summary)
+            except Exception as exc:
+                if outage_cause(exc) is not None:
+                    raise
+                self.set_aside(change_id, exc)
+                summary.set_aside += 1
             if progress:
                 progress(1)
         return summary
+
+    def set_aside(self, change_id: int, exc: BaseException) -> None:
+        """Mark the change failed (needs attention) after an unexpected exception, so no
+        worker meets it again; see :meth:`ConnectWiseService.set_aside`."""
+        self._session.rollback()
+        row = self._session.get(self._model, change_id)
+        if row is not None:
+            self.service.set_aside(row, exc, final=True, release=self.worker_id)
+
+    def release_leases(self) -> int:
+        """Give back every lease this worker holds (after a failed batch: the changes it had
+        claimed are due again at once, not when the leases run out)."""
+        model = self._model
+        result = self._session.execute(
+            sa.update(model)
+            .where(model.lease_owner == self.worker_id)
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        self._session.commit()
+        return int(result.rowcount or 0)
+
+    def _setback(self, exc: BaseException, failures: int) -> float:
+        """After a failed batch: roll back, log (type and place, never the text: a database
+        error's text holds SQL and its parameters) and return how long to wait."""
+        with contextlib.suppress(Exception):
+            self._session.rollback()
+        window = min(self.outage_backoff_cap, self.outage_backoff * 2 ** (failures - 1))
+        delay = window / 2 + self._rng.uniform(0, window / 2)
+        outage = outage_cause(exc)
+        log.log(
+            logging.WARNING if outage is not None else logging.ERROR,
+            "connectwise worker: the database is unavailable; waiting to try again"
+            if outage is not None
+            else "connectwise worker: a batch failed; waiting to try again",
+            extra=log_fields(
+                outage or exc,
+                cw_worker=self.worker_id,
+                cw_failures=failures,
+                cw_retry_in=round(delay, 2),
+            ),
+        )
+        return delay
 
     def _deliver_one(self, row: Any, summary: RunSummary) -> None:
         now = utcnow()
@@ -221,7 +305,7 @@ class OutboxWorker:
                 "connectwise change given up",
                 extra={"cw_change": row.reference, "cw_tenant": row.tenant_id},
             )
-            change_failed.send(self.service.app, change=row, outcome=outcome_of(row), final=True)
+            self.service.notify(change_failed, change=row, outcome=outcome_of(row), final=True)
             return
         wait = self.throttle.wait_time(row.tenant_id)
         if wait > 0:
@@ -230,7 +314,7 @@ class OutboxWorker:
             self._session.commit()
             summary.deferred += 1
             return
-        _, retry_after = self.service.deliver_change(row)
+        _, retry_after = self.service.deliver_change(row, contain_errors=False)
         if retry_after:
             self.throttle.pause(row.tenant_id, retry_after)
         if row.state == DELIVERED:
@@ -256,16 +340,50 @@ class OutboxWorker:
         stop: threading.Event | None = None,
         progress: Callable[[RunSummary], None] | None = None,
     ) -> RunSummary:
-        """Deliver until nothing is due (``once``) or until ``stop`` is set."""
+        """Deliver until nothing is due (``once``) or until ``stop`` is set.
+
+        Never stops on an error. A change that fails unexpectedly is set aside; when a batch
+        fails (the database down or restarting...), the worker rolls back, logs, waits
+        (``outage_backoff`` doubling up to ``outage_backoff_cap``, with jitter), gives back its
+        leases and goes on: what was queued is delivered once the database is back. With
+        ``once`` it stops after ``once_attempts`` failed batches in a row and says why in the
+        summary's ``stopped`` (the changes stay queued).
+        """
         total = RunSummary()
         stop = stop or threading.Event()
+        failures = 0
         while not stop.is_set():
-            summary = self.run_once()
-            for name in ("claimed", "delivered", "retrying", "gave_up", "deferred", "paused"):
-                setattr(total, name, getattr(total, name) + getattr(summary, name))
+            claimed_before = total.claimed
+            try:
+                if failures:
+                    self.release_leases()
+                self.run_once(summary=total)
+            except Exception as exc:
+                failures += 1
+                total.setbacks += 1
+                delay = self._setback(exc, failures)
+                if once and failures >= self.once_attempts:
+                    what = (
+                        "the database was unavailable"
+                        if outage_cause(exc) is not None
+                        else f"delivery failed ({error_name(exc)})"
+                    )
+                    total.stopped = (
+                        f"{what} {failures} times in a row; the changes stay queued. Run the "
+                        "command again once the cause is fixed."
+                    )
+                    break
+                stop.wait(delay)
+                continue
+            if failures:
+                log.warning(
+                    "connectwise worker: going again",
+                    extra={"cw_worker": self.worker_id, "cw_failures": failures},
+                )
+                failures = 0
             if progress:
                 progress(total)
-            if summary.claimed == 0:
+            if total.claimed == claimed_before:
                 if once:
                     break
                 stop.wait(idle_sleep)
