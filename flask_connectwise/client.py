@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     ConnectWiseError,
+    CredentialsUnusableError,
     FieldError,
     ForbiddenError,
     NotFoundError,
@@ -67,6 +69,8 @@ _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _CODEBASE_TTL = 3600.0
 _LOCAL_CODEBASE_TTL = 60.0
 _STATUS_CACHE_TTL = 300.0
+#: What keys, client ids and company ids may hold (they travel in HTTP headers).
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 
 class CodebaseCache(Protocol):
@@ -216,6 +220,13 @@ class ConnectWiseClient:
         ):
             if not isinstance(value, str) or not value.strip():
                 raise ConfigurationError(f"The ConnectWise {name} is missing")
+            if not _PRINTABLE_ASCII.fullmatch(value):
+                # It would fail in the HTTP headers (a UnicodeEncodeError) on every call.
+                raise CredentialsUnusableError(
+                    f"The stored ConnectWise {name} holds characters ConnectWise does not accept "
+                    "(only ASCII letters, digits and punctuation): an administrator must "
+                    "re-enter it"
+                )
         if timeout <= 0 or connect_timeout <= 0:
             raise ConfigurationError("Timeouts must be positive")
         self.company_id = company_id.strip()

@@ -143,9 +143,7 @@ def _reason(exc: ConnectWiseError) -> str:
 
 def _about(exc: ConnectWiseError, *fields: str) -> bool:
     """True when one of ConnectWise's field errors names one of ``fields`` (e.g. ``status/id``)."""
-    return any(
-        (e.field or "").split("/")[0].casefold() in fields for e in exc.errors if e.field
-    )
+    return any((e.field or "").split("/")[0].casefold() in fields for e in exc.errors if e.field)
 
 
 def failure_text(

@@ -88,6 +88,14 @@ class ConfigurationError(ConnectWiseError):
         return False  # an admin fixes the settings; the same change can then go out
 
 
+class CredentialsUnusableError(ConfigurationError):
+    """Stored credentials hold characters ConnectWise cannot receive (keys and client ids are
+    printable ASCII); stored before input was checked, or written around the checks."""
+
+    http_status = 503
+    error_code = "credentials_unusable"
+
+
 class AuthenticationError(ConnectWiseError):
     """ConnectWise refused the keys, company id or client id (HTTP 401)."""
 

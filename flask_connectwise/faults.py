@@ -96,7 +96,9 @@ def log_fields(exc: BaseException, **extra: Any) -> dict[str, Any]:
 def unexpected_reason(exc: BaseException, incident: str, *, final: bool) -> str:
     """What an admin reads on a change an unexpected error stopped: plain words, what to do,
     and the incident id of the log line (never the error's text)."""
-    if isinstance(exc, UnicodeError):
+    from .errors import CredentialsUnusableError
+
+    if isinstance(exc, UnicodeError | CredentialsUnusableError):
         cause = (
             "this tenant's stored ConnectWise settings hold characters ConnectWise cannot take "
             "(keys and the client id are plain ASCII letters and digits). Re-enter the "

@@ -23,7 +23,12 @@ from .cachesafe import SafeCache
 from .client import ConnectWiseClient
 from .crypto import CryptoError, Keyring
 from .delivery import Deliverer, check_hours, new_change, outcome_of
-from .errors import ConfigurationError, ConnectWiseError, NotFoundError
+from .errors import (
+    ConfigurationError,
+    ConnectWiseError,
+    CredentialsUnusableError,
+    NotFoundError,
+)
 from .faults import (
     DatabaseUnavailableError,
     database_cause,
@@ -520,6 +525,9 @@ class ConnectWiseService:
         self.ensure_on(change.tenant_id)
         try:
             client = self.client_for(change.tenant_id)
+        except CredentialsUnusableError as exc:
+            # No call can carry these settings: set the change aside like any poison.
+            return self._unexpected(change, exc, contain=contain_errors, release=release), None
         except (ConnectWiseError, CryptoError) as exc:
             change.state = RETRYING
             change.note_error = change.note_error or str(exc)[:500]

@@ -161,7 +161,9 @@ def test_status_counts_what_each_key_decrypts(app):
             tenant_id="t-new",
             base_url="http://127.0.0.1:1",
             company_id="acme",
-            **{c: keyring.encrypt("x", Cell(CREDENTIALS_TABLE, c, "t-new")) for c in SECRET_COLUMNS},
+            **{
+                c: keyring.encrypt("x", Cell(CREDENTIALS_TABLE, c, "t-new")) for c in SECRET_COLUMNS
+            },
         )
         app.extensions["test_db"].session.add(row)
         app.extensions["test_db"].session.commit()

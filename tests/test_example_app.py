@@ -166,7 +166,9 @@ def test_demo_mode_accepts_loopback_urls_on_the_sandbox_port_only(tmp_path, monk
     other = _free_port()
     for url in (f"http://127.0.0.1:{other}", "http://127.0.0.1", f"http://[::1]:{other}"):
         refused = client.post(
-            API.format(tenant="contoso") + "/credentials", json=body | {"baseUrl": url}, headers=headers
+            API.format(tenant="contoso") + "/credentials",
+            json=body | {"baseUrl": url},
+            headers=headers,
         )
         assert refused.status_code == 400, refused.get_data(as_text=True)
         error = refused.get_json()

@@ -1091,7 +1091,9 @@ def test_text_prefix_reaches_every_display_text_and_reset_undoes_it(sb, cw):
         assert text.startswith(prefix)
     assert ticket["company"]["identifier"] and not ticket["company"]["identifier"].startswith("<")
     board = ticket["board"]["id"]
-    assert all(s["name"].startswith(prefix) for s in cw.get(f"service/boards/{board}/statuses").json())
+    assert all(
+        s["name"].startswith(prefix) for s in cw.get(f"service/boards/{board}/statuses").json()
+    )
     assert cw.get("system/info").json()["version"].startswith(prefix)
     found = cw.get("service/tickets", conditions='summary contains "printer"').json()
     assert found and all(prefix in t["summary"] for t in found)  # searches still work

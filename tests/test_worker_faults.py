@@ -106,7 +106,7 @@ def test_a_poison_tenant_is_set_aside_and_ten_others_are_delivered(
     assert counts == {ref: 1 for _, ref in good} | {ref: 0 for _, ref in poisoned}
     # Logged with the error's type and place; never the client id or the note text.
     set_aside = [r for r in caplog.records if getattr(r, "cw_tenant", None) == POISON]
-    assert set_aside and all("UnicodeEncodeError" in str(r.cw_error) for r in set_aside)
+    assert set_aside and all("CredentialsUnusableError" in str(r.cw_error) for r in set_aside)
     texts = log_texts(caplog)
     assert not [t for t in texts if "poison-client" in t or "poison first" in t]
 
@@ -381,3 +381,23 @@ def test_a_flag_loader_failing_on_the_database_is_503(tmp_path):
     assert answer.status_code == 503 and answer.get_json()["error"] == "service_unavailable"
     with app.app_context():
         app.extensions["test_db"].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/tickets/search?q=printer"), ("GET", f"/tickets/{TICKET}")],
+)
+def test_reads_for_a_poison_tenant_answer_a_plain_503_not_a_500(
+    tmp_path, connectwise_sandbox, method, path
+):
+    """Credentials stored before input was checked: the operator reads what is wrong, no 500."""
+    app = make_host_app(f"sqlite:///{tmp_path / 'reads.db'}")
+    poison_tenant(app, connectwise_sandbox)
+    calls_before = len(connectwise_sandbox.requests)
+    answer = Api(app, POISON).call(method, path)
+    assert answer.status_code == 503, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body["error"] == "credentials_unusable"
+    assert "re-enter" in body["message"] and "ASCII" in body["message"]
+    assert POISON_CLIENT_ID not in answer.get_data(as_text=True)
+    assert len(connectwise_sandbox.requests) == calls_before  # nothing left for ConnectWise
