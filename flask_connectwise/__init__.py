@@ -31,6 +31,7 @@ _LAZY = {
     "ConnectWiseChangeLogging": ("flask_connectwise.changelogging", "ConnectWiseChangeLogging"),
     "change_logged": ("flask_connectwise.signals", "change_logged"),
     "change_failed": ("flask_connectwise.signals", "change_failed"),
+    "csrf_token": ("flask_connectwise.csrf", "csrf_token"),
 }
 
 
@@ -68,4 +69,5 @@ __all__ = [
     "ValidationError",
     "change_failed",
     "change_logged",
+    "csrf_token",
 ]

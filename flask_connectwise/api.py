@@ -9,32 +9,39 @@ changes only as ``application/json`` with a CSRF token in the configured header.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import math
-import re
-import secrets
 import traceback
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import sqlalchemy.exc as sa_exc
-from flask import Blueprint, Response, current_app, g, jsonify, request, session
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .crypto import CryptoError, KeyConfigurationError
+from .csrf import csrf_token, csrf_valid  # noqa: F401 - csrf_token: importable here as before
 from .errors import ConnectWiseError
 from .extension import state
 from .faults import DatabaseUnavailableError, database_cause, log_fields
-from .settings import InputError, SettingsStore, check_text
+from .settings import SettingsStore
+from .validation import (
+    TENANT_ID_RE,
+    InputError,
+    check_idempotency_key,
+    check_text,
+    is_tenant_id,
+    optional_hours,
+    optional_id,
+    optional_minutes,
+    optional_text,
+    parse_ticket_id,
+    required_text,
+)
 
 log = logging.getLogger("flask_connectwise.api")
 
-TENANT_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-MAX_ID = 2**31 - 1
-#: The shortest time entry: one minute.
-MIN_HOURS = 1 / 60
-_SESSION_CSRF_KEY = "_connectwise_csrf"
+TENANT_RE = TENANT_ID_RE
 _CONFIGURE_ENDPOINTS = {"credentials_get", "credentials_post"}
 
 
@@ -68,34 +75,6 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
-def csrf_token() -> str:
-    """A CSRF token for the ``X-CSRFToken`` header (Flask-WTF's when installed)."""
-    try:
-        from flask_wtf.csrf import generate_csrf
-    except ImportError:  # pragma: no cover - Flask-WTF is optional
-        token = session.get(_SESSION_CSRF_KEY)
-        if not token:
-            token = session[_SESSION_CSRF_KEY] = secrets.token_urlsafe(32)
-        return str(token)
-    return str(generate_csrf())
-
-
-def _csrf_valid(token: str | None) -> bool:
-    if not token:
-        return False
-    try:
-        from flask_wtf.csrf import ValidationError as CSRFError
-        from flask_wtf.csrf import validate_csrf
-    except ImportError:  # pragma: no cover
-        expected = session.get(_SESSION_CSRF_KEY)
-        return bool(expected) and hmac.compare_digest(str(expected), token)
-    try:
-        validate_csrf(token)
-    except CSRFError:
-        return False
-    return True
-
-
 def _json_body() -> dict[str, Any]:
     try:
         data = request.get_json(silent=True, cache=True)
@@ -106,61 +85,6 @@ def _json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object", "body")
     return data
-
-
-def _ticket_id(value: str) -> int:
-    """The ticket id of the URL: ASCII digits only (Werkzeug's ``int`` converter would also
-    read ``١٢`` as 12)."""
-    if not re.fullmatch(r"[0-9]{1,10}", value) or not 0 < int(value) <= MAX_ID:
-        raise ApiError(
-            400, "invalid_ticket_id", "The ticket id must be a positive integer", "ticketId"
-        )
-    return int(value)
-
-
-def _optional_int(data: dict[str, Any], key: str) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise ApiError(400, "validation_error", f"{key} must be a positive integer", key)
-    return value
-
-
-def _number(data: dict[str, Any], key: str, *, low: float, high: float) -> float | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ApiError(400, "validation_error", f"{key} must be a number", key)
-    if not low <= value <= high:
-        raise ApiError(
-            400,
-            "validation_error",
-            f"{key} must be at least {low:.4g} (one minute) and at most {high:g}",
-            key,
-        )
-    return float(value)
-
-
-def _hours(data: dict[str, Any]) -> float | None:
-    """``hours``: one minute (1/60) to 24."""
-    return _number(data, "hours", low=MIN_HOURS, high=24)
-
-
-def _text(data: dict[str, Any], key: str, *, required: bool, max_length: int) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ApiError(400, "validation_error", f"{key} is required", key)
-        return None
-    if not isinstance(value, str):
-        raise ApiError(400, "validation_error", f"{key} must be a string", key)
-    if len(value) > max_length:
-        raise ApiError(
-            400, "validation_error", f"{key} must be at most {max_length} characters", key
-        )
-    return check_text(key, value).strip()
 
 
 def _bool(data: dict[str, Any], key: str) -> bool:
@@ -175,7 +99,7 @@ def _member(data: dict[str, Any], tenant_id: str) -> str | None:
     names someone else and the caller may act for them (``configure``, or ``may_act_as``)."""
     ext = state().extension
     operator = ext.member()
-    member = _text(data, "memberIdentifier", required=False, max_length=128)
+    member = optional_text(data, "memberIdentifier", max_length=128)
     if not member or (operator and member.casefold() == operator.casefold()):
         return operator
     if ext.is_authorized(tenant_id, "configure") or ext.can_act_as(tenant_id, operator, member):
@@ -219,7 +143,7 @@ def create_blueprint(prefix: str) -> Blueprint:
     def guard() -> Response | None:
         tenant = g.connectwise_tenant
         endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
-        if not tenant or not TENANT_RE.match(tenant):
+        if not is_tenant_id(tenant):
             return error_response(404, "unknown_tenant", "Unknown tenant")
         ext = state().extension
         action = "configure" if endpoint in _CONFIGURE_ENDPOINTS else "use"
@@ -233,7 +157,7 @@ def create_blueprint(prefix: str) -> Blueprint:
                 )
             if current_app.config["CONNECTWISE_REQUIRE_CSRF"]:
                 header = current_app.config["CONNECTWISE_CSRF_HEADER"]
-                if not _csrf_valid(request.headers.get(header)):
+                if not csrf_valid(request.headers.get(header)):
                     return error_response(
                         403, "csrf_failed", f"A valid CSRF token is required in the {header} header"
                     )
@@ -259,7 +183,7 @@ def create_blueprint(prefix: str) -> Blueprint:
 
     @bp.errorhandler(InputError)
     def input_error(exc: InputError) -> Response:
-        return error_response(400, "validation_error", exc.message, exc.field)
+        return error_response(400, exc.code, exc.message, exc.field)
 
     @bp.errorhandler(ConnectWiseError)
     def connectwise_error(exc: ConnectWiseError) -> Response:
@@ -371,14 +295,14 @@ def create_blueprint(prefix: str) -> Blueprint:
 
     @bp.get("/tickets/<ticket_id>", endpoint="ticket")
     def ticket(ticket_id: str) -> Response:
-        return jsonify(service().get_ticket(tenant(), _ticket_id(ticket_id)).to_json())
+        return jsonify(service().get_ticket(tenant(), parse_ticket_id(ticket_id)).to_json())
 
     @bp.post("/tickets/<ticket_id>/notes", endpoint="notes")
     def notes(ticket_id: str) -> tuple[Response, int]:
-        number = _ticket_id(ticket_id)
+        number = parse_ticket_id(ticket_id)
         data = _json_body()
         limit = int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
-        text = _text(data, "text", required=True, max_length=limit)
+        text = required_text(data, "text", max_length=limit, multiline=True)
         internal = _bool(data, "internal")
         member = _member(data, tenant())
         note = service().add_note(tenant(), number, text, member=member, internal=internal)
@@ -386,7 +310,7 @@ def create_blueprint(prefix: str) -> Blueprint:
             tenant(),
             number,
             note=note,
-            note_text=text or "",
+            note_text=text,
             member=member,
             internal=internal,
             operator=state().extension.member(),
@@ -395,16 +319,16 @@ def create_blueprint(prefix: str) -> Blueprint:
 
     @bp.post("/tickets/<ticket_id>/time", endpoint="time")
     def time_entry(ticket_id: str) -> tuple[Response, int]:
-        number = _ticket_id(ticket_id)
+        number = parse_ticket_id(ticket_id)
         data = _json_body()
-        hours = _hours(data)
-        minutes = _number(data, "minutes", low=1, high=1440)
+        hours = optional_hours(data)
+        minutes = optional_minutes(data)
         if hours is not None and minutes is not None:
             raise ApiError(400, "validation_error", "Send hours or minutes, not both", "hours")
         if hours is None and minutes is None:
             raise ApiError(400, "validation_error", "hours or minutes is required", "hours")
         hours = hours if hours is not None else round((minutes or 0) / 60, 4)
-        notes_text = _text(data, "notes", required=False, max_length=4000)
+        notes_text = optional_text(data, "notes", max_length=4000, multiline=True)
         member = _member(data, tenant())
         entry = service().add_time_entry(
             tenant(), number, hours=hours, member=member, notes=notes_text
@@ -422,29 +346,22 @@ def create_blueprint(prefix: str) -> Blueprint:
 
     @bp.patch("/tickets/<ticket_id>/status", endpoint="status")
     def status(ticket_id: str) -> Response:
-        number = _ticket_id(ticket_id)
+        number = parse_ticket_id(ticket_id)
         data = _json_body()
-        status_id = _optional_int(data, "statusId")
+        status_id = optional_id(data, "statusId")
         if status_id is None:
             raise ApiError(400, "validation_error", "statusId is required", "statusId")
         return jsonify(service().update_status(tenant(), number, status_id).to_json())
 
     @bp.post("/tickets/<ticket_id>/log-change", endpoint="log_change")
     def log_change(ticket_id: str) -> Response:
-        number = _ticket_id(ticket_id)
+        number = parse_ticket_id(ticket_id)
         data = _json_body()
         limit = int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
-        note_text = _text(data, "noteText", required=True, max_length=limit)
-        hours = _hours(data)
-        status_id = _optional_int(data, "statusId")
-        key = request.headers.get("Idempotency-Key")
-        if key is not None and not re.fullmatch(r"[A-Za-z0-9_.:-]{1,128}", key):
-            raise ApiError(
-                400,
-                "validation_error",
-                "Idempotency-Key must be 1-128 letters, digits or _.:-",
-                "Idempotency-Key",
-            )
+        note_text = required_text(data, "noteText", max_length=limit, multiline=True)
+        hours = optional_hours(data)
+        status_id = optional_id(data, "statusId")
+        key = check_idempotency_key(request.headers.get("Idempotency-Key"))
         outcome = service().log_change(
             tenant(),
             number,

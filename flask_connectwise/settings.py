@@ -14,18 +14,17 @@ from typing import Any
 from .crypto import Cell, Keyring
 from .models import CREDENTIALS_TABLE, SECRET_COLUMNS, Models
 from .urlpolicy import UnsafeURLError, URLPolicy
+from .validation import (  # InputError, check_ascii and check_text: importable here as before
+    MAX_ID,
+    InputError,
+    check_ascii,  # noqa: F401
+    check_text,  # noqa: F401
+    optional_text,
+    optional_whole_number,
+)
 
 MASK = "••••"
 _COMPANY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-class InputError(ValueError):
-    """Invalid input; ``field`` names the offending field (camelCase, as the client sent it)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,57 +59,6 @@ def _hint(secret: str) -> str:
     return secret[-4:] if len(secret) >= 12 else ""
 
 
-def check_text(key: str, value: str) -> str:
-    """``value`` unchanged, or :class:`InputError` on ``key`` when it holds a NUL character or
-    an unpaired surrogate (JSON's ``"\\ud800"``), which no database or HTTP call can carry."""
-    if "\x00" in value:
-        raise InputError(key, f"{key} must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(key, f"{key} holds an invalid character (an unpaired surrogate)") from None
-    return value
-
-
-def check_ascii(key: str, value: str) -> str:
-    """``value`` unchanged, or :class:`InputError` on ``key`` unless it is printable ASCII
-    (ConnectWise keys and client ids are: an emoji or a pasted curly quote is a typo)."""
-    if not all(" " <= ch <= "~" for ch in value):
-        raise InputError(
-            key,
-            f"{key} may hold only ASCII letters, digits and punctuation; "
-            "retype it (a pasted curly quote or emoji is not allowed)",
-        )
-    return value
-
-
-def _text(
-    payload: Mapping[str, Any], key: str, *, max_length: int, ascii_only: bool = False
-) -> str | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InputError(key, f"{key} must be a string")
-    value = check_text(key, value).strip()
-    if len(value) > max_length:
-        raise InputError(key, f"{key} must be at most {max_length} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise InputError(key, f"{key} must not contain control characters")
-    return check_ascii(key, value) if ascii_only else value
-
-
-def _int(payload: Mapping[str, Any], key: str, *, low: int, high: int) -> int | None:
-    value = payload.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(key, f"{key} must be a whole number")
-    if not low <= value <= high:
-        raise InputError(key, f"{key} must be between {low} and {high}")
-    return value
-
-
 @dataclass(frozen=True)
 class CredentialsInput:
     """Validated admin input; ``None`` secrets mean "keep the stored value"."""
@@ -130,22 +78,21 @@ class CredentialsInput:
         if not isinstance(payload, Mapping):
             raise InputError("body", "The body must be a JSON object")
         # Not ASCII-only: the URL policy decides on (IDNA) host names.
-        base_url = _text(payload, "baseUrl", max_length=255)
+        base_url = optional_text(payload, "baseUrl", max_length=255)
         if not base_url:
             raise InputError("baseUrl", "baseUrl is required")
         try:
             base_url = policy.check(base_url)
         except UnsafeURLError as exc:
             raise InputError("baseUrl", str(exc)) from None
-        company_id = _text(payload, "companyId", max_length=64, ascii_only=True)
+        company_id = optional_text(payload, "companyId", max_length=64, ascii_only=True)
         if not company_id:
             raise InputError("companyId", "companyId is required")
         if not _COMPANY_RE.match(company_id):
             raise InputError("companyId", "companyId may hold letters, digits, '.', '_' and '-'")
         secrets = {}
         for key in ("publicKey", "privateKey", "clientId"):
-            value = _text(payload, key, max_length=128, ascii_only=True)
-            secrets[key] = value or None
+            secrets[key] = optional_text(payload, key, max_length=128, ascii_only=True)
         auto = payload.get("autoUpdateStatus")
         if auto is not None and not isinstance(auto, bool):
             raise InputError("autoUpdateStatus", "autoUpdateStatus must be true or false")
@@ -156,9 +103,11 @@ class CredentialsInput:
             public_key=secrets["publicKey"],
             private_key=secrets["privateKey"],
             client_id=secrets["clientId"],
-            default_time_minutes=_int(payload, "defaultTimeMinutes", low=1, high=1440),
+            default_time_minutes=optional_whole_number(
+                payload, "defaultTimeMinutes", low=1, high=1440
+            ),
             auto_update_status=auto,
-            default_status_id=_int(payload, "defaultStatusId", low=1, high=2**31 - 1),
+            default_status_id=optional_whole_number(payload, "defaultStatusId", low=1, high=MAX_ID),
             clear_default_status=status_given and payload.get("defaultStatusId") in (None, ""),
         )
 
