@@ -1,0 +1,260 @@
+"""The change log (the outbox) as an admin view: read-only, with Retry for undelivered changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar, Protocol
+
+from flask import flash
+from flask_admin.contrib.sqla.filters import FilterEqual
+from markupsafe import Markup
+from werkzeug.wrappers import Response
+
+from ..crypto import CryptoError
+from ..errors import ConnectWiseError
+from ..models import CONFIRMED, FAILED, SENT, SKIPPED
+from ..service import IntegrationOffError
+from .base import Formatter, TenantRow, TenantScopedView, list_action, log, post_route
+from .text import error_message
+from .widgets import PostRowAction
+
+__all__ = ["ChangeLogView", "ChangeRow"]
+
+_STEP_LABELS = (("note", "Note"), ("time", "Time entry"), ("status", "Status"))
+
+
+class ChangeRow(TenantRow, Protocol):
+    """The columns of a ``connectwise_change_log`` row the admin reads by name.
+
+    Per step (``note``, ``time``, ``status``) the row also has ``<step>_attempts`` and
+    ``<step>_error`` (and ``note``/``time`` a ``<step>_remote_id``), read with ``getattr``.
+    """
+
+    reference: str
+    ticket_id: int
+    state: str
+    status_id: int | None
+
+    def step_state(self, step: str) -> str: ...
+
+
+def _step_remote(model: ChangeRow, step: str) -> int | None:
+    if step == "status":
+        return model.status_id
+    remote: int | None = getattr(model, f"{step}_remote_id", None)
+    return remote
+
+
+def _steps(view: object, context: object, model: ChangeRow, name: str) -> Markup:
+    parts = []
+    for step, label in _STEP_LABELS:
+        state = model.step_state(step)
+        text = f"{label}: {state}"
+        remote = _step_remote(model, step)
+        if remote and state == CONFIRMED:
+            text += f" #{remote}"
+        attempts = getattr(model, f"{step}_attempts", 0) or 0
+        if attempts:
+            text += f" ({attempts} {'try' if attempts == 1 else 'tries'})"
+        error = getattr(model, f"{step}_error", None)
+        badge = {
+            CONFIRMED: "success",
+            SKIPPED: "secondary",
+            FAILED: "danger",
+            SENT: "warning",
+        }.get(state, "info")
+        item = Markup('<span class="badge badge-{}">{}</span>').format(badge, text)
+        if error:
+            item += Markup(' <small class="text-danger">{}</small>').format(error[:300])
+        parts.append(item)
+    return Markup("<br>").join(parts)
+
+
+def _steps_export(view: object, context: object, model: ChangeRow, name: str) -> str:
+    """The steps as plain text, for exports (a cell holds no HTML)."""
+    parts = []
+    for step, label in _STEP_LABELS:
+        state, remote = model.step_state(step), _step_remote(model, step)
+        parts.append(f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else ""))
+    return "; ".join(parts)
+
+
+def _errors_text(model: ChangeRow) -> str:
+    errors = []
+    for step, label in _STEP_LABELS:
+        error = getattr(model, f"{step}_error", None)
+        if error:
+            errors.append(f"{label}: {error}")
+    return "; ".join(errors)
+
+
+def _errors(view: object, context: object, model: ChangeRow, name: str) -> str:
+    return _errors_text(model)
+
+
+def _retryable(row: ChangeRow) -> bool:
+    return row.state != "delivered"
+
+
+class ChangeLogView(TenantScopedView[ChangeRow]):
+    """The change log (the outbox): read-only, with a Retry action for undelivered changes."""
+
+    tenant_action = "use"
+    list_template = "connectwise/admin/change_log_list.html"
+    details_template = "connectwise/admin/change_log_details.html"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = True
+    can_export = False
+    column_list: ClassVar[list[str]] = [
+        "reference",
+        "tenant_id",
+        "ticket_id",
+        "operator",
+        "member",
+        "created_at",
+        "state",
+        "steps",
+    ]
+    column_details_list: ClassVar[list[str]] = [
+        "reference",
+        "tenant_id",
+        "ticket_id",
+        "operator",
+        "member",
+        "hours",
+        "status_id",
+        "internal",
+        "note_text",
+        "created_at",
+        "updated_at",
+        "state",
+        "steps",
+        "errors",
+    ]
+    column_labels: ClassVar[dict[str, str]] = {
+        "reference": "Change",
+        "tenant_id": "Tenant",
+        "ticket_id": "Ticket",
+        "operator": "Operator",
+        "member": "Member",
+        "created_at": "Time",
+        "state": "State",
+        "steps": "Steps",
+        "errors": "Errors",
+        "note_text": "Note",
+        "status_id": "Status id",
+    }
+    column_formatters: ClassVar[dict[str, Formatter[ChangeRow]]] = {
+        "steps": _steps,
+        "errors": _errors,
+    }
+    column_formatters_detail: ClassVar[dict[str, Formatter[ChangeRow]]] = {
+        "steps": _steps,
+        "errors": _errors,
+    }
+    column_formatters_export: ClassVar[dict[str, Formatter[ChangeRow]]] = {
+        "steps": _steps_export,
+        "errors": _errors,
+    }
+    column_sortable_list: ClassVar[list[str]] = [
+        "reference",
+        "tenant_id",
+        "ticket_id",
+        "created_at",
+        "state",
+    ]
+    column_searchable_list: ClassVar[list[str]] = ["reference", "operator", "member"]
+    column_default_sort = ("created_at", True)
+    column_extra_row_actions: ClassVar[list[PostRowAction]] = [
+        PostRowAction(".retry_view", "Retry the steps not done", "fa fa-refresh", when=_retryable),
+    ]
+
+    def __init__(self, model: type[Any], session: Any, *args: Any, **kwargs: Any) -> None:
+        self.column_filters = [
+            FilterEqual(model.tenant_id, "Tenant"),
+            FilterEqual(
+                model.state,
+                "State",
+                options=[
+                    ("pending", "pending"),
+                    ("retrying", "retrying"),
+                    ("delivered", "delivered"),
+                    ("failed", "failed"),
+                ],
+            ),
+            FilterEqual(model.ticket_id, "Ticket"),
+        ]
+        super().__init__(model, session, *args, **kwargs)
+
+    def retry(self, row: ChangeRow) -> None:
+        """Deliver the change's outstanding steps now and say what happened."""
+        label = f"Change {row.reference} (ticket {row.ticket_id})"
+        if not _retryable(row):
+            flash(f"{label} was already delivered; nothing to retry.", "info")
+            return
+        try:
+            outcome = self.service.deliver(row)
+        except IntegrationOffError:
+            self._rollback()
+            flash(
+                f"{label} was not retried: the ConnectWise integration is off for tenant "
+                f"{row.tenant_id}, so nothing was sent. The change stays queued and is "
+                "delivered once the integration is turned on (ConnectWise → Feature flag).",
+                "warning",
+            )
+            return
+        except (ConnectWiseError, CryptoError) as exc:
+            self._rollback()
+            flash(f"{label} could not be retried: {error_message(exc)}", "error")
+            return
+        except Exception:
+            self._rollback()
+            log.exception("connectwise admin: retry failed unexpectedly")
+            flash(f"{label} could not be retried; the details are in the server log.", "error")
+            return
+        flash(*_retry_message(label, outcome))
+
+    @post_route("/retry/")
+    def retry_view(self) -> Response:
+        row, form = self._row_from_post()
+        if row is not None:
+            self.retry(row)
+        return self._back(form)
+
+    @list_action("retry", "Retry the steps not done")
+    def action_retry(self, ids: Iterable[str]) -> None:
+        rows = self.rows_for_ids(ids)
+        if not rows:
+            flash("No change you may retry was selected.", "error")
+        for row in rows:
+            self.retry(row)
+
+
+def _retry_message(label: str, outcome: dict[str, Any]) -> tuple[str, str]:
+    """``(message, flash category)`` for a retry's outcome (``service.deliver``'s answer)."""
+    if outcome.get("state") == "delivered":
+        return f"{label}: delivered; every step is done now.", "success"
+    names = {"note": "the note", "timeEntry": "the time entry", "status": "the status"}
+    done, failing = [], []
+    for key, words in names.items():
+        step = outcome.get(key) or {}
+        if step.get("skipped"):
+            continue
+        if step.get("ok"):
+            done.append(words)
+        else:
+            reason = step.get("error") or step.get("state") or "not done"
+            failing.append(f"{words} ({reason})")
+    message = f"{label} is still not complete."
+    if outcome.get("state") == "failed":
+        message = (
+            f"{label} needs attention: ConnectWise refused it, and sending it again will "
+            "not help until the cause is fixed."
+        )
+    if done:
+        message += " Done: " + ", ".join(done) + "."
+    if failing:
+        message += " Still failing: " + "; ".join(failing) + "."
+    return message, "error"

@@ -1,0 +1,172 @@
+"""The ``connectwise_integration`` feature flag: the form and the view (on/off, per tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar, Protocol
+
+from flask import flash
+from flask_admin.helpers import get_form_data
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
+from wtforms import BooleanField, StringField
+from wtforms.validators import InputRequired, Length
+
+from ..models import ALL_TENANTS
+from .base import (
+    Formatter,
+    TenantRow,
+    TenantScopedView,
+    add_field_error,
+    list_action,
+    log,
+    post_route,
+)
+from .forms import ConnectWiseAdminForm
+from .widgets import PostRowAction
+
+__all__ = ["FeatureFlagView", "FlagForm", "FlagRow"]
+
+
+class FlagRow(TenantRow, Protocol):
+    """The columns of a ``connectwise_feature_flags`` row the admin reads."""
+
+    enabled: bool
+
+
+class FlagForm(ConnectWiseAdminForm):
+    """The flag of one tenant, or of every tenant without a row of its own (``*``)."""
+
+    #: The row being edited (``None`` when creating), set by :class:`FeatureFlagView`.
+    _cw_row: FlagRow | None = None
+
+    tenant_id = StringField(
+        "Tenant",
+        validators=[InputRequired(), Length(max=64)],
+        description="A tenant id, or * for every tenant without a row of its own.",
+    )
+    enabled = BooleanField(
+        "ConnectWise integration on",
+        description="Off hides and disables the integration for the tenant; nothing is deleted.",
+    )
+
+
+def _on_off(view: object, context: object, model: FlagRow, name: str) -> str:
+    return "on" if model.enabled else "off"
+
+
+def _flag_tenant(view: object, context: object, model: FlagRow, name: str) -> str:
+    return "* (all tenants)" if model.tenant_id == ALL_TENANTS else model.tenant_id
+
+
+class FeatureFlagView(TenantScopedView[FlagRow]):
+    """``connectwise_integration`` on or off, per tenant or for all (``*``)."""
+
+    tenant_action = "configure"
+    form = FlagForm
+    list_template = "connectwise/admin/flag_list.html"
+    create_template = "connectwise/admin/flag_create.html"
+    edit_template = "connectwise/admin/flag_edit.html"
+    can_delete = False  # turning the feature off deletes nothing; neither does this view
+    can_view_details = False
+    can_export = False
+    column_list: ClassVar[list[str]] = ["tenant_id", "enabled", "updated_by", "updated_at"]
+    column_labels: ClassVar[dict[str, str]] = {
+        "tenant_id": "Tenant",
+        "enabled": "Integration",
+        "updated_by": "Changed by",
+        "updated_at": "Changed at",
+    }
+    column_formatters: ClassVar[dict[str, Formatter[FlagRow]]] = {
+        "enabled": _on_off,
+        "tenant_id": _flag_tenant,
+    }
+    column_sortable_list: ClassVar[list[str]] = ["tenant_id", "enabled", "updated_at"]
+    column_searchable_list: ClassVar[list[str]] = ["tenant_id"]
+    column_filters: ClassVar[list[str]] = ["tenant_id", "enabled"]
+    column_default_sort = "tenant_id"
+    column_extra_row_actions: ClassVar[list[PostRowAction]] = [
+        PostRowAction(".toggle_view", "Turn on or off", "fa fa-power-off"),
+    ]
+
+    def create_form(self, obj: FlagRow | None = None) -> FlagForm:
+        form: FlagForm = self._create_form_class(
+            get_form_data(), data={"tenant_id": self.extension.tenant() or "", "enabled": True}
+        )
+        form._cw_row = None
+        return form
+
+    def edit_form(self, obj: FlagRow) -> FlagForm:
+        form: FlagForm = self._edit_form_class(
+            get_form_data(), data={"tenant_id": obj.tenant_id, "enabled": obj.enabled}
+        )
+        form._cw_row = obj
+        form.tenant_id.data = obj.tenant_id
+        form.tenant_id.render_kw = {"readonly": True}
+        return form
+
+    def validate_form(self, form: ConnectWiseAdminForm) -> bool:
+        valid = bool(super().validate_form(form))
+        if not isinstance(form, FlagForm) or not valid:
+            return valid
+        row = form._cw_row
+        tenant = row.tenant_id if row is not None else (form.tenant_id.data or "").strip()
+        if not tenant or not self.may(tenant):
+            add_field_error(form.tenant_id, "You may not configure ConnectWise for this tenant.")
+            return False
+        return True
+
+    def _set(self, tenant: str, enabled: bool) -> FlagRow | None:
+        if not self.may(tenant):
+            flash("You may not configure ConnectWise for this tenant.", "error")
+            return None
+        try:
+            row: FlagRow = self.service.set_flag(tenant, enabled, actor=self.actor())
+        except SQLAlchemyError:
+            self._rollback()
+            log.exception("connectwise admin: saving the feature flag failed")
+            flash("The feature flag could not be saved; try again.", "error")
+            return None
+        return row
+
+    def create_model(self, form: FlagForm) -> FlagRow | bool:
+        row = self._set((form.tenant_id.data or "").strip(), bool(form.enabled.data))
+        return row if row is not None else False
+
+    def update_model(self, form: FlagForm, model: FlagRow) -> bool:
+        return self._set(model.tenant_id, bool(form.enabled.data)) is not None
+
+    def _flash_flag(self, row: FlagRow) -> None:
+        who = (
+            "every tenant without its own setting"
+            if row.tenant_id == ALL_TENANTS
+            else row.tenant_id
+        )
+        state = "on" if row.enabled else "off"
+        flash(f"The ConnectWise integration is now {state} for {who}.", "success")
+
+    @post_route("/toggle/")
+    def toggle_view(self) -> Response:
+        row, form = self._row_from_post()
+        if row is not None:
+            changed = self._set(row.tenant_id, not row.enabled)
+            if changed is not None:
+                self._flash_flag(changed)
+        return self._back(form)
+
+    def _bulk(self, ids: Iterable[str], enabled: bool) -> None:
+        rows = self.rows_for_ids(ids)
+        if not rows:
+            flash("No record you may configure was selected.", "error")
+        for row in rows:
+            changed = self._set(row.tenant_id, enabled)
+            if changed is not None:
+                self._flash_flag(changed)
+
+    @list_action("turn_on", "Turn on")
+    def action_turn_on(self, ids: Iterable[str]) -> None:
+        self._bulk(ids, True)
+
+    @list_action("turn_off", "Turn off")
+    def action_turn_off(self, ids: Iterable[str]) -> None:
+        self._bulk(ids, False)
