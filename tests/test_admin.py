@@ -282,6 +282,25 @@ def test_an_invalid_base_url_is_a_field_error_and_stores_nothing(app, connectwis
     assert row_of(app, TENANT_A).revision == before.revision
 
 
+@pytest.mark.parametrize("tenant", ["*", "two words", "ten\u00e4nt", "x" * 65])
+def test_credentials_need_a_tenant_id_the_routes_can_address(app, connectwise_sandbox, tenant):
+    root = AdminUser(app, "*", role="superadmin")
+    answer = root.post(f"{CRED}/new/", form_body(connectwise_sandbox, tenant_id=tenant))
+    assert answer.status_code == 200
+    assert "is-invalid" in answer.get_data(as_text=True)
+    assert row_of(app, tenant) is None
+
+
+def test_a_flag_names_a_tenant_id_the_routes_can_address_or_star(app, service):
+    root = AdminUser(app, "*", role="superadmin")
+    answer = root.post(f"{FLAGS}/new/", {"tenant_id": "two words", "enabled": "y"})
+    assert answer.status_code == 200
+    assert "A tenant id is 1-64 ASCII letters" in answer.get_data(as_text=True)
+    with app.app_context():
+        assert service.flag_row("two words") is None
+    assert root.post(f"{FLAGS}/new/", {"tenant_id": "*", "enabled": "y"}).status_code == 302
+
+
 def test_a_posted_form_never_echoes_the_secrets(app, connectwise_sandbox, canaries):
     user = AdminUser(app, TENANT_A)
     answer = user.post(f"{CRED}/new/", form_body(connectwise_sandbox, base_url="https://x.test"))

@@ -17,8 +17,9 @@ from wtforms.widgets import PasswordInput
 from ..client import ConnectWiseClient
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
-from ..models import ALL_TENANTS, utcnow
-from ..settings import CredentialsInput, InputError, mask
+from ..models import utcnow
+from ..settings import CredentialsInput, mask
+from ..validation import InputError, check_tenant_id
 from .base import (
     TEST_HINT,
     Formatter,
@@ -372,8 +373,10 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         if creating:
             if not tenant:
                 return False
-            if tenant == ALL_TENANTS:
-                add_field_error(form.tenant_id, "Credentials belong to one tenant, not '*'.")
+            try:
+                check_tenant_id(tenant)  # one tenant the routes can address: never '*'
+            except InputError as exc:
+                add_field_error(form.tenant_id, exc.message)
                 return False
             if not self.may(tenant):
                 add_field_error(

@@ -13,6 +13,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import InputRequired, Length
 
 from ..models import ALL_TENANTS
+from ..validation import InputError, check_tenant_id
 from .base import (
     Formatter,
     TenantRow,
@@ -111,6 +112,12 @@ class FeatureFlagView(TenantScopedView[FlagRow]):
             return valid
         row = form._cw_row
         tenant = row.tenant_id if row is not None else (form.tenant_id.data or "").strip()
+        if row is None and tenant and tenant != ALL_TENANTS:
+            try:
+                check_tenant_id(tenant)  # a flag for a tenant the routes can address, or '*'
+            except InputError as exc:
+                add_field_error(form.tenant_id, exc.message)
+                return False
         if not tenant or not self.may(tenant):
             add_field_error(form.tenant_id, "You may not configure ConnectWise for this tenant.")
             return False

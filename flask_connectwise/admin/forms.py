@@ -10,48 +10,32 @@ from wtforms import Field, Form, HiddenField, ValidationError
 from wtforms.csrf.core import CSRF
 from wtforms.validators import InputRequired
 
+from ..csrf import csrf_token, csrf_valid
 from .text import plain_text
 
 __all__ = ["ConnectWiseAdminForm", "PostForm"]
 
 
-# -- CSRF: Flask-WTF's token when it is installed, else Flask-Admin's session token ----------
-
-
-class _FlaskWTFCSRF(CSRF):  # type: ignore[misc]  # WTForms is untyped
-    """Flask-WTF tokens, so ``CSRFProtect`` on the host app accepts the admin's posts."""
+class _ConnectWiseCSRF(CSRF):  # type: ignore[misc]  # WTForms is untyped
+    """The package's one CSRF token (:mod:`flask_connectwise.csrf`): Flask-WTF's when it is
+    installed, so ``CSRFProtect`` on the host app accepts the admin's posts."""
 
     def generate_csrf_token(self, csrf_token_field: Field) -> str:
-        from flask_wtf.csrf import generate_csrf
-
-        return str(generate_csrf())
+        return csrf_token()
 
     def validate_csrf_token(self, form: Form, field: Field) -> None:
-        from flask_wtf.csrf import ValidationError as CSRFError
-        from flask_wtf.csrf import validate_csrf
-
         if g.get("csrf_valid", False):  # CSRFProtect checked this request already
             return
-        try:
-            validate_csrf(field.data)
-        except CSRFError:
+        if not csrf_valid(field.data):
             raise ValidationError(
                 "The form has expired or was not sent from this site; reload the page and "
                 "try again."
-            ) from None
-
-
-def _have_flask_wtf() -> bool:
-    try:
-        import flask_wtf.csrf  # noqa: F401
-    except ImportError:  # pragma: no cover - Flask-WTF is optional
-        return False
-    return True
+            )
 
 
 class ConnectWiseAdminForm(SecureForm):  # type: ignore[misc]  # Flask-Admin is untyped
-    """Flask-Admin's ``SecureForm``, using Flask-WTF's CSRF token when Flask-WTF is installed
-    (so a host running ``CSRFProtect`` accepts it) and honouring ``WTF_CSRF_ENABLED``.
+    """Flask-Admin's ``SecureForm`` with the package's CSRF token (Flask-WTF's when Flask-WTF is
+    installed, so a host running ``CSRFProtect`` accepts it), honouring ``WTF_CSRF_ENABLED``.
     Field descriptions that are not :class:`~markupsafe.Markup` are escaped (see
     :func:`~flask_connectwise.admin.text.plain_text`)."""
 
@@ -61,9 +45,7 @@ class ConnectWiseAdminForm(SecureForm):  # type: ignore[misc]  # Flask-Admin is 
             return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
 
         def build_csrf(self, form: Form) -> CSRF:
-            if _have_flask_wtf():
-                return _FlaskWTFCSRF()
-            return super().build_csrf(form)  # type: ignore[misc]
+            return _ConnectWiseCSRF()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
