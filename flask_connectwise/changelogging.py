@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from flask import g
 
 from .extension import state
-from .fields import TicketSearchField, schedule_delivery
+from .fields import TicketSearchField, report_to_operator
 
 __all__ = ["ConnectWiseChangeLogging", "change_note", "is_secret_name"]
 
@@ -245,7 +245,7 @@ class ConnectWiseChangeLogging:
         st = state()
         tenant = tenant() if callable(tenant) else tenant
         tenant = tenant if tenant is not None else st.extension.tenant()
-        if not tenant or not st.service.is_enabled(str(tenant)):
+        if not tenant or not st.tenants.is_enabled(str(tenant)):
             return
         values = self.connectwise_values(model)
         note = change_note(
@@ -255,7 +255,7 @@ class ConnectWiseChangeLogging:
             masked=self.connectwise_masked_fields,
         )
         member = st.extension.member()
-        row, created = st.service.record_change(
+        row, created = st.outbox.record(
             str(tenant),
             int(ticket_id),
             note,
@@ -265,4 +265,4 @@ class ConnectWiseChangeLogging:
             operator=member,
         )
         if created:
-            schedule_delivery(st.service, row, ticket_id=int(ticket_id), hours=row.hours)
+            st.outbox.deliver_after_commit(row, report_to_operator)

@@ -12,8 +12,9 @@ from flask.cli import with_appcontext
 
 from .crypto import CONFIG_NAME, Cell, CryptoError, Keyring, UnknownKeyError, generate_key
 from .extension import state
-from .models import CREDENTIALS_TABLE, SECRET_COLUMNS
-from .service import IntegrationOffError
+from .models import CREDENTIALS_TABLE, SECRET_COLUMNS, ChangeState
+from .outbox import OutboxWorker, TenantThrottle
+from .tenants import IntegrationOffError, Tenants
 
 #: Secrets that do not decrypt listed one by one; the rest are counted.
 _SHOWN_PROBLEMS = 20
@@ -44,7 +45,7 @@ def keys_generate(key_id: str | None) -> None:
 
 def _keyring() -> Keyring:
     try:
-        return state().service.keyring
+        return state().tenants.keyring
     except CryptoError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -68,12 +69,12 @@ class _Check:
         return sum(self.failed.values())
 
 
-def _batches(service: Any, batch_size: int, *, lock: bool = False) -> Iterator[list[Any]]:
+def _batches(tenants: Tenants, batch_size: int, *, lock: bool = False) -> Iterator[list[Any]]:
     """Every credentials row, ``batch_size`` at a time in id order (under row locks if ``lock``)."""
-    model = service.models.Credentials
+    model = tenants.models.Credentials
     last_id = 0
     while True:
-        query = service.session.query(model).filter(model.id > last_id).order_by(model.id)
+        query = tenants.session.query(model).filter(model.id > last_id).order_by(model.id)
         if lock:
             query = query.with_for_update()
         rows = query.limit(batch_size).all()
@@ -88,12 +89,12 @@ def _progress(total: int, label: str) -> Any:
     return click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
 
 
-def _check_secrets(service: Any, keyring: Keyring, batch_size: int) -> _Check:
+def _check_secrets(tenants: Tenants, keyring: Keyring, batch_size: int) -> _Check:
     """Decrypt every stored secret (the text is thrown away) and count what each key opens."""
     check = _Check()
-    total = service.session.query(service.models.Credentials).count()
+    total = tenants.session.query(tenants.models.Credentials).count()
     with _progress(total, "Decrypting every stored secret") as bar:
-        for rows in _batches(service, batch_size):
+        for rows in _batches(tenants, batch_size):
             for row in rows:
                 check.rows += 1
                 rotate = False
@@ -120,7 +121,7 @@ def _check_secrets(service: Any, keyring: Keyring, batch_size: int) -> _Check:
                     check.verified[key_id] += 1
                     rotate = rotate or key_id != keyring.primary_key_id
                 check.to_rotate += rotate
-            service.session.rollback()  # a read-only pass: end each batch's transaction
+            tenants.session.rollback()  # a read-only pass: end each batch's transaction
             bar.update(len(rows))
     return check
 
@@ -176,7 +177,7 @@ def keys_status(batch_size: int) -> None:
     Exits non-zero when any secret does not decrypt with the configured keys.
     """
     keyring = _keyring()
-    check = _check_secrets(state().service, keyring, batch_size)
+    check = _check_secrets(state().tenants, keyring, batch_size)
     click.echo(f"primary key: {keyring.primary_key_id}")
     for key_id in keyring.key_ids:
         ok, bad = check.verified[key_id], check.failed[key_id]
@@ -218,9 +219,9 @@ def keys_rotate(dry_run: bool, batch_size: int) -> None:
     non-zero saying what to do.
     """
     keyring = _keyring()
-    service = state().service
-    session = service.session
-    check = _check_secrets(service, keyring, batch_size)
+    tenants = state().tenants
+    session = tenants.session
+    check = _check_secrets(tenants, keyring, batch_size)
     if check.failures:
         _report_problems(check, keyring)
         raise click.ClickException(
@@ -236,7 +237,7 @@ def keys_rotate(dry_run: bool, batch_size: int) -> None:
         return
     rotated = checked = 0
     with _progress(check.to_rotate, "Re-encrypting with the primary key") as bar:
-        for rows in _batches(service, batch_size, lock=True):
+        for rows in _batches(tenants, batch_size, lock=True):
             changed = 0
             for row in rows:
                 checked += 1
@@ -293,10 +294,8 @@ def deliver(
     """
     from datetime import timedelta
 
-    from .worker import OutboxWorker, TenantThrottle
-
     worker = OutboxWorker(
-        state().service,
+        state().outbox,
         batch_size=batch_size,
         give_up_after=timedelta(hours=give_up_hours),
         throttle=TenantThrottle(rate=rate, burst=max(1, int(rate * 2))),
@@ -326,11 +325,8 @@ def outbox() -> None:
 @with_appcontext
 def outbox_status() -> None:
     """How many changes are pending, delivered, waiting to retry or failed."""
-    from .models import CHANGE_STATES
-    from .worker import outbox_counts
-
-    counts = outbox_counts(state().service)
-    for name in CHANGE_STATES:
+    counts = state().outbox.counts()
+    for name in ChangeState.ALL:
         click.echo(f"{name:>10}: {counts.get(name, 0)}")
 
 
@@ -339,27 +335,19 @@ def outbox_status() -> None:
 @with_appcontext
 def outbox_retry(change: str) -> None:
     """Deliver one change's outstanding steps now (CHANGE: its id or reference)."""
-    service = state().service
-    model = service.models.ChangeLog
-    query = service.session.query(model)
-    row = (
-        query.filter(model.id == int(change)).one_or_none()
-        if change.isdigit()
-        else query.filter(model.reference == change).one_or_none()
-    )
+    outbox = state().outbox
+    row = outbox.find(change)
     if row is None:
         raise click.ClickException(f"No change {change!r}")
     try:
-        outcome = service.deliver(row)
+        outcome = outbox.deliver(row)
     except IntegrationOffError as exc:
         raise click.ClickException(
             f"{exc.message} Change {row.reference} stays queued and is delivered once the "
             "integration is turned on."
         ) from None
-    parts = [
-        f"{label}: {outcome[key]['state']}"
-        for key, label in (("note", "note"), ("timeEntry", "time entry"), ("status", "status"))
-    ]
-    click.echo(f"Change {row.reference} on ticket #{row.ticket_id}: {', '.join(parts)}.")
-    if row.state != "delivered":
+    steps = ", ".join(f"{step.label}: {result.state}" for step, result in outcome.steps.items())
+    click.echo(f"Change {row.reference} on ticket #{row.ticket_id}: {steps}.")
+    click.echo(outcome.summary())
+    if not outcome.delivered:
         raise SystemExit(1)

@@ -9,12 +9,16 @@ from typing import Any, Literal, TypeVar
 from flask import Flask, current_app
 from flask_caching import Cache
 
+from .cachesafe import SafeCache
 from .config import apply_defaults
 from .crypto import KeyConfigurationError, Keyring
 from .faults import DatabaseUnavailableError, database_cause, log_fields
 from .models import Models, define_models
+from .outbox import Outbox
 from .records import Ticket
+from .search import TicketSearch
 from .service import ConnectWiseService
+from .tenants import Tenants
 
 log = logging.getLogger("flask_connectwise")
 
@@ -80,15 +84,18 @@ class ConnectWise:
             cache = Cache(config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300})
             cache.init_app(app)
         models = define_models(db)
-        service = ConnectWiseService(
-            app=app,
+        # Every cache call goes through SafeCache: a cache error is a miss, never a failure.
+        safe_cache = SafeCache.wrap(cache)
+        tenants = Tenants(
             config=app.config,
             db=db,
             models=models,
-            cache=cache,
+            cache=safe_cache,
             flag_loader=lambda: self._flag_loader,
         )
-        app.extensions[EXTENSION_KEY] = _State(self, service, models)
+        search = TicketSearch(tenants, cache=safe_cache, config=app.config)
+        outbox = Outbox(app=app, db=db, models=models, tenants=tenants)
+        app.extensions[EXTENSION_KEY] = _State(self, models, tenants, search, outbox)
 
         from .api import create_blueprint
         from .cli import connectwise_cli
@@ -209,8 +216,23 @@ class ConnectWise:
     # -- programmatic API --------------------------------------------------------------------
 
     @property
+    def tenants(self) -> Tenants:
+        """The current app's credentials, feature flag and clients."""
+        return state().tenants
+
+    @property
+    def search(self) -> TicketSearch:
+        """The current app's cached ticket search."""
+        return state().search
+
+    @property
+    def outbox(self) -> Outbox:
+        """The current app's change log: record, deliver, retry, count."""
+        return state().outbox
+
+    @property
     def service(self) -> ConnectWiseService:
-        """The current app's service."""
+        """The current app's services behind the older one-object API (compatibility)."""
         return state().service
 
     @property
@@ -222,7 +244,7 @@ class ConnectWise:
         self, tenant_id: str, query: str, *, limit: int | None = None
     ) -> list[Ticket]:
         """Tickets matching ``query`` (cached)."""
-        return self.service.search_tickets(tenant_id, query, limit=limit)
+        return self.search.tickets(tenant_id, query, limit=limit)
 
     def log_change(
         self,
@@ -236,7 +258,7 @@ class ConnectWise:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Record a change and deliver it now; returns the per-step outcome."""
-        return self.service.log_change(
+        return self.outbox.log_change(
             tenant_id,
             ticket_id,
             note,
@@ -244,24 +266,35 @@ class ConnectWise:
             hours=hours,
             status_id=status_id,
             idempotency_key=idempotency_key,
-        )
+        ).to_json()
 
     def is_enabled(self, tenant_id: str) -> bool:
         """Whether the feature is on and the tenant has credentials."""
-        return self.service.is_enabled(tenant_id)
+        return self.tenants.is_enabled(tenant_id)
 
     def client_for(self, tenant_id: str) -> Any:
         """The tenant's :class:`~flask_connectwise.client.ConnectWiseClient`."""
-        return self.service.client_for(tenant_id)
+        return self.tenants.client_for(tenant_id)
 
 
 class _State:
     """What the extension keeps per app, in ``app.extensions["connectwise"]``."""
 
-    def __init__(self, extension: ConnectWise, service: ConnectWiseService, models: Models):
+    def __init__(
+        self,
+        extension: ConnectWise,
+        models: Models,
+        tenants: Tenants,
+        search: TicketSearch,
+        outbox: Outbox,
+    ) -> None:
         self.extension = extension
-        self.service = service
         self.models = models
+        self.tenants = tenants
+        self.search = search
+        self.outbox = outbox
+        #: The three services behind the older one-object API.
+        self.service = ConnectWiseService(tenants, search, outbox)
 
 
 def state(app: Flask | None = None) -> _State:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, current_app, flash, g, has_request_context, request, url_for
 from markupsafe import Markup, escape
 from wtforms.fields import Field
@@ -33,7 +32,8 @@ from wtforms.widgets import html_params
 from .crypto import CryptoError
 from .errors import AuthenticationError, ConnectWiseError, NotFoundError
 from .extension import state
-from .service import IntegrationOffError
+from .outbox import IdempotencyConflict, Outbox, Outcome
+from .tenants import IntegrationOffError
 
 log = logging.getLogger("flask_connectwise.fields")
 
@@ -114,48 +114,25 @@ def _ticket_meta(ticket: Any) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _minutes_text(hours: float) -> str:
-    minutes = round(hours * 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    whole, rest = divmod(minutes, 60)
-    return f"{whole} h {rest} min" if rest else f"{whole} h"
-
-
 def outcome_message(outcome: dict[str, Any], hours: float | None) -> tuple[str, str]:
-    """The flashed ``(message, category)`` for a delivery outcome."""
-    ticket = outcome.get("ticketId")
-    done: list[str] = []
-    failed: list[str] = []
-    steps = (
-        ("note", "note added", "the note"),
-        ("timeEntry", f"{_minutes_text(hours or 0)} logged", "the time entry"),
-        ("status", "status set", "the status change"),
-    )
-    for key, ok_text, name in steps:
-        step = outcome.get(key) or {}
-        if step.get("skipped"):
-            continue
-        if step.get("ok"):
-            done.append(ok_text)
-        else:
-            reason = step.get("error")
-            failed.append(f"{name} ({reason})" if reason else name)
-    if not failed:
-        return f"Logged to ticket #{ticket}: {', '.join(done)}.", "success"
-    head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
-    what = " and ".join(failed)
-    if outcome.get("state") == "failed":
-        # Refused for good: the step errors say why and what to do; nothing is retried.
-        if not head:
-            return f"Could not log to ticket #{ticket}: {what} failed.", "error"
-        return f"{head}{what} failed.", "error"
-    if not head:
-        return (
-            f"Could not log to ticket #{ticket} yet: {what} failed. It will be retried.",
+    """The flashed ``(message, category)`` for a delivery outcome (the HTTP contract's JSON)."""
+    result = Outcome.from_json(outcome, hours)
+    return result.summary(), result.severity
+
+
+def report_to_operator(ticket_id: int, result: Outcome | Exception) -> None:
+    """Flash the outcome of a delivery after the host's commit (see
+    :meth:`~flask_connectwise.outbox.Outbox.deliver_after_commit`)."""
+    if isinstance(result, Outcome):
+        _flash(result.summary(), result.severity)
+    elif isinstance(result, IntegrationOffError):
+        _flash(
+            f"Not logged to ticket #{ticket_id} yet: the ConnectWise integration is off. The "
+            "change is kept and sent once it is turned on.",
             "warning",
         )
-    return f"{head}{what} failed and will be retried.", "warning"
+    else:
+        _flash(f"Could not log to ticket #{ticket_id} yet. It will be retried.", "warning")
 
 
 class _TicketLabel(Label):
@@ -323,7 +300,7 @@ class TicketSearchField(Field):
                 self._enabled = False
             else:
                 try:
-                    self._enabled = bool(state().service.is_enabled(tenant))
+                    self._enabled = bool(state().tenants.is_enabled(tenant))
                 except Exception:
                     log.exception("connectwise ticket field: the enabled check failed")
                     self._enabled = False
@@ -386,7 +363,7 @@ class TicketSearchField(Field):
             return None
         if self.ticket is None or self.ticket.id != self.data:
             try:
-                self.ticket = state().service.get_ticket(str(self.tenant_id), self.data)
+                self.ticket = state().tenants.client_for(str(self.tenant_id)).get_ticket(self.data)
             except Exception as exc:
                 log.info(
                     "connectwise ticket field: no label for the selected ticket",
@@ -422,7 +399,7 @@ class TicketSearchField(Field):
             return
         tenant = str(self.tenant_id)
         try:
-            self.ticket = state().service.get_ticket(tenant, self.data)
+            self.ticket = state().tenants.client_for(tenant).get_ticket(self.data)
         except NotFoundError:
             raise StopValidation(f"Ticket #{self.data} was not found in ConnectWise") from None
         except AuthenticationError:
@@ -472,10 +449,8 @@ class TicketSearchField(Field):
             note = note[: limit - 13].rstrip() + " (truncated)"
         st = state()
         member = st.extension.member()
-        from .service import IdempotencyConflict
-
         try:
-            row, created = st.service.record_change(
+            row, created = st.outbox.record(
                 str(self.tenant_id),
                 self.data,
                 note,
@@ -495,78 +470,20 @@ class TicketSearchField(Field):
         if not created:
             _flash(f"This form was already logged to ticket #{self.data}.", "info")
             return row
-        schedule_delivery(st.service, row, ticket_id=self.data, hours=row.hours)
+        st.outbox.deliver_after_commit(row, report_to_operator)
         return row
 
 
 # -- delivery after the host's commit ----------------------------------------------------------
 
-_PENDING = "connectwise_pending_changes"
-_LISTENING = "connectwise_listening"
-
 
 def schedule_delivery(
     service: Any, row: Any, *, ticket_id: int, hours: float | None = None
 ) -> None:
-    """Deliver ``row`` once the session it was added to commits (dropped on rollback)."""
-    session = service.session()
-    session.info.setdefault(_PENDING, []).append((row, ticket_id, hours))
-    if not session.info.get(_LISTENING):
-        session.info[_LISTENING] = True
-        sa.event.listen(session, "after_commit", _after_commit)
-        sa.event.listen(session, "after_rollback", _after_rollback)
-
-
-def _after_rollback(session: Any) -> None:
-    session.info.pop(_PENDING, None)
-
-
-def _after_commit(session: Any) -> None:
-    rows = session.info.pop(_PENDING, None)
-    if not rows:
-        return
-    ids = []
-    for row, ticket_id, hours in rows:
-        identity = sa.inspect(row).identity
-        if identity:
-            ids.append((identity[0], ticket_id, hours))
-    if not ids:
-        return
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    messages: list[tuple[str, str]] = []
-    # This session may not emit SQL any more; a new app context gives db.session a new one.
-    with app.app_context():
-        service = state(app).service
-        model = service.models.ChangeLog
-        for row_id, ticket_id, hours in ids:
-            try:
-                change = service.session.get(model, row_id)
-                if change is None:
-                    continue
-                outcome = service.deliver(change)
-            except IntegrationOffError:
-                # Turned off since the form was shown: nothing sent; the change waits.
-                service.session.rollback()
-                messages.append(
-                    (
-                        f"Not logged to ticket #{ticket_id} yet: the ConnectWise integration "
-                        "is off. The change is kept and sent once it is turned on.",
-                        "warning",
-                    )
-                )
-            except Exception:
-                log.exception("connectwise change delivery after commit failed")
-                service.session.rollback()
-                messages.append(
-                    (
-                        f"Could not log to ticket #{ticket_id} yet. It will be retried.",
-                        "warning",
-                    )
-                )
-            else:
-                messages.append(outcome_message(outcome, hours))
-    for message, category in messages:
-        _flash(message, category)
+    """Deliver ``row`` once its session commits and flash the outcome (compatibility: use
+    ``cw.outbox.deliver_after_commit(row, report_to_operator)``)."""
+    outbox: Outbox = getattr(service, "outbox", service)
+    outbox.deliver_after_commit(row, report_to_operator)
 
 
 def _flash(message: str, category: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -24,12 +24,51 @@ FEATURE_KEY = "connectwise_integration"
 #: ``tenant_id`` of the flag row that applies to every tenant without a row of its own.
 ALL_TENANTS = "*"
 
-#: States of one delivery step.
-PENDING, SENT, CONFIRMED, FAILED, SKIPPED = "pending", "sent", "confirmed", "failed", "skipped"
 
-#: States of a whole change: waiting for its first delivery, done, waiting for a retry, given up.
-CHANGE_PENDING, DELIVERED, RETRYING, GAVE_UP = "pending", "delivered", "retrying", "failed"
-CHANGE_STATES = (CHANGE_PENDING, DELIVERED, RETRYING, GAVE_UP)
+class StepState:
+    """States of one delivery step (note, time entry, status)."""
+
+    #: Not sent yet.
+    PENDING: Final = "pending"
+    #: Sent, outcome unknown: looked up on the ticket before it is sent again.
+    SENT: Final = "sent"
+    #: Done; the remote id is stored.
+    CONFIRMED: Final = "confirmed"
+    #: Refused or not reached; the step's error says why.
+    FAILED: Final = "failed"
+    #: Nothing to do (no time entry or no status asked for).
+    SKIPPED: Final = "skipped"
+    #: Done or nothing to do.
+    FINISHED: Final = frozenset({CONFIRMED, SKIPPED})
+
+
+class ChangeState:
+    """States of a whole change (one outbox row)."""
+
+    #: Waiting for its first delivery.
+    PENDING: Final = "pending"
+    #: Every step done.
+    DELIVERED: Final = "delivered"
+    #: A step failed in a way that may pass; the worker tries again.
+    RETRYING: Final = "retrying"
+    #: Refused for good or too old: needs attention, never claimed again (an admin may retry).
+    FAILED: Final = "failed"
+    #: Every state, in display order.
+    ALL: Final = (PENDING, DELIVERED, RETRYING, FAILED)
+    #: States the worker claims.
+    DUE: Final = (PENDING, RETRYING)
+
+
+# The names before StepState / ChangeState, kept for integrators (GAVE_UP is ChangeState.FAILED).
+PENDING, SENT, CONFIRMED, FAILED, SKIPPED = (
+    StepState.PENDING,
+    StepState.SENT,
+    StepState.CONFIRMED,
+    StepState.FAILED,
+    StepState.SKIPPED,
+)
+CHANGE_PENDING, DELIVERED, RETRYING, GAVE_UP = ChangeState.ALL
+CHANGE_STATES = ChangeState.ALL
 
 
 def utcnow() -> datetime:
@@ -119,21 +158,21 @@ def define_models(db: Any) -> Models:
         idempotency_key = sa.Column(sa.String(128), nullable=True)
         request_hash = sa.Column(sa.String(64), nullable=False)
         operator = sa.Column(sa.String(128), nullable=True)
-        state = sa.Column(sa.String(16), nullable=False, default=PENDING)
+        state = sa.Column(sa.String(16), nullable=False, default=ChangeState.PENDING)
         created_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
         updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
         next_attempt_at = sa.Column(sa.DateTime, nullable=True)
         lease_owner = sa.Column(sa.String(64), nullable=True)
         lease_until = sa.Column(sa.DateTime, nullable=True)
-        note_state = sa.Column(sa.String(16), nullable=False, default=PENDING)
+        note_state = sa.Column(sa.String(16), nullable=False, default=ChangeState.PENDING)
         note_remote_id = sa.Column(sa.Integer, nullable=True)
         note_attempts = sa.Column(sa.Integer, nullable=False, default=0)
         note_error = sa.Column(sa.Text, nullable=True)
-        time_state = sa.Column(sa.String(16), nullable=False, default=PENDING)
+        time_state = sa.Column(sa.String(16), nullable=False, default=ChangeState.PENDING)
         time_remote_id = sa.Column(sa.Integer, nullable=True)
         time_attempts = sa.Column(sa.Integer, nullable=False, default=0)
         time_error = sa.Column(sa.Text, nullable=True)
-        status_state = sa.Column(sa.String(16), nullable=False, default=SKIPPED)
+        status_state = sa.Column(sa.String(16), nullable=False, default=StepState.SKIPPED)
         status_attempts = sa.Column(sa.Integer, nullable=False, default=0)
         status_error = sa.Column(sa.Text, nullable=True)
 

@@ -364,7 +364,8 @@ def lose_the_race(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Make the next log-change lose the race deterministically: right after it checked that
     its key is new, another request's row with that key is committed."""
     service = state(app).service
-    original = service.record_change
+    outbox = state(app).outbox
+    original = outbox.record
     made: dict[str, Any] = {}
 
     def arrange(**winner_fields: Any) -> dict[str, Any]:
@@ -393,7 +394,7 @@ def lose_the_race(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
                 made["reference"] = winner.reference
             return change, created
 
-        monkeypatch.setattr(service, "record_change", record_change)
+        monkeypatch.setattr(outbox, "record", record_change)
         return made
 
     return arrange
@@ -499,7 +500,7 @@ def test_a_database_error_never_logs_the_sql_parameters(
 ) -> None:
     api = configure(app, connectwise_sandbox)
     # Two changes with one reference: the second insert breaks a unique constraint.
-    monkeypatch.setattr("flask_connectwise.delivery.new_reference", lambda: "cwlog-samesame")
+    monkeypatch.setattr("flask_connectwise.outbox.recording.new_reference", lambda: "cwlog-samesame")
     first = api.call("POST", "/tickets/12345/log-change", {"noteText": "FIRST-NOTE"})
     assert first.status_code == 200
     second = api.call("POST", "/tickets/12345/log-change", {"noteText": "SECOND-NOTE"})

@@ -1,0 +1,220 @@
+"""The steps of a change and the outcome of delivering it, in the HTTP contract and in words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ..models import ChangeState, StepState
+
+
+class Step(Enum):
+    """One of a change's three deliveries to ConnectWise."""
+
+    NOTE = "note"
+    TIME = "time"
+    STATUS = "status"
+
+    @property
+    def words(self) -> str:
+        """How the operator reads the step: ``the time entry``."""
+        return _WORDS[self]
+
+    @property
+    def label(self) -> str:
+        """The step as a short label: ``time entry``."""
+        return _LABELS[self]
+
+    @property
+    def json_key(self) -> str:
+        """The step's key in the HTTP contract's outcome: ``timeEntry``."""
+        return _JSON_KEYS[self]
+
+    # The change-log row keeps each step in columns ``<step>_state``, ``_attempts``, ``_error``
+    # (and ``_remote_id`` for note and time); these are the only places those names are built.
+
+    def state_of(self, row: Any) -> str:
+        return str(getattr(row, f"{self.value}_state"))
+
+    def set_state(self, row: Any, state: str) -> None:
+        setattr(row, f"{self.value}_state", state)
+
+    def error_of(self, row: Any) -> str | None:
+        value = getattr(row, f"{self.value}_error")
+        return None if value is None else str(value)
+
+    def set_error(self, row: Any, error: str | None) -> None:
+        setattr(row, f"{self.value}_error", error)
+
+    def count_attempt(self, row: Any) -> None:
+        setattr(row, f"{self.value}_attempts", (getattr(row, f"{self.value}_attempts") or 0) + 1)
+
+    def attempts_of(self, row: Any) -> int:
+        return int(getattr(row, f"{self.value}_attempts") or 0)
+
+    def remote_id_of(self, row: Any) -> int | None:
+        """The created note's or time entry's id; the status set (once confirmed)."""
+        if self is Step.STATUS:
+            return row.status_id if row.status_state == StepState.CONFIRMED else None
+        value = getattr(row, f"{self.value}_remote_id")
+        return None if value is None else int(value)
+
+    def set_remote_id(self, row: Any, remote_id: int) -> None:
+        setattr(row, f"{self.value}_remote_id", remote_id)
+
+
+_WORDS = {Step.NOTE: "the note", Step.TIME: "the time entry", Step.STATUS: "the status change"}
+_LABELS = {Step.NOTE: "note", Step.TIME: "time entry", Step.STATUS: "status"}
+_JSON_KEYS = {Step.NOTE: "note", Step.TIME: "timeEntry", Step.STATUS: "status"}
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Where one step stands: its state, the remote id once done, the error in plain words."""
+
+    state: str
+    id: int | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state in StepState.FINISHED
+
+    @property
+    def skipped(self) -> bool:
+        return self.state == StepState.SKIPPED
+
+    def to_json(self) -> dict[str, Any]:
+        if self.skipped:
+            return {"ok": True, "state": StepState.SKIPPED, "skipped": True}
+        data: dict[str, Any] = {"ok": self.ok, "state": self.state}
+        if self.id is not None:
+            data["id"] = self.id
+        if self.error:
+            data["error"] = self.error
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepResult:
+        if data.get("skipped"):
+            return cls(StepState.SKIPPED)
+        state = data.get("state") or (StepState.CONFIRMED if data.get("ok") else StepState.FAILED)
+        if data.get("ok") and state not in StepState.FINISHED:
+            state = StepState.CONFIRMED
+        return cls(str(state), data.get("id"), data.get("error"))
+
+
+def _minutes_text(hours: float) -> str:
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    whole, rest = divmod(minutes, 60)
+    return f"{whole} h {rest} min" if rest else f"{whole} h"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of delivering a change (or of asking for it again)."""
+
+    reference: str | None
+    ticket_id: int | None
+    state: str
+    steps: Mapping[Step, StepResult]
+    #: The time entry's hours (for the words; not part of the HTTP answer).
+    hours: float | None = None
+    #: Someone else was delivering it: nothing was sent this time.
+    busy: bool = False
+    #: The answer to a repeated idempotency key.
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, row: Any) -> Outcome:
+        """Where the change ``row`` stands now."""
+        steps = {
+            step: StepResult(step.state_of(row), step.remote_id_of(row), step.error_of(row))
+            for step in Step
+        }
+        return cls(row.reference, row.ticket_id, str(row.state), steps, hours=row.hours)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], hours: float | None = None) -> Outcome:
+        """Read back :meth:`to_json` (a missing step counts as done)."""
+        steps = {step: StepResult.from_json(data.get(step.json_key) or {}) for step in Step}
+        return cls(
+            data.get("changeId"),
+            data.get("ticketId"),
+            str(data.get("state") or ""),
+            steps,
+            hours=hours,
+            busy=bool(data.get("busy")),
+            replayed=bool(data.get("replayed")),
+        )
+
+    @property
+    def delivered(self) -> bool:
+        return self.state == ChangeState.DELIVERED
+
+    @property
+    def needs_attention(self) -> bool:
+        """Refused for good (or too old): nothing is retried until someone acts."""
+        return self.state == ChangeState.FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        """The HTTP contract's per-step result (also what the signals carry)."""
+        data: dict[str, Any] = {"changeId": self.reference, "ticketId": self.ticket_id}
+        data["state"] = self.state
+        for step in Step:
+            data[step.json_key] = self.steps[step].to_json()
+        if self.busy:
+            data["busy"] = True
+        if self.replayed:
+            data["replayed"] = True
+        return data
+
+    def done_words(self) -> list[str]:
+        """What reached the ticket: ``["note added", "15 min logged"]``."""
+        done = {
+            Step.NOTE: "note added",
+            Step.TIME: f"{_minutes_text(self.hours or 0)} logged",
+            Step.STATUS: "status set",
+        }
+        return [done[s] for s, r in self.steps.items() if r.ok and not r.skipped]
+
+    def failed_words(self) -> list[str]:
+        """What did not, with the reason: ``["the time entry (ConnectWise is down)"]``."""
+        return [
+            f"{s.words} ({r.error})" if r.error else s.words
+            for s, r in self.steps.items()
+            if not r.ok
+        ]
+
+    @property
+    def severity(self) -> str:
+        """``success``, ``warning`` (will be retried) or ``error`` (needs attention)."""
+        if not self.failed_words():
+            return "success"
+        return "error" if self.needs_attention else "warning"
+
+    def summary(self) -> str:
+        """The outcome in plain words, for the operator, the admin and the CLI."""
+        ticket = self.ticket_id
+        done, failed = self.done_words(), self.failed_words()
+        if not failed:
+            return f"Logged to ticket #{ticket}: {', '.join(done)}."
+        head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
+        what = " and ".join(failed)
+        if self.needs_attention:
+            # Refused for good: the step errors say why and what to do; nothing is retried.
+            if not head:
+                return f"Could not log to ticket #{ticket}: {what} failed."
+            return f"{head}{what} failed."
+        if not head:
+            return f"Could not log to ticket #{ticket} yet: {what} failed. It will be retried."
+        return f"{head}{what} failed and will be retried."
+
+
+def outcome_of(row: Any) -> dict[str, Any]:
+    """The per-step result of a change, as the HTTP contract answers it."""
+    return Outcome.of(row).to_json()

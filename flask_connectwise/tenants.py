@@ -1,0 +1,269 @@
+"""``Tenants``: each tenant's ConnectWise credentials, feature flag and client.
+
+One :class:`Tenants` exists per app (``cw.tenants``). It stores and loads credentials (secrets
+encrypted with the app's keyring), turns the ``connectwise_integration`` flag on and off,
+remembers both for a few seconds per process (so a cached search costs no query), and keeps
+one :class:`~flask_connectwise.client.ConnectWiseClient` per tenant, rebuilt when that
+tenant's credentials change. It never reads Flask's request globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from .cachesafe import SafeCache
+from .client import ConnectWiseClient
+from .crypto import Keyring
+from .errors import ConfigurationError, ConnectWiseError
+from .faults import DatabaseUnavailableError, database_cause
+from .models import ALL_TENANTS, FEATURE_KEY, Models, utcnow
+from .retry import RetryPolicy
+from .settings import CredentialsInput, SettingsStore, TenantSettings
+from .urlpolicy import GuardedAdapter, UnsafeURLError, URLPolicy
+
+log = logging.getLogger("flask_connectwise.tenants")
+
+#: The host's flag loader: ``fn(tenant_id) -> bool | None`` (``None``: ask the flag table).
+FlagLoader = Callable[[str], "bool | None"]
+#: Called with the tenant id after its credentials were saved (in the same transaction).
+CredentialsListener = Callable[[str], None]
+
+
+class NotConfiguredError(ConnectWiseError):
+    """The tenant has no ConnectWise credentials, or the feature is off."""
+
+    http_status = 404
+    error_code = "not_configured"
+
+
+class IntegrationOffError(NotConfiguredError):
+    """The feature flag is off for the tenant: nothing was sent to ConnectWise."""
+
+    error_code = "feature_disabled"
+
+
+class Tenants:
+    """Credentials, feature flag, per-process memo and client pool of one app."""
+
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any],
+        db: Any,
+        models: Models,
+        cache: SafeCache,
+        flag_loader: Callable[[], FlagLoader | None],
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.models = models
+        #: The app's cache behind :class:`SafeCache` (clients keep their codebase in it).
+        self.cache = cache
+        self.policy = URLPolicy.from_config(config)
+        self._flag_loader = flag_loader
+        self._keyring: Keyring | None = None
+        self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
+        self._memo: dict[str, tuple[float, bool, int | None]] = {}
+        self._lock = threading.Lock()
+        self._credentials_listeners: list[CredentialsListener] = []
+
+    # -- keys and credentials ----------------------------------------------------------------
+
+    @property
+    def keyring(self) -> Keyring:
+        """The configured keys; :class:`KeyConfigurationError` when none are configured."""
+        if self._keyring is None:
+            self._keyring = Keyring.from_config(self.config.get("CONNECTWISE_ENCRYPTION_KEYS"))
+        return self._keyring
+
+    def reload_keys(self) -> None:
+        """Read ``CONNECTWISE_ENCRYPTION_KEYS`` again on next use."""
+        self._keyring = None
+
+    @property
+    def session(self) -> Any:
+        """The host's database session."""
+        return self.db.session
+
+    def store(self) -> SettingsStore:
+        return SettingsStore(self.session, self.models, lambda: self.keyring)
+
+    def credentials_row(self, tenant_id: str) -> Any:
+        """The tenant's stored credentials row (secrets encrypted), or ``None``."""
+        return self.store().row(tenant_id)
+
+    def settings(self, tenant_id: str) -> TenantSettings | None:
+        """The tenant's decrypted settings, or ``None``."""
+        return self.store().load(tenant_id)
+
+    def on_credentials_saved(self, listener: CredentialsListener) -> None:
+        """Call ``listener(tenant_id)`` after a tenant's credentials are saved, before commit
+        (the outbox makes that tenant's waiting changes due at once)."""
+        self._credentials_listeners.append(listener)
+
+    def save_credentials(
+        self, tenant_id: str, payload: Any, *, actor: str | None = None, commit: bool = True
+    ) -> Any:
+        """Validate and store credentials; blank secrets keep the stored ones."""
+        data = CredentialsInput.parse(payload, self.policy)
+        row = self.store().save(tenant_id, data, actor=actor)
+        for listener in self._credentials_listeners:
+            listener(tenant_id)
+        if commit:
+            self.session.commit()
+        self.forget_client(tenant_id)
+        return row
+
+    # -- per-tenant memo ---------------------------------------------------------------------
+
+    def _tenant_state(self, tenant_id: str) -> tuple[bool, int | None]:
+        """``(flag on in the table, credentials revision or None)``, remembered for
+        ``CONNECTWISE_SETTINGS_CACHE_SECONDS`` so a cached search costs no database query."""
+        ttl = float(self.config["CONNECTWISE_SETTINGS_CACHE_SECONDS"])
+        now = time.monotonic()
+        memo = self._memo.get(tenant_id)
+        if memo and memo[0] > now:
+            return memo[1], memo[2]
+        flag = self.flag_row(tenant_id) or self.flag_row(ALL_TENANTS)
+        credentials = self.models.Credentials
+        revision = self.session.execute(
+            sa.select(credentials.revision).where(credentials.tenant_id == tenant_id)
+        ).scalar_one_or_none()
+        value = (bool(flag and flag.enabled), revision)
+        if ttl > 0:
+            self._memo[tenant_id] = (now + ttl, *value)
+        return value
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop what this process remembers of the tenant (``"*"``: of every tenant)."""
+        if tenant_id == ALL_TENANTS:
+            self._memo.clear()
+        else:
+            self._memo.pop(tenant_id, None)
+
+    # -- feature flag ------------------------------------------------------------------------
+
+    def flag_row(self, tenant_id: str) -> Any:
+        """The tenant's own flag row (``"*"``: the row for all tenants), or ``None``."""
+        model = self.models.FeatureFlag
+        return (
+            self.session.query(model)
+            .filter(model.key == FEATURE_KEY, model.tenant_id == tenant_id)
+            .one_or_none()
+        )
+
+    def flag_on(self, tenant_id: str) -> bool:
+        """Whether ``connectwise_integration`` is on for the tenant (off by default)."""
+        loader = self._flag_loader()
+        if loader is not None:
+            try:
+                decided = loader(tenant_id)
+            except Exception as exc:
+                if database_cause(exc) is not None:
+                    # Not "off": the answer is unknown until the database is back.
+                    raise DatabaseUnavailableError(
+                        "the flag loader could not reach the database"
+                    ) from exc
+                log.exception("connectwise flag loader failed; treating the feature as off")
+                return False
+            if decided is not None:
+                return bool(decided)
+        return self._tenant_state(tenant_id)[0]
+
+    def set_flag(
+        self, tenant_id: str, enabled: bool, *, actor: str | None = None, commit: bool = True
+    ) -> Any:
+        """Turn the feature on or off for a tenant (``"*"``: for all). Deletes nothing."""
+        row = self.flag_row(tenant_id)
+        if row is None:
+            row = self.models.FeatureFlag(key=FEATURE_KEY, tenant_id=tenant_id)
+            self.session.add(row)
+        row.enabled = bool(enabled)
+        row.updated_by = actor
+        row.updated_at = utcnow()
+        if commit:
+            self.session.commit()
+        self.forget_tenant(tenant_id)
+        return row
+
+    def ensure_on(self, tenant_id: str) -> None:
+        """:class:`IntegrationOffError` unless the feature flag is on for the tenant."""
+        if not self.flag_on(tenant_id):
+            raise IntegrationOffError(
+                f"The ConnectWise integration is off for tenant {tenant_id}: nothing was sent "
+                "to ConnectWise."
+            )
+
+    def is_enabled(self, tenant_id: str) -> bool:
+        """Flag on and credentials stored."""
+        return self.flag_on(tenant_id) and self._tenant_state(tenant_id)[1] is not None
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def forget_client(self, tenant_id: str) -> None:
+        """Drop the tenant's client and memo (after its credentials changed)."""
+        self.forget_tenant(tenant_id)
+        with self._lock:
+            old = self._clients.pop(tenant_id, None)
+        if old:
+            old[1].close()
+
+    def client_for(self, tenant_id: str) -> ConnectWiseClient:
+        """The tenant's client (one per tenant, rebuilt when its credentials change)."""
+        return self.client_and_revision(tenant_id)[0]
+
+    def client_and_revision(self, tenant_id: str) -> tuple[ConnectWiseClient, int]:
+        """The tenant's client and the credentials revision it was built from;
+        :class:`NotConfiguredError` when the tenant has no credentials."""
+        revision = self._tenant_state(tenant_id)[1]
+        with self._lock:
+            cached = self._clients.get(tenant_id)
+        if revision is not None and cached and cached[0] == revision:
+            return cached[1], revision
+        row = self.credentials_row(tenant_id)
+        if row is None:
+            raise NotConfiguredError("ConnectWise is not configured for this tenant", status=None)
+        with self._lock:
+            cached = self._clients.get(tenant_id)
+            if cached and cached[0] == row.revision:
+                return cached[1], row.revision
+        settings = self.store().decrypt_row(row)
+        client = self.build_client(settings)
+        with self._lock:
+            old = self._clients.get(tenant_id)
+            self._clients[tenant_id] = (row.revision, client)
+        if old and old[1] is not client:
+            old[1].close()
+        return client, row.revision
+
+    def build_client(self, settings: TenantSettings) -> ConnectWiseClient:
+        """A new client for ``settings`` (base URL checked against the URL policy)."""
+        try:
+            base_url = self.policy.check(settings.base_url)
+        except UnsafeURLError as exc:
+            raise ConfigurationError(str(exc)) from None
+        import requests
+
+        session = requests.Session()
+        adapter = GuardedAdapter(pool_maxsize=8)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return ConnectWiseClient(
+            base_url=base_url,
+            company_id=settings.company_id,
+            public_key=settings.public_key,
+            private_key=settings.private_key,
+            client_id=settings.client_id,
+            timeout=float(self.config["CONNECTWISE_TIMEOUT"]),
+            connect_timeout=float(self.config["CONNECTWISE_CONNECT_TIMEOUT"]),
+            api_version=str(self.config["CONNECTWISE_API_VERSION"]),
+            retry=RetryPolicy(deadline=float(self.config["CONNECTWISE_TIMEOUT"]) * 2),
+            codebase_cache=self.cache,
+            session=session,
+        )
