@@ -77,7 +77,7 @@ class _LeakCatcher(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def leak_scan(canaries: Canaries) -> Iterator[None]:
-    """SECURITY.md's leak scan: no canary secret in any log record or HTTP answer of any test."""
+    """docs/security.md's leak scan: no canary secret in any log record or HTTP answer of any test."""
     from flask import request_finished
 
     catcher = _LeakCatcher()

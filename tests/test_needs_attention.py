@@ -217,7 +217,7 @@ def test_an_unknown_member_names_the_member(make_client):
 @responses.activate
 def test_a_status_refused_by_connectwise_says_pick_another(make_client):
     """The status passed the client's own check, then ConnectWise refused it (the shape from
-    CONNECTWISE_API.md 4.4)."""
+    docs/connectwise-api.md §4.4)."""
     responses.get(
         f"{API}/service/tickets/123",
         json={"id": 123, "summary": "x", "board": {"id": 21}, "status": {"id": 1}},

@@ -6,7 +6,7 @@
 
 Or from a shell: ``python -m flask_connectwise.sandbox --port 8765``.
 
-Behaviour GUESSED (not documented in CONNECTWISE_API.md; change it when a real server disagrees):
+Behaviour GUESSED (not documented in docs/connectwise-api.md; change it when a real server disagrees):
 
 - Auth: a missing or unknown ``clientId`` answers 401 ``Unauthorized`` (like bad keys), not 400/403.
   The company id in auth and in ``login/companyinfo`` is matched case-insensitively; keys exactly.
