@@ -1,0 +1,380 @@
+"""The JSON routes (the seed's HTTP contract): parse, authorize, call the service, answer.
+
+Each view declares what it needs with :func:`requires`: ``"configure"`` (credentials) or
+``"use"`` (the rest), and whether it answers while the feature flag is off (only
+``/enabled``). Before a view runs, :func:`guard` checks in order: the tenant id (else 404),
+the host's ``authorize`` hook for that action (403), ``application/json`` on state changes
+(415), the CSRF token in the configured header (403) and the flag (404). A view without
+``requires`` is refused (403). Errors are answered by :mod:`.http_errors`.
+
+The blueprint is registered once per app under ``CONNECTWISE_URL_PREFIX`` (which holds
+``<tenant_id>``), read from the app's config at registration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask.sansio.app import App
+from flask.sansio.blueprints import BlueprintSetupState
+
+from .csrf import csrf_valid
+from .extension import Action, state
+from .faults import database_cause
+from .http_errors import ApiError, error_response, register_error_handlers
+from .settings import SettingsStore
+from .validation import (
+    InputError,
+    check_idempotency_key,
+    check_text,
+    is_tenant_id,
+    optional_hours,
+    optional_id,
+    optional_minutes,
+    optional_text,
+    parse_ticket_id,
+    required_text,
+)
+
+log = logging.getLogger("flask_connectwise.api")
+
+BLUEPRINT_NAME = "connectwise_api"
+STATE_CHANGING_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+# -- what a view requires ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a view needs: the ``authorize`` action, and whether the feature flag must be on."""
+
+    action: Action
+    feature_flag: bool = True
+
+
+REQUIREMENT_ATTRIBUTE = "connectwise_requires"
+
+
+def requires(action: Action, *, feature_flag: bool = True) -> Callable[[View], View]:
+    """Declare the ``authorize`` action a view needs (``"use"`` or ``"configure"``);
+    ``feature_flag=False`` lets it answer while the integration is off."""
+    if action not in ("use", "configure"):
+        raise ValueError(f"unknown action {action!r}: use 'use' or 'configure'")
+
+    def mark(view: View) -> View:
+        setattr(view, REQUIREMENT_ATTRIBUTE, Requirement(action, feature_flag))
+        return view
+
+    return mark
+
+
+def requirement_of(view: Callable[..., Any] | None) -> Requirement | None:
+    """The :class:`Requirement` ``view`` was declared with, or ``None``."""
+    found = getattr(view, REQUIREMENT_ATTRIBUTE, None)
+    return found if isinstance(found, Requirement) else None
+
+
+# -- the blueprint ---------------------------------------------------------------------------
+
+
+class _RoutesBlueprint(Blueprint):
+    """A blueprint that defaults its URL prefix to the app's ``CONNECTWISE_URL_PREFIX``."""
+
+    def register(self, app: App, options: dict[str, Any]) -> None:
+        if options.get("url_prefix") is None:
+            options = {**options, "url_prefix": url_prefix(app.config)}
+        super().register(app, options)
+
+
+def url_prefix(config: Mapping[str, Any]) -> str:
+    """``CONNECTWISE_URL_PREFIX`` without its trailing slash."""
+    return str(config["CONNECTWISE_URL_PREFIX"]).rstrip("/")
+
+
+blueprint = _RoutesBlueprint(BLUEPRINT_NAME, __name__)
+register_error_handlers(blueprint)
+
+
+@blueprint.record
+def _check_prefix(setup: BlueprintSetupState) -> None:
+    """Every registration's prefix must name the tenant (the guard needs it)."""
+    if "<tenant_id>" not in (setup.url_prefix or ""):
+        raise RuntimeError("CONNECTWISE_URL_PREFIX must contain <tenant_id>")
+
+
+@blueprint.url_value_preprocessor
+def pull_tenant(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    g.connectwise_tenant = (values or {}).pop("tenant_id", None)
+
+
+# -- the guard: one small check per concern, in the order they answer ------------------------
+
+
+def _refuse_unknown_tenant(tenant: str | None) -> Response | None:
+    if not is_tenant_id(tenant):
+        return error_response(404, "unknown_tenant", "Unknown tenant")
+    return None
+
+
+def _refuse_unauthorized(tenant: str, requirement: Requirement | None) -> Response | None:
+    # A view that declares nothing is refused: a new route cannot be open by omission.
+    if requirement is None:
+        return error_response(403, "forbidden", "You may not do this for this tenant")
+    # A hook that fails denies, unless the database made it fail: then 503.
+    ext = state().extension
+    if not ext.is_authorized(tenant, requirement.action, raise_database_errors=True):
+        return error_response(403, "forbidden", "You may not do this for this tenant")
+    return None
+
+
+def _refuse_non_json() -> Response | None:
+    if request.method in STATE_CHANGING_METHODS and request.mimetype != "application/json":
+        return error_response(415, "unsupported_media_type", "Send the body as application/json")
+    return None
+
+
+def _refuse_missing_csrf() -> Response | None:
+    if request.method not in STATE_CHANGING_METHODS:
+        return None
+    if not current_app.config["CONNECTWISE_REQUIRE_CSRF"]:
+        return None
+    header = current_app.config["CONNECTWISE_CSRF_HEADER"]
+    if csrf_valid(request.headers.get(header)):
+        return None
+    return error_response(
+        403, "csrf_failed", f"A valid CSRF token is required in the {header} header"
+    )
+
+
+def _flag_on(tenant: str) -> bool:
+    """The feature flag; a failing check is "off", unless the database failed (then 503)."""
+    try:
+        return bool(state().service.flag_on(tenant))
+    except Exception as exc:
+        if database_cause(exc) is not None:
+            raise
+        log.exception("connectwise flag check failed")
+        return False
+
+
+def _refuse_flag_off(tenant: str, requirement: Requirement) -> Response | None:
+    if requirement.feature_flag and not _flag_on(tenant):
+        return error_response(
+            404, "feature_disabled", "The ConnectWise integration is not enabled for this tenant"
+        )
+    return None
+
+
+@blueprint.before_request
+def guard() -> Response | None:
+    """Refuse the request before its view runs (see the module docstring), or ``None``."""
+    tenant = g.connectwise_tenant
+    refusal = _refuse_unknown_tenant(tenant)
+    if refusal is not None:
+        return refusal
+    requirement = requirement_of(current_app.view_functions.get(request.endpoint or ""))
+    refusal = (
+        _refuse_unauthorized(tenant, requirement) or _refuse_non_json() or _refuse_missing_csrf()
+    )
+    if refusal is not None or requirement is None:
+        return refusal
+    return _refuse_flag_off(tenant, requirement)
+
+
+# -- reading the request ---------------------------------------------------------------------
+
+
+def _tenant() -> str:
+    return str(g.connectwise_tenant)
+
+
+def _service() -> Any:
+    return state().service
+
+
+def _json_body() -> dict[str, Any]:
+    try:
+        data = request.get_json(silent=True, cache=True)
+    except RecursionError:  # nested thousands deep: the parser gives up
+        raise InputError("body", "The body is nested too deeply", code="invalid_json") from None
+    if data is None:
+        raise InputError("body", "The body is not valid JSON", code="invalid_json")
+    if not isinstance(data, dict):
+        raise InputError("body", "The body must be a JSON object", code="invalid_json")
+    return data
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise InputError(key, f"{key} must be true or false")
+    return value
+
+
+def _query_text(key: str, *, max_length: int) -> str:
+    """A query-string parameter, refused when the query is not valid UTF-8 text."""
+    try:
+        unquote_to_bytes(request.query_string.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(key, f"{key} must be valid UTF-8 text") from None
+    if key not in request.args:
+        raise InputError(key, f"{key} is required")
+    value = request.args.get(key, "")
+    if len(value) > max_length:
+        raise InputError(key, f"{key} must be at most {max_length} characters")
+    return check_text(key, value)
+
+
+def _note_limit() -> int:
+    return int(current_app.config["CONNECTWISE_NOTE_MAX_LENGTH"])
+
+
+def _member(data: Mapping[str, Any], tenant_id: str) -> str | None:
+    """Whom the change is attributed to: the operator (``current_member``) unless the body
+    names someone else and the caller may act for them (``configure``, or ``may_act_as``)."""
+    ext = state().extension
+    operator = ext.member()
+    member = optional_text(data, "memberIdentifier", max_length=128)
+    if not member or (operator and member.casefold() == operator.casefold()):
+        return operator
+    if ext.is_authorized(tenant_id, "configure") or ext.can_act_as(tenant_id, operator, member):
+        return member
+    raise ApiError(
+        403,
+        "member_forbidden",
+        "You may not log work as another member: leave memberIdentifier out (your own "
+        "member is used) or ask an administrator",
+        "memberIdentifier",
+    )
+
+
+def _operator() -> str | None:
+    return state().extension.member()
+
+
+# -- the views -------------------------------------------------------------------------------
+
+
+@blueprint.get("/credentials", endpoint="credentials_get")
+@requires("configure")
+def credentials_get() -> Response:
+    return jsonify(SettingsStore.public_view(_service().credentials_row(_tenant())))
+
+
+@blueprint.post("/credentials", endpoint="credentials_post")
+@requires("configure")
+def credentials_post() -> Response:
+    row = _service().save_credentials(_tenant(), _json_body(), actor=_operator())
+    return jsonify(SettingsStore.public_view(row))
+
+
+@blueprint.get("/enabled", endpoint="enabled")
+@requires("use", feature_flag=False)
+def enabled() -> Response:
+    try:
+        on = _service().is_enabled(_tenant())
+    except Exception as exc:
+        if database_cause(exc) is not None:
+            raise
+        log.exception("connectwise enabled check failed")
+        on = False
+    return jsonify({"enabled": on})
+
+
+@blueprint.get("/tickets/search", endpoint="search")
+@requires("use")
+def search() -> Response:
+    query = _query_text("q", max_length=200)
+    return jsonify(_service().search_json(_tenant(), query))
+
+
+@blueprint.get("/tickets/<ticket_id>", endpoint="ticket")
+@requires("use")
+def ticket(ticket_id: str) -> Response:
+    return jsonify(_service().get_ticket(_tenant(), parse_ticket_id(ticket_id)).to_json())
+
+
+@blueprint.post("/tickets/<ticket_id>/notes", endpoint="notes")
+@requires("use")
+def notes(ticket_id: str) -> tuple[Response, int]:
+    tenant, number, data = _tenant(), parse_ticket_id(ticket_id), _json_body()
+    text = required_text(data, "text", max_length=_note_limit(), multiline=True)
+    internal = _bool(data, "internal")
+    member = _member(data, tenant)
+    note = _service().add_note(tenant, number, text, member=member, internal=internal)
+    _service().record_sent(
+        tenant,
+        number,
+        note=note,
+        note_text=text,
+        member=member,
+        internal=internal,
+        operator=_operator(),
+    )
+    return jsonify(note.to_json()), 201
+
+
+@blueprint.post("/tickets/<ticket_id>/time", endpoint="time")
+@requires("use")
+def time_entry(ticket_id: str) -> tuple[Response, int]:
+    tenant, number, data = _tenant(), parse_ticket_id(ticket_id), _json_body()
+    hours = optional_hours(data)
+    minutes = optional_minutes(data)
+    if hours is not None and minutes is not None:
+        raise InputError("hours", "Send hours or minutes, not both")
+    if hours is None and minutes is None:
+        raise InputError("hours", "hours or minutes is required")
+    hours = hours if hours is not None else round((minutes or 0) / 60, 4)
+    notes_text = optional_text(data, "notes", max_length=4000, multiline=True)
+    member = _member(data, tenant)
+    entry = _service().add_time_entry(tenant, number, hours=hours, member=member, notes=notes_text)
+    _service().record_sent(
+        tenant,
+        number,
+        time_entry=entry,
+        note_text=notes_text or "",
+        member=member,
+        hours=hours,
+        operator=_operator(),
+    )
+    return jsonify(entry.to_json()), 201
+
+
+@blueprint.patch("/tickets/<ticket_id>/status", endpoint="status")
+@requires("use")
+def status(ticket_id: str) -> Response:
+    number, data = parse_ticket_id(ticket_id), _json_body()
+    status_id = optional_id(data, "statusId")
+    if status_id is None:
+        raise InputError("statusId", "statusId is required")
+    return jsonify(_service().update_status(_tenant(), number, status_id).to_json())
+
+
+@blueprint.post("/tickets/<ticket_id>/log-change", endpoint="log_change")
+@requires("use")
+def log_change(ticket_id: str) -> Response:
+    tenant, number, data = _tenant(), parse_ticket_id(ticket_id), _json_body()
+    note_text = required_text(data, "noteText", max_length=_note_limit(), multiline=True)
+    hours = optional_hours(data)
+    status_id = optional_id(data, "statusId")
+    key = check_idempotency_key(request.headers.get("Idempotency-Key"))
+    outcome = _service().log_change(
+        tenant,
+        number,
+        note_text,
+        member=_member(data, tenant),
+        hours=hours,
+        status_id=status_id,
+        internal=_bool(data, "internal"),
+        idempotency_key=key,
+        operator=_operator(),
+    )
+    return jsonify(outcome)
