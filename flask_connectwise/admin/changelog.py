@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
 from ..models import CONFIRMED, FAILED, SENT, SKIPPED
-from ..service import IntegrationOffError
+from ..tenants import IntegrationOffError
 from .base import Formatter, TenantRow, TenantScopedView, list_action, log, post_route
 from .text import error_message
 from .widgets import PostRowAction
