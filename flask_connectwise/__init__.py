@@ -1,10 +1,11 @@
 """flask-connectwise: log operators' changes from a Flask app into ConnectWise Manage tickets.
 
 The client, errors and records import without Flask; ``ConnectWise`` (the extension) and the
-other Flask parts are imported on first use.
+other Flask parts are imported on first use (type checkers see them through the
+``TYPE_CHECKING`` imports below, so nothing of the public API is ``Any``).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .client import ConnectWiseClient
 from .errors import (
@@ -12,6 +13,8 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     ConnectWiseError,
+    ConnectWiseTimeoutError,
+    ConnectWiseValidationError,
     CredentialsUnusableError,
     ForbiddenError,
     NotFoundError,
@@ -22,6 +25,13 @@ from .errors import (
     ValidationError,
 )
 from .records import BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
+
+if TYPE_CHECKING:
+    from .changelogging import ConnectWiseChangeLogging
+    from .csrf import csrf_token
+    from .extension import ConnectWise
+    from .fields import TicketSearchField
+    from .signals import change_failed, change_logged
 
 __version__ = "0.1.0"
 
@@ -53,6 +63,8 @@ __all__ = [
     "ConnectWiseChangeLogging",
     "ConnectWiseClient",
     "ConnectWiseError",
+    "ConnectWiseTimeoutError",
+    "ConnectWiseValidationError",
     "CredentialsUnusableError",
     "ForbiddenError",
     "Member",

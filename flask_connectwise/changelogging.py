@@ -37,7 +37,9 @@ from .fields import TicketSearchField, report_to_operator
 
 __all__ = ["ConnectWiseChangeLogging", "change_note", "is_secret_name"]
 
-MASK = "changed (hidden)"
+#: How a hidden (secret-looking) field's update reads in a note.
+HIDDEN_CHANGE = "changed (hidden)"
+MASK = HIDDEN_CHANGE  # the old name
 _SECRET_RE = re.compile(
     r"pass(word|wd|phrase)?|secret|token|credential|api_?key|private_?key|(^|_)(key|pin|pwd)s?($|_)",
     re.IGNORECASE,
@@ -84,7 +86,7 @@ def change_note(
     lines = [f"{action.capitalize()} {subject}"]
     for name, old, new in changes:
         if name in hidden or is_secret_name(name):
-            lines.append(f"- {name}: {'set (hidden)' if action != 'updated' else MASK}")
+            lines.append(f"- {name}: {'set (hidden)' if action != 'updated' else HIDDEN_CHANGE}")
         elif action == "created":
             lines.append(f"- {name}: {_show(new)}")
         elif action == "deleted":

@@ -33,15 +33,15 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     ConnectWiseError,
+    ConnectWiseTimeoutError,
+    ConnectWiseValidationError,
     CredentialsUnusableError,
     FieldError,
     ForbiddenError,
     NotFoundError,
     RateLimitedError,
     StatusNotOnBoardError,
-    TimeoutError,
     UnavailableError,
-    ValidationError,
 )
 from .records import Board, BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
 from .redaction import Redactor, basic_token
@@ -477,7 +477,7 @@ class ConnectWiseClient:
         sent = _request_was_sent(exc)
         if isinstance(exc, requests.exceptions.Timeout):
             what = "answer" if sent else "connect"
-            return TimeoutError(f"ConnectWise did not {what} in time", sent=sent)
+            return ConnectWiseTimeoutError(f"ConnectWise did not {what} in time", sent=sent)
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             return ConfigurationError("The ConnectWise base URL is not valid")
         if sent:
@@ -511,7 +511,7 @@ class ConnectWiseClient:
         if status == 400:
             details = "; ".join(e.message for e in field_errors if e.message)
             message = f"ConnectWise rejected the request: {details or remote or 'invalid request'}"
-            return ValidationError(message, errors=field_errors, **kwargs)
+            return ConnectWiseValidationError(message, errors=field_errors, **kwargs)
         if status == 401:
             return AuthenticationError(
                 "ConnectWise rejected the credentials (company id, public or private key, "
@@ -751,7 +751,7 @@ class ConnectWiseClient:
             if remembered is not None:
                 try:
                     return self.update_status(ticket_id, status_id, board_id=remembered)
-                except ValidationError:
+                except ConnectWiseValidationError:
                     # The ticket may have moved to another board: read it and try once more.
                     self._ticket_boards.pop(ticket_id, None)
                     if self.get_ticket(ticket_id).board_id == remembered:

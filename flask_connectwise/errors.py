@@ -121,7 +121,7 @@ class NotFoundError(ConnectWiseError):
         return True
 
 
-class ValidationError(ConnectWiseError):
+class ConnectWiseValidationError(ConnectWiseError):
     """ConnectWise rejected the content (HTTP 400), with its per-field errors in ``errors``.
 
     Permanent: the same request is refused again (also :class:`StatusNotOnBoardError`, which
@@ -155,8 +155,8 @@ class RateLimitedError(ConnectWiseError):
         self.retry_after = retry_after
 
 
-class TimeoutError(ConnectWiseError):
-    """No answer within the timeout.
+class ConnectWiseTimeoutError(ConnectWiseError):
+    """ConnectWise did not answer within the timeout.
 
     ``sent`` is True when the request may have reached ConnectWise (a read timeout): the
     outcome of a write is then unknown and must be looked up before it is repeated.
@@ -186,7 +186,13 @@ class UnavailableError(ConnectWiseError):
         self.sent = sent
 
 
-class StatusNotOnBoardError(ValidationError):
+class StatusNotOnBoardError(ConnectWiseValidationError):
     """The requested status does not belong to the ticket's board."""
 
     error_code = "invalid_status"
+
+
+#: The old names, kept for integrators (``TimeoutError`` shadows the builtin, ``ValidationError``
+#: collides with WTForms'): prefer ``ConnectWiseTimeoutError`` and ``ConnectWiseValidationError``.
+TimeoutError = ConnectWiseTimeoutError
+ValidationError = ConnectWiseValidationError

@@ -23,11 +23,11 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 
+from .credentials import CredentialsStore
 from .csrf import csrf_valid
 from .extension import Action, state
 from .faults import database_cause
 from .http_errors import ApiError, error_response, register_error_handlers
-from .settings import SettingsStore
 from .validation import (
     InputError,
     check_idempotency_key,
@@ -266,14 +266,14 @@ def _operator() -> str | None:
 @blueprint.get("/credentials", endpoint="credentials_get")
 @requires("configure")
 def credentials_get() -> Response:
-    return jsonify(SettingsStore.public_view(_service().credentials_row(_tenant())))
+    return jsonify(CredentialsStore.public_view(_service().credentials_row(_tenant())))
 
 
 @blueprint.post("/credentials", endpoint="credentials_post")
 @requires("configure")
 def credentials_post() -> Response:
     row = _service().save_credentials(_tenant(), _json_body(), actor=_operator())
-    return jsonify(SettingsStore.public_view(row))
+    return jsonify(CredentialsStore.public_view(row))
 
 
 @blueprint.get("/enabled", endpoint="enabled")

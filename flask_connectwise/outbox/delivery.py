@@ -26,11 +26,11 @@ from ..client import ConnectWiseClient
 from ..errors import (
     AuthenticationError,
     ConnectWiseError,
+    ConnectWiseValidationError,
     ForbiddenError,
     NotFoundError,
     RateLimitedError,
     StatusNotOnBoardError,
-    ValidationError,
 )
 from ..models import ChangeState, StepState, utcnow
 from ..records import Member
@@ -92,7 +92,7 @@ def failure_text(
                 f"({_reason(exc)}): check that the operator is an active ConnectWise member, "
                 "then log the change again."
             )
-        elif isinstance(exc, ValidationError):
+        elif isinstance(exc, ConnectWiseValidationError):
             text = (
                 f"ConnectWise refused {what} ({_reason(exc)}). Sending it again will not help: "
                 "correct it and log the change again, or fix the cause in ConnectWise and "

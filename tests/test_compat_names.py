@@ -1,0 +1,46 @@
+"""Names integrators may already import keep working after the redesign's renames."""
+
+from __future__ import annotations
+
+import builtins
+
+import flask_connectwise
+from flask_connectwise import (
+    api,
+    credentials,
+    csrf,
+    errors,
+    http_errors,
+    routes,
+    settings,
+    validation,
+)
+
+
+def test_the_client_errors_have_names_that_shadow_nothing() -> None:
+    assert flask_connectwise.ConnectWiseTimeoutError is errors.ConnectWiseTimeoutError
+    assert flask_connectwise.ConnectWiseValidationError is errors.ConnectWiseValidationError
+    assert errors.ConnectWiseTimeoutError is not builtins.TimeoutError
+    # the old names are the same classes
+    assert flask_connectwise.TimeoutError is errors.TimeoutError is errors.ConnectWiseTimeoutError
+    assert flask_connectwise.ValidationError is errors.ConnectWiseValidationError
+    assert issubclass(errors.StatusNotOnBoardError, flask_connectwise.ValidationError)
+
+
+def test_settings_is_credentials_under_its_old_name() -> None:
+    assert settings.SettingsStore is credentials.CredentialsStore
+    assert settings.CredentialsInput is credentials.CredentialsInput
+    assert settings.TenantSettings is credentials.TenantSettings
+    assert settings.InputError is validation.InputError
+    assert settings.check_text is validation.check_text
+    assert settings.check_ascii is validation.check_ascii
+    assert settings.MASK == credentials.MASKED == "••••"
+    assert credentials.mask("abcdefgh") == "••••efgh"
+
+
+def test_api_re_exports_the_routes() -> None:
+    assert api.csrf_token is csrf.csrf_token is flask_connectwise.csrf_token
+    assert api.ApiError is http_errors.ApiError
+    assert api.InputError is validation.InputError
+    assert api.TENANT_RE is validation.TENANT_ID_RE
+    assert api.create_blueprint("/x/<tenant_id>/cw") is routes.blueprint
