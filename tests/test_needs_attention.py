@@ -31,7 +31,7 @@ from flask_connectwise.errors import (
 )
 from flask_connectwise.extension import state
 from flask_connectwise.fields import outcome_message
-from flask_connectwise.models import GAVE_UP, RETRYING, utcnow
+from flask_connectwise.models import GAVE_UP, RETRYING, ChangeLogRow, utcnow
 from flask_connectwise.settings import InputError
 from flask_connectwise.signals import change_failed
 from tests.conftest import API, TENANT_A, make_host_app
@@ -112,8 +112,8 @@ def test_which_failures_are_permanent(error, permanent):
 # -- exact ConnectWise answers (responses) -----------------------------------------------------
 
 
-class Row:
-    """The attributes of a change-log row the Deliverer reads and writes."""
+class Row(ChangeLogRow):
+    """The attributes of a change-log row the Deliverer reads and writes (unmapped)."""
 
     def __init__(self, **kw: Any) -> None:
         self.reference = "cwlog-0badc0de"

@@ -12,7 +12,8 @@ from werkzeug.wrappers import Response
 
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
-from ..models import CONFIRMED, FAILED, SENT, SKIPPED
+from ..models import CONFIRMED, FAILED, SENT, SKIPPED, StepColumns
+from ..outbox import Step
 from ..tenants import IntegrationOffError
 from .base import Formatter, TenantRow, TenantScopedView, list_action, log, post_route
 from .text import error_message
@@ -20,43 +21,40 @@ from .widgets import PostRowAction
 
 __all__ = ["ChangeLogView", "ChangeRow"]
 
-_STEP_LABELS = (("note", "Note"), ("time", "Time entry"), ("status", "Status"))
+_STEP_LABELS = ((Step.NOTE, "Note"), (Step.TIME, "Time entry"), (Step.STATUS, "Status"))
 
 
 class ChangeRow(TenantRow, Protocol):
-    """The columns of a ``connectwise_change_log`` row the admin reads by name.
-
-    Per step (``note``, ``time``, ``status``) the row also has ``<step>_attempts`` and
-    ``<step>_error`` (and ``note``/``time`` a ``<step>_remote_id``), read with ``getattr``.
-    """
+    """The columns of a ``connectwise_change_log`` row the admin reads (each step's through
+    :meth:`~flask_connectwise.models.ChangeLogRow.step`)."""
 
     reference: str
     ticket_id: int
     state: str
     status_id: int | None
 
-    def step_state(self, step: str) -> str: ...
+    def step(self, step: Step) -> StepColumns: ...
 
 
-def _step_remote(model: ChangeRow, step: str) -> int | None:
-    if step == "status":
+def _step_remote(model: ChangeRow, step: Step) -> int | None:
+    if step is Step.STATUS:
         return model.status_id
-    remote: int | None = getattr(model, f"{step}_remote_id", None)
-    return remote
+    return model.step(step).remote_id
 
 
 def _steps(view: object, context: object, model: ChangeRow, name: str) -> Markup:
     parts = []
     for step, label in _STEP_LABELS:
-        state = model.step_state(step)
+        columns = model.step(step)
+        state = columns.state
         text = f"{label}: {state}"
         remote = _step_remote(model, step)
         if remote and state == CONFIRMED:
             text += f" #{remote}"
-        attempts = getattr(model, f"{step}_attempts", 0) or 0
+        attempts = columns.attempts
         if attempts:
             text += f" ({attempts} {'try' if attempts == 1 else 'tries'})"
-        error = getattr(model, f"{step}_error", None)
+        error = columns.error
         badge = {
             CONFIRMED: "success",
             SKIPPED: "secondary",
@@ -74,7 +72,7 @@ def _steps_export(view: object, context: object, model: ChangeRow, name: str) ->
     """The steps as plain text, for exports (a cell holds no HTML)."""
     parts = []
     for step, label in _STEP_LABELS:
-        state, remote = model.step_state(step), _step_remote(model, step)
+        state, remote = model.step(step).state, _step_remote(model, step)
         parts.append(f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else ""))
     return "; ".join(parts)
 
@@ -82,7 +80,7 @@ def _steps_export(view: object, context: object, model: ChangeRow, name: str) ->
 def _errors_text(model: ChangeRow) -> str:
     errors = []
     for step, label in _STEP_LABELS:
-        error = getattr(model, f"{step}_error", None)
+        error = model.step(step).error
         if error:
             errors.append(f"{label}: {error}")
     return "; ".join(errors)

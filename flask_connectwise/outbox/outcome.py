@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from ..models import ChangeState, StepState
+from ..models import ChangeLogRow, ChangeState, StepState
 
 
 class Step(Enum):
@@ -32,37 +32,36 @@ class Step(Enum):
         """The step's key in the HTTP contract's outcome: ``timeEntry``."""
         return _JSON_KEYS[self]
 
-    # The change-log row keeps each step in columns ``<step>_state``, ``_attempts``, ``_error``
-    # (and ``_remote_id`` for note and time); these are the only places those names are built.
+    # Each step's columns on the change-log row are read and written through the row's typed
+    # ``step()`` / ``set_step()``; these helpers change one column at a time.
 
-    def state_of(self, row: Any) -> str:
-        return str(getattr(row, f"{self.value}_state"))
+    def state_of(self, row: ChangeLogRow) -> str:
+        return row.step(self).state
 
-    def set_state(self, row: Any, state: str) -> None:
-        setattr(row, f"{self.value}_state", state)
+    def set_state(self, row: ChangeLogRow, state: str) -> None:
+        row.set_step(self, replace(row.step(self), state=state))
 
-    def error_of(self, row: Any) -> str | None:
-        value = getattr(row, f"{self.value}_error")
-        return None if value is None else str(value)
+    def error_of(self, row: ChangeLogRow) -> str | None:
+        return row.step(self).error
 
-    def set_error(self, row: Any, error: str | None) -> None:
-        setattr(row, f"{self.value}_error", error)
+    def set_error(self, row: ChangeLogRow, error: str | None) -> None:
+        row.set_step(self, replace(row.step(self), error=error))
 
-    def count_attempt(self, row: Any) -> None:
-        setattr(row, f"{self.value}_attempts", (getattr(row, f"{self.value}_attempts") or 0) + 1)
+    def count_attempt(self, row: ChangeLogRow) -> None:
+        columns = row.step(self)
+        row.set_step(self, replace(columns, attempts=columns.attempts + 1))
 
-    def attempts_of(self, row: Any) -> int:
-        return int(getattr(row, f"{self.value}_attempts") or 0)
+    def attempts_of(self, row: ChangeLogRow) -> int:
+        return row.step(self).attempts
 
-    def remote_id_of(self, row: Any) -> int | None:
+    def remote_id_of(self, row: ChangeLogRow) -> int | None:
         """The created note's or time entry's id; the status set (once confirmed)."""
         if self is Step.STATUS:
             return row.status_id if row.status_state == StepState.CONFIRMED else None
-        value = getattr(row, f"{self.value}_remote_id")
-        return None if value is None else int(value)
+        return row.step(self).remote_id
 
-    def set_remote_id(self, row: Any, remote_id: int) -> None:
-        setattr(row, f"{self.value}_remote_id", remote_id)
+    def set_remote_id(self, row: ChangeLogRow, remote_id: int) -> None:
+        row.set_step(self, replace(row.step(self), remote_id=remote_id))
 
 
 _WORDS = {Step.NOTE: "the note", Step.TIME: "the time entry", Step.STATUS: "the status change"}
@@ -130,7 +129,7 @@ class Outcome:
     replayed: bool = False
 
     @classmethod
-    def of(cls, row: Any) -> Outcome:
+    def of(cls, row: ChangeLogRow) -> Outcome:
         """Where the change ``row`` stands now."""
         steps = {
             step: StepResult(step.state_of(row), step.remote_id_of(row), step.error_of(row))
@@ -215,6 +214,6 @@ class Outcome:
         return f"{head}{what} failed and will be retried."
 
 
-def outcome_of(row: Any) -> dict[str, Any]:
+def outcome_of(row: ChangeLogRow) -> dict[str, Any]:
     """The per-step result of a change, as the HTTP contract answers it."""
     return Outcome.of(row).to_json()
