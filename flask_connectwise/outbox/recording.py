@@ -8,32 +8,13 @@ import secrets
 from typing import Any
 
 from ..models import ChangeState, Models, StepState
-from ..settings import InputError
+
+# The hours rule lives in validation; re-exported here for the outbox.
+from ..validation import MAX_HOURS as MAX_HOURS
+from ..validation import MIN_HOURS as MIN_HOURS
+from ..validation import check_hours as check_hours
 
 REFERENCE_PREFIX = "cwlog-"
-#: The shortest time entry ConnectWise is sent: one minute.
-MIN_HOURS = 1 / 60
-MAX_HOURS = 24.0
-
-
-def check_hours(
-    hours: float | None, field: str = "hours", *, optional: bool = True
-) -> float | None:
-    """``hours`` if it is a time entry ConnectWise takes (one minute to 24 hours), else
-    :class:`~flask_connectwise.settings.InputError` naming ``field``. With ``optional``,
-    ``None`` (the tenant's default) and ``0`` (no time entry) pass too."""
-    if hours is None and optional:
-        return None
-    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours != hours:
-        raise InputError(field, f"{field} must be a number")
-    if hours == 0 and optional:
-        return 0.0
-    # A little slack: minutes are stored as hours rounded to 4 places (1 min = 0.0167 h).
-    if hours * 60 < 1 - 1e-6:
-        raise InputError(field, f"{field} must be at least one minute (1/60 hour)")
-    if hours > MAX_HOURS:
-        raise InputError(field, f"{field} must be at most {MAX_HOURS:g}")
-    return float(hours)
 
 
 def new_reference() -> str:
