@@ -112,7 +112,7 @@ def browser_run(site: str, sandbox: Any, key_delay: int) -> dict[str, Any]:
 
 
 def connections_run(site: str, app: Any, sandbox: Any, searches: int) -> dict[str, Any]:
-    from tests.conftest import TENANT_A
+    from tests.hosts import TENANT_A
 
     with app.app_context():
         app.extensions["test_cw"].service.forget_client(TENANT_A)  # a new client: a new pool
@@ -145,13 +145,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import logging
 
-    from tests.field_app import build_app, serve
+    from tests.field_app import make_field_app, serve
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
     sandbox = Sandbox().start()
     workdir = Path(tempfile.mkdtemp(prefix="cw-economy-"))
-    app = build_app(f"sqlite:///{workdir / 'host.db'}", sandbox)
+    app = make_field_app(f"sqlite:///{workdir / 'host.db'}", sandbox)
     try:
         with serve(app) as site:
             browser = None if args.skip_browser else browser_run(site, sandbox, args.key_delay)

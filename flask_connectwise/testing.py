@@ -14,6 +14,19 @@ In a host application's ``conftest.py``::
         ...
         assert connectwise_sandbox.notes(12345)[-1]["text"] == "Voice configuration updated"
 
+    def test_logs_a_note(app, connectwise_sandbox):
+        configure_tenant(app, "contoso", connectwise_sandbox)   # credentials stored, flag on
+        ...                                                     # the host app logs a change
+        assert connectwise_sandbox.writes(path="service/tickets/*/notes")
+        assert connectwise_sandbox.requests(method="PATCH") == []
+
+``configure_tenant(app_or_cw, tenant_id, sandbox, flag=True)`` stores the sandbox's credentials
+for a tenant through the extension's ``Tenants`` service (as the admin or JSON API would) and
+turns the feature flag on. ``connectwise_sandbox.requests`` is what reached the sandbox (a list;
+call it with ``method=`` / ``path=`` to filter, the path a glob per segment such as
+``"service/tickets/*/notes"``); ``connectwise_sandbox.writes()`` the POST/PATCH/PUT/DELETE among
+them; ``clear_requests()`` empties the log.
+
 ``connectwise_sandbox_server`` (session scope) starts one sandbox on a free loopback port and
 stops it at the end; ``connectwise_sandbox`` (function scope) hands out that same server after
 ``reset()`` (seed data, no faults, latency, rate limit or logged requests).
@@ -27,10 +40,55 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask import Flask, current_app
 
+from flask_connectwise.extension import ConnectWise, state
 from flask_connectwise.sandbox import Sandbox
 
-__all__ = ["connectwise_sandbox", "connectwise_sandbox_config", "connectwise_sandbox_server"]
+__all__ = [
+    "configure_tenant",
+    "connectwise_sandbox",
+    "connectwise_sandbox_config",
+    "connectwise_sandbox_server",
+]
+
+
+def configure_tenant(
+    app_or_cw: Flask | ConnectWise,
+    tenant_id: str,
+    sandbox: Sandbox,
+    *,
+    flag: bool = True,
+    actor: str = "test",
+    **settings: Any,
+) -> None:
+    """Store ``sandbox``'s credentials for ``tenant_id`` and set its feature flag to ``flag``.
+
+    ``app_or_cw``: the host app, or the ``ConnectWise`` extension (then inside an app context).
+    ``settings``: more credential fields in the JSON API's names, e.g. ``autoUpdateStatus=True``
+    or ``defaultTimeMinutes=30``.
+    """
+    creds = sandbox.credentials
+    payload: dict[str, Any] = {
+        "baseUrl": creds["base_url"],
+        "companyId": creds["company_id"],
+        "publicKey": creds["public_key"],
+        "privateKey": creds["private_key"],
+        "clientId": creds["client_id"],
+        "defaultTimeMinutes": 15,
+        "autoUpdateStatus": False,
+    } | settings
+    if isinstance(app_or_cw, Flask):
+        with app_or_cw.app_context():
+            _store(tenant_id, payload, flag, actor)
+    else:
+        _store(tenant_id, payload, flag, actor)  # the app of the current context
+
+
+def _store(tenant_id: str, payload: dict[str, Any], flag: bool, actor: str) -> None:
+    tenants = state(current_app).tenants
+    tenants.set_flag(tenant_id, flag, actor=actor)
+    tenants.save_credentials(tenant_id, payload, actor=actor)
 
 
 @pytest.fixture(scope="session")

@@ -5,83 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.conftest import TENANT_A, TENANT_B
+from tests.hosts import TENANT_A, TENANT_B, make_host_app
 
 __all__ = ["TENANT_A", "TENANT_B", "AdminUser", "make_admin_app", "seed_credentials"]
 
 
-def make_admin_app(database_url: str, *, keys: list[str] | None = None, **config: Any) -> Any:
-    """Flask-SQLAlchemy, Flask-WTF CSRF on, Flask-Admin (Bootstrap 4) and the extension.
+def make_admin_app(
+    database_url: str, *, keys: list[str] | None = None, authorize: bool = True, **config: Any
+) -> Any:
+    """The host app of ``tests.hosts`` with Flask-Admin (Bootstrap 4); see ``make_host_app``.
 
     The test "user" says who they are in headers (X-User-Tenant, X-User-Role, X-User-Member),
     or, for a browser, in the query string once (stored in the session).
     """
-    from flask import Flask, request, session
-    from flask_admin import Admin
-    from flask_admin.theme import Bootstrap4Theme
-    from flask_caching import Cache
-    from flask_sqlalchemy import SQLAlchemy
-    from flask_wtf.csrf import CSRFProtect, generate_csrf
-
-    from flask_connectwise import ConnectWise
-    from flask_connectwise.crypto import generate_key
-
-    app = Flask("admin_host")
-    app.config.update(
-        SECRET_KEY="test-secret-key",
-        SQLALCHEMY_DATABASE_URI=database_url,
-        CONNECTWISE_ENCRYPTION_KEYS=keys or [generate_key("k1")],
-        CONNECTWISE_ALLOW_LOOPBACK_HTTP=True,
-        CONNECTWISE_TIMEOUT=5.0,
-        TESTING=True,
-    )
-    app.config.update(config)
-    db = SQLAlchemy()
-    db.init_app(app)
-    CSRFProtect(app)
-    cache = Cache(config={"CACHE_TYPE": "SimpleCache"})
-    cache.init_app(app)
-    admin = Admin(app, name="Host admin", theme=Bootstrap4Theme())
-    cw = ConnectWise(app, db=db, admin=admin, cache=cache)
-
-    def who() -> tuple[str | None, str]:
-        if "X-User-Tenant" in request.headers:
-            return request.headers.get("X-User-Tenant"), request.headers.get("X-User-Role", "")
-        return session.get("tenant"), session.get("role", "")
-
-    @app.before_request
-    def browser_login() -> None:
-        if "as_tenant" in request.args:
-            session["tenant"] = request.args["as_tenant"]
-            session["role"] = request.args.get("as_role", "admin")
-
-    @cw.authorize
-    def authorize(tenant_id: str, action: str) -> bool:
-        tenant, role = who()
-        if role == "superadmin":
-            return True
-        if tenant != tenant_id:
-            return False
-        return role == "admin" or (role == "operator" and action == "use")
-
-    @cw.current_member
-    def member() -> str | None:
-        return request.headers.get("X-User-Member") or session.get("member") or "jdoe"
-
-    @cw.current_tenant
-    def current_tenant() -> str | None:
-        return who()[0]
-
-    @app.get("/csrf")
-    def csrf() -> dict[str, str]:
-        return {"token": generate_csrf()}
-
-    app.extensions["test_db"] = db
-    app.extensions["test_cw"] = cw
-    app.extensions["test_admin"] = admin
-    with app.app_context():
-        db.create_all()
-    return app
+    return make_host_app(database_url, keys=keys, admin=True, authorize=authorize, **config)
 
 
 class AdminUser:
@@ -119,7 +56,7 @@ def seed_credentials(app: Any, tenant: str, sandbox: Any, **overrides: Any) -> A
         "autoUpdateStatus": False,
     } | overrides
     with app.app_context():
-        row = app.extensions["test_cw"].service.save_credentials(tenant, payload, actor="seed")
+        row = app.extensions["test_cw"].tenants.save_credentials(tenant, payload, actor="seed")
         return row.id
 
 

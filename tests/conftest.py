@@ -11,33 +11,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
+from flask_connectwise import ConnectWise
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.retry import RetryPolicy
+from flask_connectwise.sandbox import Sandbox
+from tests.client_doubles import BASE_URL, CODEBASE, DictCache
+from tests.hosts import TENANT_A, dispose, make_host_app
+from tests.leaks import Canaries, LeakCatcher
 
 pytest_plugins = ["flask_connectwise.testing", "tests.servers"]
-
-BASE_URL = "https://cw.example.test"
-CODEBASE = "v2025_1/"
-API = f"{BASE_URL}/{CODEBASE}apis/3.0"
-
-
-class Canaries:
-    """Secrets that must never show up anywhere; unique per test session."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:12]
-        self.public_key = f"CANARYpub{tag}"
-        self.private_key = f"CANARYpriv{tag}"
-        self.client_id = f"CANARYcid{tag}"
-
-    def all(self) -> tuple[str, ...]:
-        return (self.public_key, self.private_key, self.client_id)
-
-    def find_in(self, text: str) -> list[str]:
-        """The canaries in ``text``, in any letter case (a server may echo them changed)."""
-        low = text.lower()
-        return [c for c in self.all() if c.lower() in low]
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +30,8 @@ def canaries() -> Canaries:
 
 
 @pytest.fixture(scope="session")
-def connectwise_sandbox_server(canaries: Canaries) -> Iterator[Any]:
+def connectwise_sandbox_server(canaries: Canaries) -> Iterator[Sandbox]:
     """The sandbox, keyed with this session's canary secrets (overrides the plugin's)."""
-    from flask_connectwise.sandbox import Sandbox
-
     sandbox = Sandbox(
         public_key=canaries.public_key,
         private_key=canaries.private_key,
@@ -59,28 +41,12 @@ def connectwise_sandbox_server(canaries: Canaries) -> Iterator[Any]:
     sandbox.stop()
 
 
-class _LeakCatcher(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:
-            message = str(record.msg)
-        extras = {k: v for k, v in vars(record).items() if k not in ("msg", "args")}
-        self.texts.append(f"{message} {extras!r} {record.exc_text or ''}")
-        if record.exc_info and record.exc_info[1] is not None:
-            self.texts.append(repr(record.exc_info[1]) + str(record.exc_info[1]))
-
-
 @pytest.fixture(autouse=True)
 def leak_scan(canaries: Canaries) -> Iterator[None]:
     """docs/security.md's leak scan: no canary secret in any log record or HTTP answer of any test."""
     from flask import request_finished
 
-    catcher = _LeakCatcher()
+    catcher = LeakCatcher()
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(catcher)
@@ -149,20 +115,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return f"sqlite:///{tmp_path / 'host.db'}"
 
 
-class DictCache:
-    """A codebase cache private to one test."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def set(self, key: str, value: Any, timeout: int | None = None) -> bool:
-        self.data[key] = value
-        return True
-
-
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
@@ -194,63 +146,48 @@ def make_client(canaries: Canaries, sleeps: list[float]) -> Iterator[Any]:
         client.close()
 
 
-# -- a host app using only the public API ------------------------------------------------------
-
-TENANT_A = "tenant-a"
-TENANT_B = "tenant-b"
+# -- composed fixtures over the one host app (tests/hosts.py) --------------------------------
 
 
-def make_host_app(
-    database_url: str,
-    *,
-    cache_config: dict[str, Any] | None = None,
-    keys: list[str] | None = None,
-) -> Any:
-    """A minimal host app: Flask-SQLAlchemy, Flask-WTF CSRF, a header-based 'login'."""
-    from flask import Flask, request
-    from flask_caching import Cache
-    from flask_sqlalchemy import SQLAlchemy
-    from flask_wtf.csrf import CSRFProtect, generate_csrf
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """The plain host app (no Flask-Admin) on each test database; modules may override it."""
+    app = make_host_app(database_url)
+    yield app
+    dispose(app)
 
-    from flask_connectwise import ConnectWise
-    from flask_connectwise.crypto import generate_key
 
-    app = Flask("host")
-    app.config.update(
-        SECRET_KEY="test-secret-key",
-        SQLALCHEMY_DATABASE_URI=database_url,
-        CONNECTWISE_ENCRYPTION_KEYS=keys or [generate_key("k1")],
-        CONNECTWISE_ALLOW_LOOPBACK_HTTP=True,
-        CONNECTWISE_TIMEOUT=5.0,
-        TESTING=True,
-    )
-    db = SQLAlchemy()
-    db.init_app(app)
-    CSRFProtect(app)
-    cache = Cache(config=cache_config or {"CACHE_TYPE": "SimpleCache"})
-    cache.init_app(app)
-    cw = ConnectWise(app, db=db, cache=cache)
-    # The test "user" says who they are in headers: X-User-Tenant and X-User-Role.
+@pytest.fixture
+def admin_app(database_url: str) -> Iterator[Flask]:
+    """The host app with Flask-Admin on each test database; modules may override it."""
+    app = make_host_app(database_url, admin=True)
+    yield app
+    dispose(app)
 
-    @cw.authorize
-    def authorize(tenant_id: str, action: str) -> bool:
-        if request.headers.get("X-Explode"):
-            raise RuntimeError("hook failure")
-        role = request.headers.get("X-User-Role", "")
-        if request.headers.get("X-User-Tenant") != tenant_id:
-            return False
-        return role == "admin" or (role == "operator" and action == "use")
 
-    @cw.current_member
-    def member() -> str | None:
-        return request.headers.get("X-User-Member")
+@pytest.fixture
+def db(app: Flask) -> Any:
+    """The host's Flask-SQLAlchemy object."""
+    return app.extensions["test_db"]
 
-    @app.get("/csrf")
-    def csrf() -> dict[str, str]:
-        return {"token": generate_csrf()}
 
-    app.extensions["test_db"] = db
-    app.extensions["test_cw"] = cw
-    with app.app_context():
-        db.create_all()
-    return app
+@pytest.fixture
+def cw(app: Flask) -> ConnectWise:
+    """The extension as the host set it up."""
+    extension: ConnectWise = app.extensions["test_cw"]
+    return extension
+
+
+@pytest.fixture
+def admin(admin_app: Flask) -> Any:
+    """The host's Flask-Admin."""
+    return admin_app.extensions["test_admin"]
+
+
+@pytest.fixture
+def configured_tenant(app: Flask, connectwise_sandbox: Sandbox) -> str:
+    """Tenant A, its credentials pointing at the sandbox and its feature flag on."""
+    from flask_connectwise.testing import configure_tenant  # a plugin: not imported before pytest
+
+    configure_tenant(app, TENANT_A, connectwise_sandbox)
+    return TENANT_A

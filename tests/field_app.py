@@ -1,6 +1,6 @@
 """A host app for the TicketSearchField tests: a plain Flask-WTF page and a Flask-Admin view.
 
-Built on ``tests.conftest.make_host_app`` (Flask-SQLAlchemy, Flask-WTF CSRF, the extension),
+Built on ``tests.hosts.make_host_app`` (Flask-SQLAlchemy, Flask-WTF CSRF, the extension),
 with tenant A configured against the sandbox and hooks that a browser can satisfy (no headers).
 """
 
@@ -15,7 +15,8 @@ from wtforms import StringField
 from wtforms.validators import DataRequired
 
 from flask_connectwise.fields import TicketSearchField, register_static
-from tests.conftest import TENANT_A, make_host_app
+from flask_connectwise.testing import configure_tenant
+from tests.hosts import TENANT_A, make_host_app
 from tests.serving import serve as serve  # re-exported for the tests
 
 MEMBER = "jdoe"
@@ -48,28 +49,7 @@ class VoiceForm(FlaskForm):
     ticket = TicketSearchField("ConnectWise ticket")
 
 
-def configure_tenant(app: Flask, sandbox: Any, tenant: str = TENANT_A, **extra: Any) -> None:
-    """Store the sandbox's credentials for ``tenant`` and turn the feature on."""
-    creds = sandbox.credentials
-    with app.app_context():
-        service = app.extensions["test_cw"].service
-        service.set_flag(tenant, True, actor="test")
-        service.save_credentials(
-            tenant,
-            {
-                "baseUrl": creds["base_url"],
-                "companyId": creds["company_id"],
-                "publicKey": creds["public_key"],
-                "privateKey": creds["private_key"],
-                "clientId": creds["client_id"],
-                "defaultTimeMinutes": 15,
-                "autoUpdateStatus": False,
-            }
-            | extra,
-        )
-
-
-def build_app(database_url: str, sandbox: Any | None = None, *, admin: bool = True) -> Flask:
+def make_field_app(database_url: str, sandbox: Any | None = None, *, admin: bool = True) -> Flask:
     """The host app; ``sandbox``: configure tenant A against it."""
     app = make_host_app(database_url)
     register_static(app)
@@ -132,5 +112,5 @@ def build_app(database_url: str, sandbox: Any | None = None, *, admin: bool = Tr
         host_admin.add_view(DeviceView(Device, db, name="Devices", endpoint="device"))
 
     if sandbox is not None:
-        configure_tenant(app, sandbox)
+        configure_tenant(app, TENANT_A, sandbox)
     return app

@@ -566,8 +566,7 @@ def test_an_admin_of_a_sees_and_changes_nothing_of_b(app, connectwise_sandbox, s
 
 
 def test_without_an_authorize_hook_nothing_is_shown(tmp_path, connectwise_sandbox):
-    app = make_admin_app(f"sqlite:///{tmp_path / 'nohook.db'}")
-    app.extensions["test_cw"]._authorize = None
+    app = make_admin_app(f"sqlite:///{tmp_path / 'nohook.db'}", authorize=False)
     seed_credentials(app, TENANT_A, connectwise_sandbox)
     user = AdminUser(app, TENANT_A)
     answer = user.get(f"{CRED}/")

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.admin_helpers import TENANT_A, make_admin_app
-from tests.field_app import build_app as build_field_app
+from tests.field_app import make_field_app as build_field_app
 from tests.hostile import HOSTILE, HOSTILE_SHORT, is_formula, seed
 from tests.serving import chromium, serve
 

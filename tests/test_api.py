@@ -8,69 +8,8 @@ from typing import Any
 import pytest
 
 from flask_connectwise.extension import state
-from tests.conftest import TENANT_A, TENANT_B, make_host_app
-
-PREFIX = "/api/admin/tenant/{tenant}/connectwise"
-
-
-class Api:
-    """A logged-in user of one tenant, sending JSON with the CSRF header."""
-
-    def __init__(self, app: Any, tenant: str, role: str = "admin", member: str = "jdoe") -> None:
-        self.app = app
-        self.http = app.test_client()
-        self.headers = {"X-User-Tenant": tenant, "X-User-Role": role, "X-User-Member": member}
-        self.tenant = tenant
-        token = self.http.get("/csrf").get_json()["token"]
-        self.headers["X-CSRFToken"] = token
-
-    def url(self, path: str, tenant: str | None = None) -> str:
-        return PREFIX.format(tenant=tenant or self.tenant) + path
-
-    def call(
-        self, method: str, path: str, body: Any = None, *, tenant: str | None = None, **kw: Any
-    ):
-        headers = dict(self.headers) | kw.pop("headers", {})
-        if body is not None and "data" not in kw:
-            kw["data"] = json.dumps(body)
-            kw.setdefault("content_type", "application/json")
-        return self.http.open(self.url(path, tenant), method=method, headers=headers, **kw)
-
-
-@pytest.fixture
-def app(database_url):
-    app = make_host_app(database_url)
-    yield app
-    with app.app_context():
-        app.extensions["test_db"].engine.dispose()
-
-
-@pytest.fixture
-def cw(app):
-    return app.extensions["test_cw"]
-
-
-def configure(app, sandbox, tenant: str = TENANT_A, *, enable: bool = True) -> Api:
-    api = Api(app, tenant)
-    with app.app_context():
-        if enable:
-            app.extensions["test_cw"].service.set_flag(tenant, True, actor="test")
-    creds = sandbox.credentials
-    answer = api.call(
-        "POST",
-        "/credentials",
-        {
-            "baseUrl": creds["base_url"],
-            "companyId": creds["company_id"],
-            "publicKey": creds["public_key"],
-            "privateKey": creds["private_key"],
-            "clientId": creds["client_id"],
-            "defaultTimeMinutes": 15,
-            "autoUpdateStatus": False,
-        },
-    )
-    assert answer.status_code == 200, answer.get_json()
-    return api
+from tests.hosts import TENANT_A, TENANT_B
+from tests.json_api import PREFIX, Api, configure
 
 
 def test_seed_testing_guide_flow(app, connectwise_sandbox):

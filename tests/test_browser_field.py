@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.field_app import build_app, serve
+from tests.field_app import make_field_app, serve
 from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
@@ -44,7 +44,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def site(tmp_path, connectwise_sandbox) -> Iterator[str]:
-    app = build_app(f"sqlite:///{tmp_path / 'host.db'}", connectwise_sandbox)
+    app = make_field_app(f"sqlite:///{tmp_path / 'host.db'}", connectwise_sandbox)
     with serve(app) as url:
         yield url
     with app.app_context():

@@ -9,8 +9,8 @@ import pytest
 
 from flask_connectwise.crypto import generate_key
 from flask_connectwise.extension import state
-from tests.conftest import TENANT_A, TENANT_B, make_host_app
-from tests.test_api import configure
+from tests.hosts import TENANT_A, TENANT_B, make_host_app
+from tests.json_api import configure
 
 
 @pytest.fixture(params=["simple", pytest.param("redis", marks=pytest.mark.redis)])

@@ -13,9 +13,10 @@ import pytest
 from flask_connectwise import client as client_module
 from flask_connectwise.cachesafe import SafeCache
 from flask_connectwise.extension import state
-from tests.conftest import TENANT_A, DictCache, make_host_app
+from tests.client_doubles import DictCache
+from tests.hosts import TENANT_A, make_host_app
+from tests.json_api import configure
 from tests.servers import PrivateRedis
-from tests.test_api import configure
 
 CACHE_LOGGER = "flask_connectwise.cache"
 

@@ -7,16 +7,6 @@ import pytest
 from flask_connectwise.crypto import Cell, Keyring, generate_key
 from flask_connectwise.extension import state
 from flask_connectwise.models import CREDENTIALS_TABLE, SECRET_COLUMNS
-from tests.conftest import make_host_app
-
-
-@pytest.fixture
-def app(database_url):
-    app = make_host_app(database_url)
-    yield app
-    with app.app_context():
-        app.extensions["test_db"].session.remove()
-        app.extensions["test_db"].engine.dispose()
 
 
 def fill(app, count: int) -> dict[str, dict[str, str]]:

@@ -17,7 +17,7 @@ from responses import matchers
 from flask_connectwise import errors
 from flask_connectwise.client import FALLBACK_CODEBASE, ConnectWiseClient
 from flask_connectwise.records import Member
-from tests.conftest import API, BASE_URL, CODEBASE, DictCache
+from tests.client_doubles import API, BASE_URL, CODEBASE, DictCache
 
 TICKET = {
     "id": 12345,

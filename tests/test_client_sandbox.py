@@ -9,7 +9,7 @@ import pytest
 from flask_connectwise import errors
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.retry import RetryPolicy
-from tests.conftest import DictCache
+from tests.client_doubles import DictCache
 
 
 @pytest.fixture

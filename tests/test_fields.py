@@ -18,15 +18,16 @@ from flask_connectwise.fields import (
     parse_ticket_number,
     register_static,
 )
-from tests.conftest import TENANT_A, TENANT_B
-from tests.field_app import MEMBER, build_app, configure_tenant
+from flask_connectwise.testing import configure_tenant
+from tests.field_app import MEMBER, make_field_app
+from tests.hosts import TENANT_A, TENANT_B
 
 TOKEN = "a" * 24
 
 
 @pytest.fixture
 def app(tmp_path, connectwise_sandbox):
-    app = build_app(f"sqlite:///{tmp_path / 'host.db'}", connectwise_sandbox)
+    app = make_field_app(f"sqlite:///{tmp_path / 'host.db'}", connectwise_sandbox)
     app.config["WTF_CSRF_ENABLED"] = False
     yield app
     with app.app_context():
@@ -144,7 +145,7 @@ def test_renders_nothing_for_a_tenant_without_credentials_or_without_a_tenant(ap
 
 
 def test_explicit_tenant_overrides_the_hook(app, connectwise_sandbox):
-    configure_tenant(app, connectwise_sandbox, TENANT_B)
+    configure_tenant(app, TENANT_B, connectwise_sandbox)
     app.extensions["test_cw"].current_tenant(lambda: None)
     with app.test_request_context("/"):
         html = str(make_form({"ticket": TicketSearchField(tenant=lambda: TENANT_B)}).ticket())

@@ -17,8 +17,8 @@ from flask_connectwise.extension import state
 from flask_connectwise.models import DELIVERED
 from flask_connectwise.service import IntegrationOffError
 from tests.admin_helpers import AdminUser, make_admin_app, seed_credentials, text_of
-from tests.conftest import TENANT_A, TENANT_B, make_host_app
-from tests.test_outbox import TICKET, copies_on_sandbox, quick_worker
+from tests.hosts import TENANT_A, TENANT_B, make_host_app
+from tests.outbox_helpers import TICKET, copies_on_sandbox, quick_worker
 
 CRED = "/admin/connectwise/credentials"
 CHANGES = "/admin/connectwise/change-log"
@@ -178,9 +178,9 @@ def test_cli_retry_says_the_integration_is_off(app, connectwise_sandbox):
 def test_a_form_change_after_the_flag_went_off_is_kept_not_sent(tmp_path, connectwise_sandbox):
     """The flag goes off between the form's check and the commit: the after-commit delivery
     sends nothing, the change stays queued and the operator is told why."""
-    from tests.field_app import VoiceForm, build_app
+    from tests.field_app import VoiceForm, make_field_app
 
-    app = build_app(f"sqlite:///{tmp_path / 'form.db'}", connectwise_sandbox, admin=False)
+    app = make_field_app(f"sqlite:///{tmp_path / 'form.db'}", connectwise_sandbox, admin=False)
     app.config["WTF_CSRF_ENABLED"] = False
     db = app.extensions["test_db"]
 

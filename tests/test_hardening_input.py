@@ -21,8 +21,8 @@ from flask_connectwise.models import CONFIRMED, DELIVERED, PENDING, SKIPPED, utc
 from flask_connectwise.settings import CredentialsInput, InputError
 from flask_connectwise.urlpolicy import URLPolicy
 from tests.admin_helpers import AdminUser, make_admin_app, seed_credentials
-from tests.conftest import TENANT_A, make_host_app
-from tests.test_api import Api, configure
+from tests.hosts import TENANT_A, make_host_app
+from tests.json_api import Api, configure
 
 EMOJI = "\U0001f600"
 CURLY = "\u2019"

@@ -6,11 +6,11 @@ import logging
 
 from flask import Flask
 
-from tests.conftest import _LeakCatcher
+from tests.leaks import LeakCatcher
 
 
 def test_catcher_sees_messages_extras_and_exceptions(canaries):
-    catcher = _LeakCatcher()
+    catcher = LeakCatcher()
     log = logging.getLogger("leak-scan-self-test")
     log.addHandler(catcher)
     log.propagate = False

@@ -34,9 +34,10 @@ from flask_connectwise.fields import outcome_message
 from flask_connectwise.models import GAVE_UP, RETRYING, ChangeLogRow, utcnow
 from flask_connectwise.settings import InputError
 from flask_connectwise.signals import change_failed
-from tests.conftest import API, TENANT_A, make_host_app
-from tests.test_api import configure
-from tests.test_outbox import TICKET, FaultyAdapter, copies_on_sandbox, quick_worker, refused
+from tests.client_doubles import API
+from tests.hosts import TENANT_A, make_host_app
+from tests.json_api import configure
+from tests.outbox_helpers import TICKET, FaultyAdapter, copies_on_sandbox, quick_worker, refused
 
 MISSING_TICKET = 999_999
 INACTIVE_STATUS = 108  # "Legacy - Do Not Use" on ticket 12345's board

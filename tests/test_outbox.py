@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import subprocess
 import sys
@@ -15,46 +14,20 @@ from typing import Any
 
 import pytest
 import requests
-import urllib3.exceptions
 
 from flask_connectwise.crypto import generate_key
 from flask_connectwise.delivery import reference_line
 from flask_connectwise.extension import state
 from flask_connectwise.models import DELIVERED, GAVE_UP, utcnow
-from flask_connectwise.urlpolicy import GuardedAdapter
-from flask_connectwise.worker import OutboxWorker, TenantThrottle
-from tests.conftest import TENANT_A, make_host_app
-from tests.test_api import configure
+from tests.hosts import TENANT_A, make_host_app
+from tests.json_api import configure
+from tests.outbox_helpers import TICKET, FaultyAdapter, copies_on_sandbox, quick_worker, refused
 
-TICKET = 12345
 STEP_TARGETS = {
     "note": ("POST", "service/tickets/*/notes"),
     "time": ("POST", "time/entries"),
     "status": ("PATCH", "service/tickets/*"),
 }
-
-
-class FaultyAdapter(GuardedAdapter):
-    """Raises a transport error for chosen requests: the 'never left this machine' faults."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.plan: list[tuple[str, str, Exception]] = []
-        self.lock = threading.Lock()
-
-    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        path = request.path_url.split("apis/3.0/", 1)[-1].split("?", 1)[0]
-        with self.lock:
-            for index, (method, pattern, exc) in enumerate(self.plan):
-                if request.method == method and fnmatch.fnmatch(path, pattern):
-                    del self.plan[index]
-                    raise exc
-        return super().send(request, *args, **kwargs)
-
-
-def refused() -> Exception:
-    reason = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
-    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -79,12 +52,6 @@ def target_status(sandbox) -> int:
     )
 
 
-def quick_worker(service) -> OutboxWorker:
-    return OutboxWorker(
-        service, backoff_base=0.0, backoff_cap=0.0, throttle=TenantThrottle(rate=1000, burst=1000)
-    )
-
-
 def drain(app, change_id: int, *, seconds: float = 15.0) -> Any:
     """Run the worker until the change is delivered (or time runs out)."""
     with app.app_context():
@@ -99,13 +66,6 @@ def drain(app, change_id: int, *, seconds: float = 15.0) -> Any:
                 return row
             time.sleep(0.05)
         return row
-
-
-def copies_on_sandbox(sandbox, reference: str) -> tuple[int, int]:
-    marker = reference_line(reference)
-    notes = sum(marker in n["text"] for n in sandbox.notes(TICKET))
-    entries = sum(marker in (e.get("notes") or "") for e in sandbox.time_entries(TICKET))
-    return notes, entries
 
 
 SANDBOX_FAULTS = {
@@ -177,7 +137,7 @@ def test_a_crash_between_steps_is_completed_by_a_worker(tmp_path, connectwise_sa
         f"""
         import os, signal, sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-        from tests.conftest import make_host_app
+        from tests.hosts import make_host_app
         from flask_connectwise.extension import state
         app = make_host_app({f"sqlite:///{database}"!r}, keys={keys!r})
         with app.app_context():

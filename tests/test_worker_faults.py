@@ -19,9 +19,9 @@ from flask_connectwise.extension import state
 from flask_connectwise.models import CREDENTIALS_TABLE, DELIVERED, GAVE_UP, RETRYING
 from flask_connectwise.signals import change_failed
 from flask_connectwise.worker import OutboxWorker, TenantThrottle
-from tests.conftest import make_host_app
+from tests.hosts import authorize_from_headers, make_host_app
+from tests.json_api import Api, configure
 from tests.servers import PrivatePostgres
-from tests.test_api import Api, configure
 
 TICKET = 12345
 POISON = "tenant-poison"
@@ -291,13 +291,12 @@ def test_routes_answer_503_while_the_database_is_down(
     app.config["CONNECTWISE_SETTINGS_CACHE_SECONDS"] = 0  # every request asks the database
     db = app.extensions["test_db"]
     cw = app.extensions["test_cw"]
-    host_authorize = cw._authorize
 
     @cw.authorize
     def authorize(tenant_id: str, action: str) -> bool:
         if request.headers.get("X-Host-Reads-Db"):  # like a host checking its own tables
             db.session.execute(sa.text("SELECT 1"))
-        return bool(host_authorize(tenant_id, action))
+        return authorize_from_headers(tenant_id, action)
 
     api = configure(app, connectwise_sandbox)
     queued_before = queue(app, "tenant-a", "queued before the outage")

@@ -45,8 +45,8 @@ Behaviour GUESSED (not documented in docs/connectwise-api.md; change it when a r
   ``_info`` hrefs always use the ``v4_6_release/`` router path.
 """
 
-from .app import RequestRecord
+from .app import RequestLog, RequestRecord
 from .faults import KINDS as FAULT_KINDS
 from .server import Sandbox
 
-__all__ = ["FAULT_KINDS", "RequestRecord", "Sandbox"]
+__all__ = ["FAULT_KINDS", "RequestLog", "RequestRecord", "Sandbox"]

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from . import api
 from .control import control
 from .errors import CWError, bad_request, for_status, not_found
-from .faults import Fault, FaultQueue, RateLimiter, make_fault
+from .faults import Fault, FaultQueue, RateLimiter, make_fault, path_matches
 from .store import Store
 
 REDACTED = "<redacted>"
@@ -87,6 +87,30 @@ class RequestRecord:
     started: float
     duration: float
     fault: str | None = None
+
+
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+class RequestLog(list[RequestRecord]):
+    """A snapshot of the request log: a list, and callable to filter it.
+
+    ``sandbox.requests`` is the whole log; ``sandbox.requests(method="POST",
+    path="service/tickets/*/notes")`` the requests that fit (the path is a glob per segment,
+    as in ``inject_fault``; the method is case-insensitive).
+    """
+
+    def __call__(self, method: str | None = None, path: str | None = None) -> list[RequestRecord]:
+        return [
+            r
+            for r in self
+            if (method is None or r.method.upper() == method.upper())
+            and (path is None or path_matches(path, r.path))
+        ]
+
+    def writes(self) -> list[RequestRecord]:
+        """The POST, PATCH, PUT and DELETE requests, in order."""
+        return [r for r in self if r.method.upper() in WRITE_METHODS]
 
 
 def json_outcome(status: int, payload: Any, headers: dict[str, str] | None = None) -> Outcome:
@@ -211,10 +235,14 @@ class SandboxApp:
 
     # ---- request log -------------------------------------------------------------------
     @property
-    def requests(self) -> list[RequestRecord]:
-        """A snapshot of the request log."""
+    def requests(self) -> RequestLog:
+        """A snapshot of the request log; call it to filter: ``requests(method=, path=)``."""
         with self._log_lock:
-            return copy.deepcopy(self._records)
+            return RequestLog(copy.deepcopy(self._records))
+
+    def writes(self, path: str | None = None) -> list[RequestRecord]:
+        """The POST, PATCH, PUT and DELETE requests that reached the sandbox (``path``: a glob)."""
+        return [r for r in self.requests.writes() if path is None or path_matches(path, r.path)]
 
     def clear_requests(self) -> None:
         """Empty the request log and zero ``connections_opened``."""
