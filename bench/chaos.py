@@ -138,7 +138,7 @@ def main() -> int:
     with app.app_context():
         service = state(app).service
         client = service.client_for(TENANT)
-        client._session.mount("http://", chaos)
+        client.mount("http://", chaos)
         print(
             f"Queuing {args.changes} changes on ticket #{TICKET} ({database_url.split(':')[0]})..."
         )

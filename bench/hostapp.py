@@ -11,7 +11,6 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_connectwise import ConnectWise
 from flask_connectwise.crypto import generate_key
-from flask_connectwise.extension import state
 
 
 def make_app(
@@ -53,11 +52,11 @@ def make_app(
     if create:
         with app.app_context():
             db.create_all()
-            service = state(app).service
+            store = cw.tenants  # credentials and flags
             creds = sandbox.credentials
             for tenant in tenants:
-                service.set_flag(tenant, True, actor="bench")
-                service.save_credentials(
+                store.set_flag(tenant, True, actor="bench")
+                store.save_credentials(
                     tenant,
                     {
                         "baseUrl": creds["base_url"],

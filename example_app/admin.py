@@ -16,7 +16,6 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 
 from flask_connectwise.admin import ChangeLogView, CredentialsView, FeatureFlagView
-from flask_connectwise.extension import state
 
 from .extensions import cw, db
 
@@ -72,7 +71,8 @@ def init_app(app: Flask) -> Admin:
         PhoneUserView(db, name="Users", category="3CX Management", endpoint="threecx_users")
     )
     admin.add_view(DidView(db, name="DIDs", category="3CX Management", endpoint="threecx_dids"))
-    models = state(app).models
+    with app.app_context():
+        models = cw.models
     for cls, model, name, key in (
         (ExampleCredentialsView, models.Credentials, "Credentials", "credentials"),
         (ExampleFeatureFlagView, models.FeatureFlag, "Feature flag", "flags"),

@@ -38,12 +38,11 @@ from flask.cli import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
 
 from flask_connectwise.crypto import generate_key
-from flask_connectwise.extension import state
 from flask_connectwise.sandbox import Sandbox
 from flask_connectwise.urlpolicy import URLPolicy
 
 from .config import keys_file, read_or_create
-from .extensions import db
+from .extensions import cw, db
 
 log = logging.getLogger("example_app.demo")
 
@@ -286,13 +285,13 @@ def configure_tenants(
     The feature flag is turned on where no flag row exists yet (``enable``), so an admin who
     turned it off keeps it off. Returns the tenants (re)configured.
     """
-    service = state().service
+    tenants = cw.tenants
     done = []
     for tenant in TENANTS:
-        row = service.credentials_row(tenant)
+        row = tenants.credentials_row(tenant)
         if row is not None and not force and not is_loopback_url(row.base_url):
             continue
-        service.save_credentials(
+        tenants.save_credentials(
             tenant,
             {
                 "baseUrl": credentials["base_url"],
@@ -304,8 +303,8 @@ def configure_tenants(
             },
             actor="demo",
         )
-        if enable and service.flag_row(tenant) is None:
-            service.set_flag(tenant, True, actor="demo")
+        if enable and tenants.flag_row(tenant) is None:
+            tenants.set_flag(tenant, True, actor="demo")
         done.append(tenant)
     return done
 
@@ -344,8 +343,8 @@ def allow_sandbox_port(app: Flask, port: int) -> None:
     ports = [int(p) for p in app.config.get("CONNECTWISE_LOOPBACK_PORTS") or []]
     if port not in ports:
         app.config["CONNECTWISE_LOOPBACK_PORTS"] = [*ports, port]
-    service = state(app).service
-    service.policy = URLPolicy.from_config(app.config)
+    with app.app_context():
+        cw.tenants.policy = URLPolicy.from_config(app.config)
 
 
 def start(app: Flask, *, quiet: bool = False) -> Sandbox:

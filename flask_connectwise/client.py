@@ -274,6 +274,17 @@ class ConnectWiseClient:
         """Close the HTTP session and its pooled connections."""
         self._session.close()
 
+    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+        """Send the requests whose URL starts with ``prefix`` through ``adapter``: a transport
+        for tests and fault injection (a tenant's client comes with the URL policy's guarded
+        adapter; a replacement should subclass :class:`~flask_connectwise.urlpolicy.GuardedAdapter`)."""
+        self._session.mount(prefix, adapter)
+
+    def forget_local_codebase(self) -> None:
+        """Drop this client's short-lived memo of the codebase: the next call reads the shared
+        codebase cache (and discovers the codebase when that is empty)."""
+        self._codebase_local = None
+
     def __enter__(self) -> ConnectWiseClient:
         return self
 

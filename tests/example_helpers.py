@@ -9,7 +9,6 @@ from flask import Flask
 
 from example_app import create_app, demo
 from flask_connectwise.crypto import generate_key
-from flask_connectwise.extension import state
 from tests.serving import serve as serve  # re-exported for the tests
 
 PASSWORD = demo.DEMO_PASSWORD
@@ -19,7 +18,7 @@ FABRIKAM_ADMIN = "admin@fabrikam.example"
 FABRIKAM_OPERATOR = "operator@fabrikam.example"
 
 
-def build_app(directory: Path, sandbox: Any | None = None, **config: Any) -> Flask:
+def make_example_app(directory: Path, sandbox: Any | None = None, **config: Any) -> Flask:
     """The example app on a fresh, migrated SQLite database in ``directory``, with the demo
     users and data; ``sandbox``: both tenants' credentials point at it, flag on."""
     overrides: dict[str, Any] = {
@@ -46,8 +45,10 @@ def build_app(directory: Path, sandbox: Any | None = None, **config: Any) -> Fla
 
 def set_flag(app: Flask, tenant: str, enabled: bool) -> None:
     """Turn the ConnectWise feature on or off for ``tenant``."""
+    from example_app.extensions import cw
+
     with app.app_context():
-        state(app).service.set_flag(tenant, enabled, actor="test")
+        cw.tenants.set_flag(tenant, enabled, actor="test")
 
 
 def dispose(app: Flask) -> None:

@@ -158,7 +158,7 @@ def test_every_route_works_with_a_cache_whose_methods_raise(tmp_path, connectwis
     api = configure(app, connectwise_sandbox)
     with app.app_context():
         client = service.client_for(TENANT_A)
-    client._codebase_local = None  # the shared cache is read on the next call
+    client.forget_local_codebase()  # the shared cache is read on the next call
     before = len(connectwise_sandbox.notes(12345))
     assert api.call("GET", "/tickets/search?q=printer").status_code == 200
     assert api.call("GET", "/tickets/search?q=printer").status_code == 200

@@ -32,8 +32,8 @@ from tests.example_helpers import (
     CONTOSO_OPERATOR,
     FABRIKAM_OPERATOR,
     PASSWORD,
-    build_app,
     dispose,
+    make_example_app,
     serve,
 )
 
@@ -50,7 +50,7 @@ EXAMPLE_TABLES = {
 
 @pytest.fixture
 def app(tmp_path: Path, connectwise_sandbox: Any) -> Iterator[Flask]:
-    app = build_app(tmp_path, connectwise_sandbox)
+    app = make_example_app(tmp_path, connectwise_sandbox)
     yield app
     dispose(app)
 

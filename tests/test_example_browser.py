@@ -15,8 +15,8 @@ from tests.example_helpers import (
     CONTOSO_OPERATOR,
     FABRIKAM_OPERATOR,
     PASSWORD,
-    build_app,
     dispose,
+    make_example_app,
     serve,
     set_flag,
 )
@@ -38,7 +38,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: Any, connectwise_sandbox_server: Any) -> Iterator[tuple[Any, str]]:
     """The example app (both tenants on the session's sandbox), served on loopback."""
-    app = build_app(Path(tmp_path_factory.mktemp("example")), connectwise_sandbox_server)
+    app = make_example_app(Path(tmp_path_factory.mktemp("example")), connectwise_sandbox_server)
     with serve(app) as url:
         yield app, url
     dispose(app)

@@ -376,7 +376,7 @@ def test_a_member_lookup_outage_never_becomes_an_unknown_member(
         service = state(app).service
         client = service.client_for(TENANT_A)
         adapter = FaultyAdapter()
-        client._session.mount("http://", adapter)
+        client.mount("http://", adapter)
         adapter.plan.extend([("GET", "system/members", refused()) for _ in range(10)])
         connectwise_sandbox.clear_requests()
         row = service.session.get(service.models.ChangeLog, change_id)

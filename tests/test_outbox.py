@@ -93,7 +93,7 @@ def test_fault_matrix_ends_with_exactly_one_of_each(app, connectwise_sandbox, st
         service = state(app).service
         client = service.client_for(TENANT_A)
         adapter = FaultyAdapter()
-        client._session.mount("http://", adapter)
+        client.mount("http://", adapter)
         if when == "retry":  # the first attempt fails cleanly, the retry meets the fault
             connectwise_sandbox.inject_fault(path, "status", status=401, method=method)
         if fault in SANDBOX_FAULTS:
@@ -268,7 +268,7 @@ def test_a_failed_lookup_keeps_the_step_in_doubt(app, connectwise_sandbox):
         service = state(app).service
         client = service.client_for(TENANT_A)
         adapter = FaultyAdapter()
-        client._session.mount("http://", adapter)
+        client.mount("http://", adapter)
         connectwise_sandbox.inject_fault(
             "service/tickets/*/notes", "apply_then_drop", method="POST"
         )
