@@ -21,7 +21,7 @@ from flask_connectwise.models import CONFIRMED, DELIVERED, PENDING, SKIPPED, utc
 from flask_connectwise.settings import CredentialsInput, InputError
 from flask_connectwise.urlpolicy import URLPolicy
 from tests.admin_helpers import AdminUser, make_admin_app, seed_credentials
-from tests.hosts import TENANT_A, make_host_app
+from tests.hosts import TENANT_A
 from tests.json_api import Api, configure
 
 EMOJI = "\U0001f600"
@@ -59,14 +59,6 @@ def records() -> Iterator[_Records]:
     yield handler
     root.removeHandler(handler)
     root.setLevel(old)
-
-
-@pytest.fixture
-def app(database_url: str) -> Iterator[Any]:
-    app = make_host_app(database_url)
-    yield app
-    with app.app_context():
-        app.extensions["test_db"].engine.dispose()
 
 
 def changes(app: Any, **where: Any) -> list[Any]:
