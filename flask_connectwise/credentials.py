@@ -9,7 +9,7 @@ Flask-free: works on a SQLAlchemy session, the models and a keyring. (Formerly
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,7 +112,7 @@ class CredentialsInput:
 class CredentialsStore:
     """Reads and writes tenants' credentials; secrets are encrypted per cell."""
 
-    def __init__(self, session: Any, models: Models, keyring_loader: Any) -> None:
+    def __init__(self, session: Any, models: Models, keyring_loader: Callable[[], Keyring]) -> None:
         self._session = session
         self._models = models
         self._keyring_loader = keyring_loader

@@ -145,7 +145,7 @@ class _TicketLabel(Label):
     def __call__(self, text: str | None = None, **kwargs: Any) -> Markup:
         if not self._field.enabled:
             return Markup("")
-        return super().__call__(text, **kwargs)  # type: ignore[no-any-return]
+        return super().__call__(text, **kwargs)
 
 
 class TicketSearchWidget:
@@ -263,7 +263,7 @@ class TicketSearchField(Field):
         **kwargs: Any,
     ) -> None:
         super().__init__(label, validators, **kwargs)
-        self.label = _TicketLabel(self, self.id, self.label.text)  # type: ignore[has-type]
+        self.label = _TicketLabel(self, self.id, self.label.text)
         self._tenant_arg = tenant
         self.debounce_ms = int(debounce_ms)
         self.placeholder = placeholder

@@ -232,7 +232,7 @@ class TenantScopedView(ModelView, Generic[RowT]):  # type: ignore[misc]  # untyp
                 "error",
             )
             return None, form
-        row = self.get_one(form.id.data)
+        row = self.get_one(form.id.data or "")
         if row is None:
             flash("Record does not exist.", "error")
         return row, form

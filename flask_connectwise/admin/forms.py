@@ -8,6 +8,7 @@ from flask import current_app, g
 from flask_admin.form import SecureForm
 from wtforms import Field, Form, HiddenField, ValidationError
 from wtforms.csrf.core import CSRF
+from wtforms.form import BaseForm
 from wtforms.validators import InputRequired
 
 from ..csrf import csrf_token, csrf_valid
@@ -16,14 +17,14 @@ from .text import plain_text
 __all__ = ["ConnectWiseAdminForm", "PostForm"]
 
 
-class _ConnectWiseCSRF(CSRF):  # type: ignore[misc]  # WTForms is untyped
+class _ConnectWiseCSRF(CSRF):
     """The package's one CSRF token (:mod:`flask_connectwise.csrf`): Flask-WTF's when it is
     installed, so ``CSRFProtect`` on the host app accepts the admin's posts."""
 
     def generate_csrf_token(self, csrf_token_field: Field) -> str:
         return csrf_token()
 
-    def validate_csrf_token(self, form: Form, field: Field) -> None:
+    def validate_csrf_token(self, form: BaseForm, field: Field) -> None:
         if g.get("csrf_valid", False):  # CSRFProtect checked this request already
             return
         if not csrf_valid(field.data):

@@ -220,7 +220,7 @@ class OutboxWorker:
         error's text holds SQL and its parameters) and return how long to wait."""
         with contextlib.suppress(Exception):
             self._session.rollback()
-        window = min(self.outage_backoff_cap, self.outage_backoff * 2 ** (failures - 1))
+        window = min(self.outage_backoff_cap, self.outage_backoff * 2.0 ** (failures - 1))
         delay = window / 2 + self._rng.uniform(0, window / 2)
         outage = outage_cause(exc)
         log.log(

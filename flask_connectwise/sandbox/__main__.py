@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     for fault in args.fault:
-        sb.inject_fault(**fault)  # type: ignore[arg-type]
+        sb.inject_fault(**fault)
     if args.rate_limit:
         sb.set_rate_limit(*args.rate_limit)
     sb.start()

@@ -49,7 +49,7 @@ class Headers(dict[str, str]):
     def __contains__(self, name: object) -> bool:
         return super().__contains__(self._key(name))
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return super().get(self._key(name), default)  # type: ignore[call-overload]
 
 
