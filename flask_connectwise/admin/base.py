@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from flask import Blueprint, flash, g, redirect, request
 from flask.sansio.app import App
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Query, Session, scoped_session
 from werkzeug.wrappers import Response
 from wtforms import Field
 
+from ..models import ChangeLogRow, CredentialsRow, FeatureFlagRow
 from .forms import ConnectWiseAdminForm, PostForm
 from .text import csv_safe
 
@@ -83,12 +84,8 @@ def add_field_error(field: Field, message: str) -> None:
     field.errors = [*list(field.errors or []), message]
 
 
-class TenantRow(Protocol):
-    """What every row the admin shows has: an integer id and the tenant it belongs to."""
-
-    id: int
-    tenant_id: str
-
+#: A row the admin shows: each has an integer ``id`` and the ``tenant_id`` it belongs to.
+TenantRow = CredentialsRow | FeatureFlagRow | ChangeLogRow
 
 RowT = TypeVar("RowT", bound=TenantRow)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from flask import flash
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -12,37 +12,25 @@ from werkzeug.wrappers import Response
 
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
-from ..models import CONFIRMED, FAILED, SENT, SKIPPED, StepColumns
+from ..models import CONFIRMED, FAILED, SENT, SKIPPED, ChangeLogRow
 from ..outbox import Step
 from ..tenants import IntegrationOffError
-from .base import Formatter, TenantRow, TenantScopedView, list_action, log, post_route
+from .base import Formatter, TenantScopedView, list_action, log, post_route
 from .text import error_message
 from .widgets import PostRowAction
 
-__all__ = ["ChangeLogView", "ChangeRow"]
+__all__ = ["ChangeLogView"]
 
 _STEP_LABELS = ((Step.NOTE, "Note"), (Step.TIME, "Time entry"), (Step.STATUS, "Status"))
 
 
-class ChangeRow(TenantRow, Protocol):
-    """The columns of a ``connectwise_change_log`` row the admin reads (each step's through
-    :meth:`~flask_connectwise.models.ChangeLogRow.step`)."""
-
-    reference: str
-    ticket_id: int
-    state: str
-    status_id: int | None
-
-    def step(self, step: Step) -> StepColumns: ...
-
-
-def _step_remote(model: ChangeRow, step: Step) -> int | None:
+def _step_remote(model: ChangeLogRow, step: Step) -> int | None:
     if step is Step.STATUS:
         return model.status_id
     return model.step(step).remote_id
 
 
-def _steps(view: object, context: object, model: ChangeRow, name: str) -> Markup:
+def _steps(view: object, context: object, model: ChangeLogRow, name: str) -> Markup:
     parts = []
     for step, label in _STEP_LABELS:
         columns = model.step(step)
@@ -68,7 +56,7 @@ def _steps(view: object, context: object, model: ChangeRow, name: str) -> Markup
     return Markup("<br>").join(parts)
 
 
-def _steps_export(view: object, context: object, model: ChangeRow, name: str) -> str:
+def _steps_export(view: object, context: object, model: ChangeLogRow, name: str) -> str:
     """The steps as plain text, for exports (a cell holds no HTML)."""
     parts = []
     for step, label in _STEP_LABELS:
@@ -77,7 +65,7 @@ def _steps_export(view: object, context: object, model: ChangeRow, name: str) ->
     return "; ".join(parts)
 
 
-def _errors_text(model: ChangeRow) -> str:
+def _errors_text(model: ChangeLogRow) -> str:
     errors = []
     for step, label in _STEP_LABELS:
         error = model.step(step).error
@@ -86,15 +74,15 @@ def _errors_text(model: ChangeRow) -> str:
     return "; ".join(errors)
 
 
-def _errors(view: object, context: object, model: ChangeRow, name: str) -> str:
+def _errors(view: object, context: object, model: ChangeLogRow, name: str) -> str:
     return _errors_text(model)
 
 
-def _retryable(row: ChangeRow) -> bool:
+def _retryable(row: ChangeLogRow) -> bool:
     return row.state != "delivered"
 
 
-class ChangeLogView(TenantScopedView[ChangeRow]):
+class ChangeLogView(TenantScopedView[ChangeLogRow]):
     """The change log (the outbox): read-only, with a Retry action for undelivered changes."""
 
     tenant_action = "use"
@@ -144,15 +132,15 @@ class ChangeLogView(TenantScopedView[ChangeRow]):
         "note_text": "Note",
         "status_id": "Status id",
     }
-    column_formatters: ClassVar[dict[str, Formatter[ChangeRow]]] = {
+    column_formatters: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps,
         "errors": _errors,
     }
-    column_formatters_detail: ClassVar[dict[str, Formatter[ChangeRow]]] = {
+    column_formatters_detail: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps,
         "errors": _errors,
     }
-    column_formatters_export: ClassVar[dict[str, Formatter[ChangeRow]]] = {
+    column_formatters_export: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps_export,
         "errors": _errors,
     }
@@ -186,7 +174,7 @@ class ChangeLogView(TenantScopedView[ChangeRow]):
         ]
         super().__init__(model, session, *args, **kwargs)
 
-    def retry(self, row: ChangeRow) -> None:
+    def retry(self, row: ChangeLogRow) -> None:
         """Deliver the change's outstanding steps now and say what happened."""
         label = f"Change {row.reference} (ticket {row.ticket_id})"
         if not _retryable(row):

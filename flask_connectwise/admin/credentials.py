@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from flask import flash, request
 from flask_admin.helpers import get_form_data
@@ -17,13 +16,12 @@ from wtforms.widgets import PasswordInput
 from ..client import ConnectWiseClient
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
-from ..models import utcnow
+from ..models import CredentialsRow, utcnow
 from ..settings import CredentialsInput, mask
 from ..validation import InputError, check_tenant_id
 from .base import (
     TEST_HINT,
     Formatter,
-    TenantRow,
     TenantScopedView,
     add_field_error,
     list_action,
@@ -34,7 +32,7 @@ from .forms import ConnectWiseAdminForm
 from .text import crypto_message, error_message, plain_text
 from .widgets import PostRowAction
 
-__all__ = ["CredentialsForm", "CredentialsRow", "CredentialsView"]
+__all__ = ["CredentialsForm", "CredentialsView"]
 
 STATUS_CACHE_SECONDS = 300
 MAX_STATUS_BOARDS = 10
@@ -43,22 +41,6 @@ _WRITE_ONLY_HELP = (
     "Write-only: the stored value is never shown. Leave blank to keep it; required when "
     "first storing credentials."
 )
-
-
-class CredentialsRow(TenantRow, Protocol):
-    """The columns of a ``connectwise_credentials`` row the admin reads or writes."""
-
-    base_url: str
-    company_id: str
-    public_key: str
-    private_key: str
-    client_id: str
-    default_time_minutes: int
-    auto_update_status: bool
-    default_status_id: int | None
-    revision: int
-    last_verified_at: datetime | None
-    last_error: str | None
 
 
 def _optional_int(value: str | int | None) -> int | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from flask import flash
 from flask_admin.helpers import get_form_data
@@ -12,11 +12,10 @@ from werkzeug.wrappers import Response
 from wtforms import BooleanField, StringField
 from wtforms.validators import InputRequired, Length
 
-from ..models import ALL_TENANTS
+from ..models import ALL_TENANTS, FeatureFlagRow
 from ..validation import InputError, check_tenant_id
 from .base import (
     Formatter,
-    TenantRow,
     TenantScopedView,
     add_field_error,
     list_action,
@@ -26,20 +25,14 @@ from .base import (
 from .forms import ConnectWiseAdminForm
 from .widgets import PostRowAction
 
-__all__ = ["FeatureFlagView", "FlagForm", "FlagRow"]
-
-
-class FlagRow(TenantRow, Protocol):
-    """The columns of a ``connectwise_feature_flags`` row the admin reads."""
-
-    enabled: bool
+__all__ = ["FeatureFlagView", "FlagForm"]
 
 
 class FlagForm(ConnectWiseAdminForm):
     """The flag of one tenant, or of every tenant without a row of its own (``*``)."""
 
     #: The row being edited (``None`` when creating), set by :class:`FeatureFlagView`.
-    _cw_row: FlagRow | None = None
+    _cw_row: FeatureFlagRow | None = None
 
     tenant_id = StringField(
         "Tenant",
@@ -52,15 +45,15 @@ class FlagForm(ConnectWiseAdminForm):
     )
 
 
-def _on_off(view: object, context: object, model: FlagRow, name: str) -> str:
+def _on_off(view: object, context: object, model: FeatureFlagRow, name: str) -> str:
     return "on" if model.enabled else "off"
 
 
-def _flag_tenant(view: object, context: object, model: FlagRow, name: str) -> str:
+def _flag_tenant(view: object, context: object, model: FeatureFlagRow, name: str) -> str:
     return "* (all tenants)" if model.tenant_id == ALL_TENANTS else model.tenant_id
 
 
-class FeatureFlagView(TenantScopedView[FlagRow]):
+class FeatureFlagView(TenantScopedView[FeatureFlagRow]):
     """``connectwise_integration`` on or off, per tenant or for all (``*``)."""
 
     tenant_action = "configure"
@@ -78,7 +71,7 @@ class FeatureFlagView(TenantScopedView[FlagRow]):
         "updated_by": "Changed by",
         "updated_at": "Changed at",
     }
-    column_formatters: ClassVar[dict[str, Formatter[FlagRow]]] = {
+    column_formatters: ClassVar[dict[str, Formatter[FeatureFlagRow]]] = {
         "enabled": _on_off,
         "tenant_id": _flag_tenant,
     }
@@ -90,14 +83,14 @@ class FeatureFlagView(TenantScopedView[FlagRow]):
         PostRowAction(".toggle_view", "Turn on or off", "fa fa-power-off"),
     ]
 
-    def create_form(self, obj: FlagRow | None = None) -> FlagForm:
+    def create_form(self, obj: FeatureFlagRow | None = None) -> FlagForm:
         form: FlagForm = self._create_form_class(
             get_form_data(), data={"tenant_id": self.extension.tenant() or "", "enabled": True}
         )
         form._cw_row = None
         return form
 
-    def edit_form(self, obj: FlagRow) -> FlagForm:
+    def edit_form(self, obj: FeatureFlagRow) -> FlagForm:
         form: FlagForm = self._edit_form_class(
             get_form_data(), data={"tenant_id": obj.tenant_id, "enabled": obj.enabled}
         )
@@ -123,12 +116,12 @@ class FeatureFlagView(TenantScopedView[FlagRow]):
             return False
         return True
 
-    def _set(self, tenant: str, enabled: bool) -> FlagRow | None:
+    def _set(self, tenant: str, enabled: bool) -> FeatureFlagRow | None:
         if not self.may(tenant):
             flash("You may not configure ConnectWise for this tenant.", "error")
             return None
         try:
-            row: FlagRow = self.service.set_flag(tenant, enabled, actor=self.actor())
+            row: FeatureFlagRow = self.service.set_flag(tenant, enabled, actor=self.actor())
         except SQLAlchemyError:
             self._rollback()
             log.exception("connectwise admin: saving the feature flag failed")
@@ -136,14 +129,14 @@ class FeatureFlagView(TenantScopedView[FlagRow]):
             return None
         return row
 
-    def create_model(self, form: FlagForm) -> FlagRow | bool:
+    def create_model(self, form: FlagForm) -> FeatureFlagRow | bool:
         row = self._set((form.tenant_id.data or "").strip(), bool(form.enabled.data))
         return row if row is not None else False
 
-    def update_model(self, form: FlagForm, model: FlagRow) -> bool:
+    def update_model(self, form: FlagForm, model: FeatureFlagRow) -> bool:
         return self._set(model.tenant_id, bool(form.enabled.data)) is not None
 
-    def _flash_flag(self, row: FlagRow) -> None:
+    def _flash_flag(self, row: FeatureFlagRow) -> None:
         who = (
             "every tenant without its own setting"
             if row.tenant_id == ALL_TENANTS
