@@ -104,7 +104,7 @@ class TenantScopedView(ModelView, Generic[RowT]):  # type: ignore[misc]  # untyp
 
     def __init__(
         self,
-        model: type[Any],
+        model: type[RowT],
         session: Any,
         *args: Any,
         extension: ConnectWise,
@@ -170,13 +170,13 @@ class TenantScopedView(ModelView, Generic[RowT]):  # type: ignore[misc]  # untyp
             cache[key] = sorted(t for (t,) in rows if self.may(t))
         return list(cache[key])
 
-    def _scope(self, query: Query[Any]) -> Query[Any]:
+    def _scope(self, query: Query[RowT]) -> Query[RowT]:
         return query.filter(self.model.tenant_id.in_(self.allowed_tenants()))
 
-    def get_query(self) -> Query[Any]:
+    def get_query(self) -> Query[RowT]:
         return self._scope(super().get_query())
 
-    def get_count_query(self) -> Query[Any]:
+    def get_count_query(self) -> Query[RowT]:
         return self._scope(super().get_count_query())
 
     def get_one(self, id: str) -> RowT | None:

@@ -157,7 +157,7 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
         PostRowAction(".retry_view", "Retry the steps not done", "fa fa-refresh", when=_retryable),
     ]
 
-    def __init__(self, model: type[Any], session: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, model: type[ChangeLogRow], session: Any, *args: Any, **kwargs: Any) -> None:
         self.column_filters = [
             FilterEqual(model.tenant_id, "Tenant"),
             FilterEqual(
