@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask_caching import Cache
 
 from .cachesafe import SafeCache
+from .client import ConnectWiseClient
 from .config import apply_defaults
 from .crypto import KeyConfigurationError, Keyring
 from .faults import DatabaseUnavailableError, database_cause, log_fields
@@ -24,6 +25,12 @@ log = logging.getLogger("flask_connectwise")
 
 Action = Literal["use", "configure"]
 F = TypeVar("F", bound=Callable[..., Any])
+#: The host hooks' types: each decorator returns the host's function unchanged.
+AuthorizeHook = TypeVar("AuthorizeHook", bound=Callable[[str, Action], bool])
+TenantHook = TypeVar("TenantHook", bound=Callable[[], str | None])
+MemberHook = TypeVar("MemberHook", bound=Callable[[], str | None])
+FlagHook = TypeVar("FlagHook", bound=Callable[[str], bool | None])
+MayActAsHook = TypeVar("MayActAsHook", bound=Callable[[str, str | None, str], bool])
 EXTENSION_KEY = "connectwise"
 
 
@@ -116,7 +123,7 @@ class ConnectWise:
 
     # -- host hooks --------------------------------------------------------------------------
 
-    def authorize(self, fn: F) -> F:
+    def authorize(self, fn: AuthorizeHook) -> AuthorizeHook:
         """Register ``fn(tenant_id, action) -> bool``; ``action`` is ``"use"`` or ``"configure"``.
 
         Without it every route answers 403; an exception inside it denies.
@@ -124,23 +131,23 @@ class ConnectWise:
         self._authorize = fn
         return fn
 
-    def current_tenant(self, fn: F) -> F:
+    def current_tenant(self, fn: TenantHook) -> TenantHook:
         """Register ``fn() -> tenant_id``: the tenant a form field works for."""
         self._current_tenant = fn
         return fn
 
-    def current_member(self, fn: F) -> F:
+    def current_member(self, fn: MemberHook) -> MemberHook:
         """Register ``fn() -> str``: the operator's ConnectWise member identifier."""
         self._current_member = fn
         return fn
 
-    def flag_loader(self, fn: F) -> F:
+    def flag_loader(self, fn: FlagHook) -> FlagHook:
         """Register ``fn(tenant_id) -> bool | None`` deciding the feature flag (``None``: ask
         the extension's own flag table)."""
         self._flag_loader = fn
         return fn
 
-    def may_act_as(self, fn: F) -> F:
+    def may_act_as(self, fn: MayActAsHook) -> MayActAsHook:
         """Register ``fn(tenant_id, operator, member) -> bool``: whether the operator (their
         ``current_member``) may log notes and time as ``member`` (a ``memberIdentifier`` sent
         in a JSON body). Without it only callers allowed ``configure`` may; an exception
@@ -256,7 +263,7 @@ class ConnectWise:
         hours: float | None = None,
         status_id: int | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Record a change and deliver it now; returns the per-step outcome."""
         return self.outbox.log_change(
             tenant_id,
@@ -272,7 +279,7 @@ class ConnectWise:
         """Whether the feature is on and the tenant has credentials."""
         return self.tenants.is_enabled(tenant_id)
 
-    def client_for(self, tenant_id: str) -> Any:
+    def client_for(self, tenant_id: str) -> ConnectWiseClient:
         """The tenant's :class:`~flask_connectwise.client.ConnectWiseClient`."""
         return self.tenants.client_for(tenant_id)
 

@@ -32,6 +32,7 @@ from wtforms.widgets import html_params
 from .crypto import CryptoError
 from .errors import AuthenticationError, ConnectWiseError, NotFoundError
 from .extension import state
+from .models import ChangeLogRow
 from .outbox import IdempotencyConflict, Outbox, Outcome
 from .tenants import IntegrationOffError
 
@@ -432,7 +433,7 @@ class TicketSearchField(Field):
         hours: float | None = None,
         status_id: int | None = None,
         internal: bool = False,
-    ) -> Any:
+    ) -> ChangeLogRow | None:
         """Record ``note`` for the selected ticket in the host's session; deliver after commit.
 
         Returns the change-log row, or ``None`` when no ticket is selected, the feature is off

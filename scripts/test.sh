@@ -38,7 +38,7 @@ trap stop_services EXIT
 
 step "Linting (ruff) and type-checking (mypy)"
 python3 -m ruff check .
-python3 -m mypy flask_connectwise
+python3 -m mypy --strict flask_connectwise
 
 step "Running the test suite"
 export CONNECTWISE_TEST_REQUIRE_SERVICES=1

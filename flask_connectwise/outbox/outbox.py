@@ -24,7 +24,7 @@ from blinker import NamedSignal
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError, CredentialsUnusableError
 from ..faults import log_fields, new_incident, outage_cause, unexpected_reason
-from ..models import ChangeState, Models, StepState, utcnow
+from ..models import ChangeLogRow, ChangeState, Models, StepState, utcnow
 from ..records import Note, TimeEntry
 from ..signals import change_failed, change_logged
 from ..tenants import NotConfiguredError, Tenants
@@ -124,7 +124,7 @@ class Outbox:
         idempotency_key: str | None = None,
         operator: str | None = None,
         lease_owner: str | None = None,
-    ) -> tuple[Any, bool]:
+    ) -> tuple[ChangeLogRow, bool]:
         """Add a change to the session (not committed); returns ``(row, created)``.
 
         ``hours`` defaults to the tenant's default minutes; the status defaults to the tenant's
