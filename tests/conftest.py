@@ -1,4 +1,5 @@
-"""Shared fixtures: canary secrets, a fresh codebase cache, clients for unit tests."""
+"""Shared fixtures: canary secrets and the leak scan, databases, unit-test clients, and the composed
+host-app fixtures (app, admin_app, db, cw, admin, configured_tenant) over tests/hosts.py."""
 
 from __future__ import annotations
 
