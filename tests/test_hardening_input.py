@@ -492,7 +492,9 @@ def test_a_database_error_never_logs_the_sql_parameters(
 ) -> None:
     api = configure(app, connectwise_sandbox)
     # Two changes with one reference: the second insert breaks a unique constraint.
-    monkeypatch.setattr("flask_connectwise.outbox.recording.new_reference", lambda: "cwlog-samesame")
+    monkeypatch.setattr(
+        "flask_connectwise.outbox.recording.new_reference", lambda: "cwlog-samesame"
+    )
     first = api.call("POST", "/tickets/12345/log-change", {"noteText": "FIRST-NOTE"})
     assert first.status_code == 200
     second = api.call("POST", "/tickets/12345/log-change", {"noteText": "SECOND-NOTE"})
