@@ -13,6 +13,7 @@ from typing import Any
 
 from .cachesafe import SafeCache
 from .client import ConnectWiseClient
+from .credentials import CredentialsStore, TenantSettings
 from .crypto import Keyring
 from .errors import NotFoundError
 from .models import Models
@@ -26,7 +27,6 @@ from .outbox import (
 )
 from .records import BoardStatus, Note, Ticket, TimeEntry
 from .search import TicketSearch
-from .settings import SettingsStore, TenantSettings
 from .signals import change_failed, change_logged
 from .tenants import FlagLoader, IntegrationOffError, NotConfiguredError, Tenants
 from .urlpolicy import URLPolicy
@@ -103,7 +103,7 @@ class ConnectWiseService:
     def reload_keys(self) -> None:
         self.tenants.reload_keys()
 
-    def store(self) -> SettingsStore:
+    def store(self) -> CredentialsStore:
         return self.tenants.store()
 
     def credentials_row(self, tenant_id: str) -> Any:

@@ -19,12 +19,12 @@ import sqlalchemy as sa
 
 from .cachesafe import SafeCache
 from .client import ConnectWiseClient
+from .credentials import CredentialsInput, CredentialsStore, TenantSettings
 from .crypto import Keyring
 from .errors import ConfigurationError, ConnectWiseError
 from .faults import DatabaseUnavailableError, database_cause
 from .models import ALL_TENANTS, FEATURE_KEY, Models, utcnow
 from .retry import RetryPolicy
-from .settings import CredentialsInput, SettingsStore, TenantSettings
 from .urlpolicy import GuardedAdapter, UnsafeURLError, URLPolicy
 
 log = logging.getLogger("flask_connectwise.tenants")
@@ -91,8 +91,8 @@ class Tenants:
         """The host's database session."""
         return self.db.session
 
-    def store(self) -> SettingsStore:
-        return SettingsStore(self.session, self.models, lambda: self.keyring)
+    def store(self) -> CredentialsStore:
+        return CredentialsStore(self.session, self.models, lambda: self.keyring)
 
     def credentials_row(self, tenant_id: str) -> Any:
         """The tenant's stored credentials row (secrets encrypted), or ``None``."""

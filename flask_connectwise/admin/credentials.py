@@ -14,10 +14,10 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
 
 from ..client import ConnectWiseClient
+from ..credentials import CredentialsInput, mask
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
 from ..models import CredentialsRow, utcnow
-from ..settings import CredentialsInput, mask
 from ..validation import InputError, check_tenant_id
 from .base import (
     TEST_HINT,
