@@ -11,9 +11,12 @@ admin, ``"test_admin"`` (the conftest fixtures ``db``, ``cw`` and ``admin`` read
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, request, session
+
+if TYPE_CHECKING:
+    from flask_connectwise import ConnectWise
 
 TENANT_A = "tenant-a"
 TENANT_B = "tenant-b"
@@ -22,6 +25,7 @@ __all__ = [
     "TENANT_A",
     "TENANT_B",
     "authorize_from_headers",
+    "cw_of",
     "make_host_app",
 ]
 
@@ -141,6 +145,12 @@ def make_host_app(
     with app.app_context():
         db.create_all()
     return app
+
+
+def cw_of(app: Flask) -> ConnectWise:
+    """The extension ``app`` was set up with (its public ``tenants``, ``search``, ``outbox``)."""
+    extension: ConnectWise = app.extensions["test_cw"]
+    return extension
 
 
 def dispose(app: Flask) -> None:

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from flask import redirect
 
-from flask_connectwise.extension import state
 from flask_connectwise.models import DELIVERED
-from flask_connectwise.service import IntegrationOffError
+from flask_connectwise.tenants import IntegrationOffError
 from tests.admin_helpers import AdminUser, make_admin_app, seed_credentials, text_of
-from tests.hosts import TENANT_A, TENANT_B, make_host_app
+from tests.hosts import TENANT_A, TENANT_B, cw_of, make_host_app
 from tests.outbox_helpers import TICKET, copies_on_sandbox, quick_worker
 
 CRED = "/admin/connectwise/credentials"
@@ -46,7 +45,7 @@ def app(tmp_path, connectwise_sandbox):
     for tenant in (TENANT_A, TENANT_B):
         seed_credentials(app, tenant, connectwise_sandbox)
     with app.app_context():
-        state(app).service.set_flag(TENANT_A, True)  # B stays off (the default)
+        cw_of(app).tenants.set_flag(TENANT_A, True)  # B stays off (the default)
     yield app
     with app.app_context():
         app.extensions["test_db"].session.remove()
@@ -55,20 +54,20 @@ def app(tmp_path, connectwise_sandbox):
 
 def queue(app: Any, tenant: str, count: int = 1) -> list[int]:
     with app.app_context():
-        service = state(app).service
+        cw = cw_of(app)
         rows = [
-            service.record_change(tenant, TICKET, f"{tenant} change {n}", hours=0.25)[0]
+            cw.outbox.record(tenant, TICKET, f"{tenant} change {n}", hours=0.25)[0]
             for n in range(count)
         ]
-        service.session.commit()
+        cw.outbox.session.commit()
         return [row.id for row in rows]
 
 
 def snapshot(app: Any, change_id: int) -> dict[str, Any]:
     with app.app_context():
-        service = state(app).service
-        row = service.session.get(service.models.ChangeLog, change_id)
-        service.session.refresh(row)
+        cw = cw_of(app)
+        row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
+        cw.outbox.session.refresh(row)
         return {name: getattr(row, name) for name in ("reference", *TOUCHED)}
 
 
@@ -78,8 +77,8 @@ def test_the_worker_leaves_a_tenant_that_is_off_alone(app, connectwise_sandbox):
     before = [snapshot(app, change_id) for change_id in off]
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        service = state(app).service
-        worker = quick_worker(service)
+        cw = cw_of(app)
+        worker = quick_worker(cw.outbox)
         summary = worker.run(once=True)
         assert (summary.claimed, summary.delivered) == (2, 2)
         # Not claimed again and again: the next passes find nothing to do.
@@ -91,8 +90,8 @@ def test_the_worker_leaves_a_tenant_that_is_off_alone(app, connectwise_sandbox):
 
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        state(app).service.set_flag(TENANT_B, True)
-        assert quick_worker(state(app).service).run(once=True).delivered == 3
+        cw_of(app).tenants.set_flag(TENANT_B, True)
+        assert quick_worker(cw_of(app).outbox).run(once=True).delivered == 3
     for row in before:
         assert copies_on_sandbox(connectwise_sandbox, row["reference"]) == (1, 1)
 
@@ -101,7 +100,7 @@ def test_nothing_leaves_when_only_tenants_that_are_off_have_changes(app, connect
     queue(app, TENANT_B, 2)
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        summary = quick_worker(state(app).service).run(once=True)
+        summary = quick_worker(cw_of(app).outbox).run(once=True)
     assert summary.claimed == 0
     assert connectwise_sandbox.requests == []
 
@@ -112,11 +111,11 @@ def test_the_star_flag_and_a_host_flag_loader_are_obeyed(app, connectwise_sandbo
     decided: dict[str, bool | None] = {TENANT_B: False}
     cw.flag_loader(lambda tenant: decided.get(tenant))
     with app.app_context():
-        service = state(app).service
-        service.set_flag("*", True)  # the loader's False for B wins over the table
-        assert quick_worker(service).run(once=True).claimed == 0
+        cw = cw_of(app)
+        cw.tenants.set_flag("*", True)  # the loader's False for B wins over the table
+        assert quick_worker(cw.outbox).run(once=True).claimed == 0
         decided[TENANT_B] = None  # the loader has no opinion: the "*" row says on
-        assert quick_worker(service).run(once=True).delivered == 1
+        assert quick_worker(cw.outbox).run(once=True).delivered == 1
     assert snapshot(app, change_id)["state"] == DELIVERED
 
 
@@ -125,7 +124,7 @@ def test_a_flag_turned_off_after_the_claim_sends_nothing(app, connectwise_sandbo
     before = snapshot(app, change_id)
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        worker = quick_worker(state(app).service)
+        worker = quick_worker(cw_of(app).outbox)
         worker.tenants_off = lambda now: []  # type: ignore[method-assign]  # claimed while on
         summary = worker.run_once()
     assert (summary.claimed, summary.paused, summary.retrying) == (1, 1, 0)
@@ -141,8 +140,8 @@ def test_log_change_from_code_records_and_sends_nothing(app, connectwise_sandbox
     with app.app_context():
         with pytest.raises(IntegrationOffError, match="off for tenant tenant-b"):
             cw.log_change(TENANT_B, TICKET, "from code", hours=0.25)
-        service = state(app).service
-        assert service.session.query(service.models.ChangeLog).count() == 0
+        cw = cw_of(app)
+        assert cw.outbox.session.query(cw.models.ChangeLog).count() == 0
     assert connectwise_sandbox.requests == []
 
 
@@ -151,12 +150,12 @@ def test_service_deliver_sends_nothing(app, connectwise_sandbox):
     before = snapshot(app, change_id)
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        service = state(app).service
-        row = service.session.get(service.models.ChangeLog, change_id)
+        cw = cw_of(app)
+        row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
         with pytest.raises(IntegrationOffError):
-            service.deliver(row)
+            cw.outbox.deliver(row)
         with pytest.raises(IntegrationOffError):
-            service.deliver_change(row)
+            cw.outbox.deliver_leased(row)
     assert snapshot(app, change_id) == before
     assert connectwise_sandbox.requests == []
 
@@ -189,7 +188,7 @@ def test_a_form_change_after_the_flag_went_off_is_kept_not_sent(tmp_path, connec
         form = VoiceForm()
         assert form.validate_on_submit(), form.errors
         form.ticket.log_change(f"Voice configuration updated for {form.upn.data}")
-        state().service.set_flag(TENANT_A, False, commit=False)  # in the same transaction
+        cw_of(app).tenants.set_flag(TENANT_A, False, commit=False)  # in the same transaction
         db.session.commit()
         return redirect("/voice")
 
@@ -201,8 +200,8 @@ def test_a_form_change_after_the_flag_went_off_is_kept_not_sent(tmp_path, connec
     assert "the ConnectWise integration is off" in page
     assert "kept and sent once it is turned on" in page
     with app.app_context():
-        service = state(app).service
-        (row,) = service.session.query(service.models.ChangeLog).all()
+        cw = cw_of(app)
+        (row,) = cw.outbox.session.query(cw.models.ChangeLog).all()
         assert (row.state, row.note_attempts, row.note_state) == ("pending", 0, "pending")
     assert copies_on_sandbox(connectwise_sandbox, row.reference) == (0, 0)
     with app.app_context():
@@ -241,14 +240,14 @@ def test_admin_retry_says_the_integration_is_off_and_sends_nothing(admin_app, co
     assert connectwise_sandbox.requests == []
     assert snapshot(admin_app, change_id) == before
     with admin_app.app_context():
-        state(admin_app).service.set_flag(TENANT_A, True)
+        cw_of(admin_app).tenants.set_flag(TENANT_A, True)
     page = flashed(user, user.post(f"{CHANGES}/retry/", {"id": change_id}))
     assert "delivered; every step is done now" in page
 
 
 def test_test_connection_works_while_off_and_says_so(admin_app, connectwise_sandbox):
     with admin_app.app_context():
-        row_id = state(admin_app).service.credentials_row(TENANT_A).id
+        row_id = cw_of(admin_app).tenants.credentials_row(TENANT_A).id
     user = AdminUser(admin_app, TENANT_A)
     listing = user.get(f"{CRED}/").get_data(as_text=True)
     assert "Test connection (works even while the integration is off)" in listing
@@ -262,6 +261,6 @@ def test_test_connection_works_while_off_and_says_so(admin_app, connectwise_sand
     assert {r.path.rsplit("/", 1)[-1] for r in connectwise_sandbox.requests} <= {"info", "sandbox"}
     assert any(r.path.endswith("system/info") for r in connectwise_sandbox.requests)
     with admin_app.app_context():
-        state(admin_app).service.set_flag(TENANT_A, True)
+        cw_of(admin_app).tenants.set_flag(TENANT_A, True)
     page = flashed(user, user.post(f"{CRED}/test/", {"id": row_id}))
     assert "connected to ConnectWise" in page and "nothing else is sent" not in page
