@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import g
 
-from .extension import state
+from .current import state
 from .fields import TicketSearchField, report_to_operator
 
 __all__ = ["ConnectWiseChangeLogging", "change_note", "is_secret_name"]

@@ -11,7 +11,7 @@ import click
 from flask.cli import with_appcontext
 
 from .crypto import CONFIG_NAME, Cell, CryptoError, Keyring, UnknownKeyError, generate_key
-from .extension import state
+from .current import state
 from .models import CREDENTIALS_TABLE, SECRET_COLUMNS, ChangeState
 from .outbox import OutboxWorker, TenantThrottle
 from .tenants import IntegrationOffError, Tenants

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_caching import Cache
 
 from .cachesafe import SafeCache
 from .client import ConnectWiseClient
 from .config import apply_defaults
 from .crypto import KeyConfigurationError, Keyring
+
+# Re-exported: older code imports these from here.
+from .current import EXTENSION_KEY as EXTENSION_KEY
+from .current import Action as Action
+from .current import AppState as AppState
+from .current import state as state
 from .faults import DatabaseUnavailableError, database_cause, log_fields
 from .models import Models, define_models
 from .outbox import Outbox
@@ -23,7 +29,6 @@ from .tenants import Tenants
 
 log = logging.getLogger("flask_connectwise")
 
-Action = Literal["use", "configure"]
 F = TypeVar("F", bound=Callable[..., Any])
 #: The host hooks' types: each decorator returns the host's function unchanged.
 AuthorizeHook = TypeVar("AuthorizeHook", bound=Callable[[str, Action], bool])
@@ -31,7 +36,6 @@ TenantHook = TypeVar("TenantHook", bound=Callable[[], str | None])
 MemberHook = TypeVar("MemberHook", bound=Callable[[], str | None])
 FlagHook = TypeVar("FlagHook", bound=Callable[[str], bool | None])
 MayActAsHook = TypeVar("MayActAsHook", bound=Callable[[str, str | None, str], bool])
-EXTENSION_KEY = "connectwise"
 
 
 class ConnectWise:
@@ -102,7 +106,7 @@ class ConnectWise:
         )
         search = TicketSearch(tenants, cache=safe_cache, config=app.config)
         outbox = Outbox(app=app, db=db, models=models, tenants=tenants)
-        app.extensions[EXTENSION_KEY] = _State(self, models, tenants, search, outbox)
+        app.extensions[EXTENSION_KEY] = AppState(self, models, tenants, search, outbox)
 
         from .api import create_blueprint
         from .cli import connectwise_cli
@@ -284,33 +288,5 @@ class ConnectWise:
         return self.tenants.client_for(tenant_id)
 
 
-class _State:
-    """What the extension keeps per app, in ``app.extensions["connectwise"]``."""
-
-    def __init__(
-        self,
-        extension: ConnectWise,
-        models: Models,
-        tenants: Tenants,
-        search: TicketSearch,
-        outbox: Outbox,
-    ) -> None:
-        self.extension = extension
-        self.models = models
-        self.tenants = tenants
-        self.search = search
-        self.outbox = outbox
-        #: The three services behind the older one-object API.
-        self.service = ConnectWiseService(tenants, search, outbox)
-
-
-def state(app: Flask | None = None) -> _State:
-    """The extension's state for ``app`` (default: the current app)."""
-    app = app or current_app
-    try:
-        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
-    except KeyError:
-        raise RuntimeError(
-            "flask-connectwise is not initialised on this app; did you forget to call "
-            "cw.init_app(app, db=db)?"
-        ) from None
+#: The old name of :class:`~flask_connectwise.current.AppState`.
+_State = AppState

@@ -30,8 +30,8 @@ from wtforms.validators import StopValidation
 from wtforms.widgets import html_params
 
 from .crypto import CryptoError
+from .current import state
 from .errors import AuthenticationError, ConnectWiseError, NotFoundError
-from .extension import state
 from .models import ChangeLogRow
 from .outbox import IdempotencyConflict, Outbox, Outcome
 from .tenants import IntegrationOffError

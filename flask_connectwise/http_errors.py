@@ -18,8 +18,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .crypto import CryptoError, KeyConfigurationError
+from .current import state
 from .errors import ConnectWiseError
-from .extension import state
 from .faults import DatabaseUnavailableError, database_cause, log_fields
 from .validation import InputError
 

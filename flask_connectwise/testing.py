@@ -42,7 +42,8 @@ from typing import Any
 import pytest
 from flask import Flask, current_app
 
-from flask_connectwise.extension import ConnectWise, state
+from flask_connectwise.current import state
+from flask_connectwise.extension import ConnectWise
 from flask_connectwise.sandbox import Sandbox
 
 __all__ = [

@@ -27,8 +27,11 @@ from .text import csv_safe
 if TYPE_CHECKING:
     from flask_admin import Admin
 
-    from ..extension import Action, ConnectWise
+    from ..current import Action
+    from ..extension import ConnectWise
+    from ..outbox import Outbox
     from ..service import ConnectWiseService
+    from ..tenants import Tenants
 
 __all__ = [
     "TEMPLATES_BLUEPRINT",
@@ -124,13 +127,24 @@ class TenantScopedView(ModelView, Generic[RowT]):  # type: ignore[misc]  # untyp
         return blueprint
 
     @property
+    def tenants(self) -> Tenants:
+        """The app's credentials, feature flag and clients."""
+        return self.extension.tenants
+
+    @property
+    def outbox(self) -> Outbox:
+        """The app's change log (the outbox)."""
+        return self.extension.outbox
+
+    @property
     def service(self) -> ConnectWiseService:
+        """The older one-object API (compatibility; the views use ``tenants`` and ``outbox``)."""
         return self.extension.service
 
     @property
     def db_session(self) -> scoped_session[Session]:
         """The host's SQLAlchemy session (the view may be given ``db`` or ``db.session``)."""
-        session: scoped_session[Session] = self.service.session
+        session: scoped_session[Session] = self.tenants.session
         return session
 
     def is_accessible(self) -> bool:
