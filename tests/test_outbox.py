@@ -17,9 +17,8 @@ import requests
 
 from flask_connectwise.crypto import generate_key
 from flask_connectwise.delivery import reference_line
-from flask_connectwise.extension import state
 from flask_connectwise.models import DELIVERED, GAVE_UP, utcnow
-from tests.hosts import TENANT_A, make_host_app
+from tests.hosts import TENANT_A, cw_of, make_host_app
 from tests.json_api import configure
 from tests.outbox_helpers import TICKET, FaultyAdapter, copies_on_sandbox, quick_worker, refused
 
@@ -55,13 +54,13 @@ def target_status(sandbox) -> int:
 def drain(app, change_id: int, *, seconds: float = 15.0) -> Any:
     """Run the worker until the change is delivered (or time runs out)."""
     with app.app_context():
-        service = state(app).service
-        worker = quick_worker(service)
+        cw = cw_of(app)
+        worker = quick_worker(cw.outbox)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             worker.run_once()
-            row = service.session.get(service.models.ChangeLog, change_id)
-            service.session.refresh(row)
+            row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
+            cw.outbox.session.refresh(row)
             if row.state == DELIVERED:
                 return row
             time.sleep(0.05)
@@ -90,8 +89,8 @@ def test_fault_matrix_ends_with_exactly_one_of_each(app, connectwise_sandbox, st
     status_id = target_status(connectwise_sandbox)
     method, path = STEP_TARGETS[step]
     with app.app_context():
-        service = state(app).service
-        client = service.client_for(TENANT_A)
+        cw = cw_of(app)
+        client = cw.tenants.client_for(TENANT_A)
         adapter = FaultyAdapter()
         client.mount("http://", adapter)
         if when == "retry":  # the first attempt fails cleanly, the retry meets the fault
@@ -100,7 +99,7 @@ def test_fault_matrix_ends_with_exactly_one_of_each(app, connectwise_sandbox, st
             connectwise_sandbox.inject_fault(path, method=method, **SANDBOX_FAULTS[fault])
         else:
             adapter.plan.append((method, path, TRANSPORT_FAULTS[fault]()))
-        change, _ = service.record_change(
+        change, _ = cw.outbox.record(
             TENANT_A,
             TICKET,
             f"Fault matrix: {step} / {fault} / {when}",
@@ -108,10 +107,10 @@ def test_fault_matrix_ends_with_exactly_one_of_each(app, connectwise_sandbox, st
             hours=0.25,
             status_id=status_id,
         )
-        service.session.commit()
+        cw.outbox.session.commit()
         change_id = change.id
         reference = change.reference
-        service.deliver(change)
+        cw.outbox.deliver(change)
     row = drain(app, change_id)
     assert row.state == DELIVERED, (
         row.note_state,
@@ -137,21 +136,20 @@ def test_a_crash_between_steps_is_completed_by_a_worker(tmp_path, connectwise_sa
         f"""
         import os, signal, sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-        from tests.hosts import make_host_app
-        from flask_connectwise.extension import state
+        from tests.hosts import cw_of, make_host_app
         app = make_host_app({f"sqlite:///{database}"!r}, keys={keys!r})
         with app.app_context():
-            service = state(app).service
-            client = service.client_for("{TENANT_A}")
+            cw = cw_of(app)
+            client = cw.tenants.client_for("{TENANT_A}")
             def die(*args, **kwargs):
                 time.sleep(0.3)  # let the note go out first
                 os.kill(os.getpid(), signal.SIGKILL)
             client.add_time_entry = die
-            row, _ = service.record_change("{TENANT_A}", {TICKET}, "Crash test", member="jdoe",
-                                           hours=0.5, status_id={status_id})
-            service.session.commit()
+            row, _ = cw.outbox.record("{TENANT_A}", {TICKET}, "Crash test", member="jdoe",
+                                      hours=0.5, status_id={status_id})
+            cw.outbox.session.commit()
             print(row.id, row.reference, flush=True)
-            service.deliver(row)
+            cw.outbox.deliver(row)
         """
     )
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
@@ -167,12 +165,12 @@ def test_a_crash_between_steps_is_completed_by_a_worker(tmp_path, connectwise_sa
     change_id, reference = proc.stdout.split()
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 0)
     with app.app_context():
-        row = state(app).service.session.get(state(app).models.ChangeLog, int(change_id))
+        row = cw_of(app).outbox.session.get(cw_of(app).models.ChangeLog, int(change_id))
         assert (row.note_state, row.time_state) == ("sent", "sent")  # in doubt, not blind
         # The dead process still holds its lease: no worker touches the change until it ends.
-        assert quick_worker(state(app).service).claim() == []
+        assert quick_worker(cw_of(app).outbox).claim() == []
         row.lease_until = utcnow() - timedelta(seconds=1)
-        state(app).service.session.commit()
+        cw_of(app).outbox.session.commit()
     row = drain(app, int(change_id))
     assert row.state == DELIVERED
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
@@ -190,12 +188,12 @@ def test_changes_past_the_give_up_age_fail_and_signal(app, connectwise_sandbox):
         app.app_context(),
         change_failed.connected_to(lambda sender, **kw: finals.append(kw.get("final")), app),
     ):
-        service = state(app).service
-        row, _ = service.record_change(TENANT_A, TICKET, "too old", hours=0.25)
+        cw = cw_of(app)
+        row, _ = cw.outbox.record(TENANT_A, TICKET, "too old", hours=0.25)
         row.created_at = utcnow() - timedelta(days=2)
-        service.session.commit()
-        summary = quick_worker(service).run_once()
-        service.session.refresh(row)
+        cw.outbox.session.commit()
+        summary = quick_worker(cw.outbox).run_once()
+        cw.outbox.session.refresh(row)
         assert summary.gave_up == 1 and row.state == GAVE_UP
     assert finals == [True]
     assert copies_on_sandbox(connectwise_sandbox, row.reference) == (0, 0)
@@ -205,10 +203,10 @@ def test_outbox_cli_status_and_retry(app, connectwise_sandbox):
     configure(app, connectwise_sandbox)
     connectwise_sandbox.inject_fault("time/entries", "status", status=401)
     with app.app_context():
-        service = state(app).service
-        row, _ = service.record_change(TENANT_A, TICKET, "cli retry", hours=0.25)
-        service.session.commit()
-        service.deliver(row)
+        cw = cw_of(app)
+        row, _ = cw.outbox.record(TENANT_A, TICKET, "cli retry", hours=0.25)
+        cw.outbox.session.commit()
+        cw.outbox.deliver(row)
         reference = row.reference
     runner = app.test_cli_runner()
     status = runner.invoke(args=["connectwise", "outbox", "status"])
@@ -229,17 +227,17 @@ def test_two_workers_on_postgres_deliver_500_changes_once_each(postgres_url, con
     app = make_host_app(postgres_url, keys=keys)
     configure(app, connectwise_sandbox)
     with app.app_context():
-        service = state(app).service
+        cw = cw_of(app)
         references = []
         for n in range(500):
-            row, _ = service.record_change(TENANT_A, TICKET, f"bulk {n}", hours=0.1)
+            row, _ = cw.outbox.record(TENANT_A, TICKET, f"bulk {n}", hours=0.1)
             references.append(row.reference)
-        service.session.commit()
+        cw.outbox.session.commit()
     counts: dict[str, int] = {}
 
     def work() -> None:
         with app.app_context():
-            quick_worker(state(app).service).run(once=True)
+            quick_worker(cw_of(app).outbox).run(once=True)
 
     threads = [threading.Thread(target=work) for _ in range(2)]
     for thread in threads:
@@ -252,9 +250,9 @@ def test_two_workers_on_postgres_deliver_500_changes_once_each(postgres_url, con
                 counts[reference] = counts.get(reference, 0) + 1
     assert len(counts) == 500 and set(counts.values()) == {1}
     with app.app_context():
-        model = state(app).models.ChangeLog
-        assert state(app).service.session.query(model).filter(model.state != DELIVERED).count() == 0
-        workers = {r.lease_owner for r in state(app).service.session.query(model)}
+        model = cw_of(app).models.ChangeLog
+        assert cw_of(app).outbox.session.query(model).filter(model.state != DELIVERED).count() == 0
+        workers = {r.lease_owner for r in cw_of(app).outbox.session.query(model)}
         assert workers == {None}
         app.extensions["test_db"].engine.dispose()
 
@@ -265,21 +263,21 @@ def test_a_failed_lookup_keeps_the_step_in_doubt(app, connectwise_sandbox):
     and never be posted blind."""
     configure(app, connectwise_sandbox)
     with app.app_context():
-        service = state(app).service
-        client = service.client_for(TENANT_A)
+        cw = cw_of(app)
+        client = cw.tenants.client_for(TENANT_A)
         adapter = FaultyAdapter()
         client.mount("http://", adapter)
         connectwise_sandbox.inject_fault(
             "service/tickets/*/notes", "apply_then_drop", method="POST"
         )
-        row, _ = service.record_change(TENANT_A, TICKET, "in doubt", hours=0.25)
-        service.session.commit()
-        service.deliver(row)
+        row, _ = cw.outbox.record(TENANT_A, TICKET, "in doubt", hours=0.25)
+        cw.outbox.session.commit()
+        cw.outbox.deliver(row)
         assert row.note_state == "sent"
         adapter.plan.extend([("GET", "service/tickets/*/notes", refused()) for _ in range(4)])
-        service.deliver(row)
+        cw.outbox.deliver(row)
         assert row.note_state == "sent" and "reached" in (row.note_error or "")
-        service.deliver(row)
+        cw.outbox.deliver(row)
         assert row.state == DELIVERED
         assert copies_on_sandbox(connectwise_sandbox, row.reference) == (1, 1)
 
@@ -290,7 +288,7 @@ def test_a_status_that_accepts_time_goes_out_with_the_note_and_time_entry(app, c
     status_id = target_status(connectwise_sandbox)
     api.call("GET", "/tickets/search?q=12345")  # the operator's autocomplete
     with app.app_context():
-        client = state(app).service.client_for(TENANT_A)
+        client = cw_of(app).tenants.client_for(TENANT_A)
         client.board_statuses(client.known_board(TICKET))
     connectwise_sandbox.set_latency(0.2)
     connectwise_sandbox.clear_requests()
