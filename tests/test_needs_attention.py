@@ -29,13 +29,12 @@ from flask_connectwise.errors import (
     UnavailableError,
     ValidationError,
 )
-from flask_connectwise.extension import state
 from flask_connectwise.fields import outcome_message
 from flask_connectwise.models import GAVE_UP, RETRYING, ChangeLogRow, utcnow
 from flask_connectwise.settings import InputError
 from flask_connectwise.signals import change_failed
 from tests.client_doubles import API
-from tests.hosts import TENANT_A, make_host_app
+from tests.hosts import TENANT_A, cw_of, make_host_app
 from tests.json_api import configure
 from tests.outbox_helpers import TICKET, FaultyAdapter, copies_on_sandbox, quick_worker, refused
 
@@ -68,20 +67,20 @@ def finals(app):
 def record(app, **kw: Any) -> tuple[int, str]:
     """Queue one change for tenant A; ``(id, reference)``."""
     with app.app_context():
-        service = state(app).service
+        cw = cw_of(app)
         fields = {"ticket_id": TICKET, "note_text": "needs attention?", "hours": 0.25} | kw
         ticket_id = fields.pop("ticket_id")
         note_text = fields.pop("note_text")
-        row, _ = service.record_change(TENANT_A, ticket_id, note_text, **fields)
-        service.session.commit()
+        row, _ = cw.outbox.record(TENANT_A, ticket_id, note_text, **fields)
+        cw.outbox.session.commit()
         return row.id, row.reference
 
 
 def load(app, change_id: int) -> Any:
     with app.app_context():
-        service = state(app).service
-        row = service.session.get(service.models.ChangeLog, change_id)
-        service.session.expunge(row)
+        cw = cw_of(app)
+        row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
+        cw.outbox.session.expunge(row)
         return row
 
 
@@ -287,7 +286,7 @@ def test_a_missing_ticket_fails_at_once_and_is_never_picked_up_again(
     assert finals == [True]
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        worker = quick_worker(state(app).service)
+        worker = quick_worker(cw_of(app).outbox)
         assert worker.claim() == []
         assert worker.run(once=True).claimed == 0
     assert connectwise_sandbox.requests == []
@@ -301,7 +300,7 @@ def test_the_worker_marks_a_refused_change_failed_and_signals_final(
     configure(app, connectwise_sandbox)
     change_id, _ = record(app, ticket_id=MISSING_TICKET)
     with app.app_context():
-        worker = quick_worker(state(app).service)
+        worker = quick_worker(cw_of(app).outbox)
         summary = worker.run_once()
         assert (summary.claimed, summary.gave_up, summary.retrying) == (1, 1, 0)
         assert worker.run_once().claimed == 0
@@ -315,8 +314,8 @@ def test_an_unknown_member_fails_at_once(app, connectwise_sandbox, finals):
     configure(app, connectwise_sandbox)
     change_id, reference = record(app, member="nobody")
     with app.app_context():
-        service = state(app).service
-        outcome = service.deliver(service.session.get(service.models.ChangeLog, change_id))
+        cw = cw_of(app)
+        outcome = cw.outbox.deliver(cw.outbox.session.get(cw.models.ChangeLog, change_id)).to_json()
     assert outcome["state"] == "failed"
     assert 'member "nobody"' in outcome["note"]["error"]
     assert finals == [True]
@@ -331,8 +330,8 @@ def test_an_inactive_status_fails_but_keeps_what_was_done(
     configure(app, connectwise_sandbox)
     change_id, reference = record(app, status_id=INACTIVE_STATUS)
     with app.app_context():
-        service = state(app).service
-        outcome = service.deliver(service.session.get(service.models.ChangeLog, change_id))
+        cw = cw_of(app)
+        outcome = cw.outbox.deliver(cw.outbox.session.get(cw.models.ChangeLog, change_id)).to_json()
     assert outcome["state"] == "failed"
     assert outcome["note"]["ok"] and outcome["timeEntry"]["ok"]
     assert f"refused status #{INACTIVE_STATUS} for ticket #{TICKET}" in outcome["status"]["error"]
@@ -353,12 +352,12 @@ def test_a_step_in_doubt_stays_in_doubt_when_another_step_is_refused(
     )
     change_id, reference = record(app, status_id=INACTIVE_STATUS)
     with app.app_context():
-        service = state(app).service
-        row = service.session.get(service.models.ChangeLog, change_id)
-        service.deliver(row)
+        cw = cw_of(app)
+        row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
+        cw.outbox.deliver(row)
         assert (row.state, row.note_state, row.status_state) == (GAVE_UP, "sent", "failed")
-        assert quick_worker(service).claim() == []
-        service.deliver(row)  # an admin's Retry
+        assert quick_worker(cw.outbox).claim() == []
+        cw.outbox.deliver(row)  # an admin's Retry
         assert row.note_state == "confirmed" and row.state == GAVE_UP
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
 
@@ -373,20 +372,20 @@ def test_a_member_lookup_outage_never_becomes_an_unknown_member(
     configure(app, connectwise_sandbox)
     change_id, reference = record(app, member="tech@company.com")
     with app.app_context():
-        service = state(app).service
-        client = service.client_for(TENANT_A)
+        cw = cw_of(app)
+        client = cw.tenants.client_for(TENANT_A)
         adapter = FaultyAdapter()
         client.mount("http://", adapter)
         adapter.plan.extend([("GET", "system/members", refused()) for _ in range(10)])
         connectwise_sandbox.clear_requests()
-        row = service.session.get(service.models.ChangeLog, change_id)
-        service.deliver(row)
+        row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
+        cw.outbox.deliver(row)
         assert row.state == RETRYING, (row.note_error, row.time_error)
         assert (row.note_state, row.time_state) == ("failed", "failed")
         assert "could not be reached" in row.note_error
         assert [r for r in connectwise_sandbox.requests if r.method == "POST"] == []
         adapter.plan.clear()
-        service.deliver(row)
+        cw.outbox.deliver(row)
         assert row.state == "delivered"
     assert finals == [False]
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
@@ -407,16 +406,16 @@ def test_refused_credentials_keep_retrying_and_a_fix_makes_them_due_at_once(
     connectwise_sandbox.inject_fault("service/tickets/*/notes", "status", status=401)
     change_id, reference = record(app)
     with app.app_context():
-        service = state(app).service
-        worker = quick_worker(service)
+        cw = cw_of(app)
+        worker = quick_worker(cw.outbox)
         worker.backoff_base = worker.backoff_cap = 3600.0
         assert worker.run_once().retrying == 1
-        row = service.session.get(service.models.ChangeLog, change_id)
+        row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
         assert row.state == RETRYING and row.next_attempt_at > utcnow() + timedelta(seconds=1)
         assert "An admin must correct the tenant's ConnectWise credentials" in row.note_error
         assert worker.claim() == []
         creds = connectwise_sandbox.credentials
-        service.save_credentials(
+        cw.tenants.save_credentials(
             TENANT_A, {"baseUrl": creds["base_url"], "companyId": creds["company_id"]}
         )
         assert worker.run_once().delivered == 1
@@ -436,11 +435,11 @@ def test_a_time_entry_under_one_minute_is_refused_at_recording(
     configure(app, connectwise_sandbox)
     connectwise_sandbox.clear_requests()
     with app.app_context():
-        service = state(app).service
+        cw = cw_of(app)
         with pytest.raises(InputError) as caught:
-            service.record_change(TENANT_A, TICKET, "too short", hours=hours)
+            cw.outbox.record(TENANT_A, TICKET, "too short", hours=hours)
         assert caught.value.field == "hours"
-        assert service.session.query(service.models.ChangeLog).count() == 0
+        assert cw.outbox.session.query(cw.models.ChangeLog).count() == 0
     assert connectwise_sandbox.requests == []
 
 
@@ -449,8 +448,8 @@ def test_one_minute_is_accepted(app, connectwise_sandbox):
     assert check_hours(round(1 / 60, 4)) == round(1 / 60, 4)  # 1 minute, stored as hours
     change_id, reference = record(app, hours=1 / 60)
     with app.app_context():
-        service = state(app).service
-        outcome = service.deliver(service.session.get(service.models.ChangeLog, change_id))
+        cw = cw_of(app)
+        outcome = cw.outbox.deliver(cw.outbox.session.get(cw.models.ChangeLog, change_id)).to_json()
     assert outcome["state"] == "delivered"
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
 
@@ -459,8 +458,8 @@ def test_zero_hours_still_means_no_time_entry(app, connectwise_sandbox):
     configure(app, connectwise_sandbox)
     change_id, reference = record(app, hours=0)
     with app.app_context():
-        service = state(app).service
-        outcome = service.deliver(service.session.get(service.models.ChangeLog, change_id))
+        cw = cw_of(app)
+        outcome = cw.outbox.deliver(cw.outbox.session.get(cw.models.ChangeLog, change_id)).to_json()
     assert outcome["state"] == "delivered" and outcome["timeEntry"]["skipped"]
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 0)
 
@@ -472,8 +471,8 @@ def test_the_api_refuses_under_one_minute_naming_the_field(app, connectwise_sand
     assert answer.status_code == 400
     assert answer.get_json()["field"] == "hours"
     with app.app_context():
-        service = state(app).service
-        assert service.session.query(service.models.ChangeLog).count() == 0
+        cw = cw_of(app)
+        assert cw.outbox.session.query(cw.models.ChangeLog).count() == 0
     assert connectwise_sandbox.requests == []
 
 
@@ -482,7 +481,8 @@ def test_a_direct_time_entry_under_one_minute_is_refused(app, connectwise_sandbo
     configure(app, connectwise_sandbox)
     connectwise_sandbox.clear_requests()
     with app.app_context(), pytest.raises(InputError) as caught:
-        state(app).service.add_time_entry(TENANT_A, TICKET, hours=hours)
+        # the ConnectWiseService facade: Tenants/Outbox have no direct time-entry call
+        cw_of(app).service.add_time_entry(TENANT_A, TICKET, hours=hours)
     assert caught.value.field == "hours"
     if hours is not None:
         assert "at least one minute" in caught.value.message
