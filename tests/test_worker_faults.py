@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 from flask_connectwise.crypto import Cell
 from flask_connectwise.delivery import reference_line
-from flask_connectwise.extension import state
 from flask_connectwise.models import CREDENTIALS_TABLE, DELIVERED, GAVE_UP, RETRYING
+from flask_connectwise.outbox import Outbox
 from flask_connectwise.signals import change_failed
 from flask_connectwise.worker import OutboxWorker, TenantThrottle
-from tests.hosts import authorize_from_headers, make_host_app
+from tests.hosts import authorize_from_headers, cw_of, make_host_app
 from tests.json_api import Api, configure
 from tests.servers import PrivatePostgres
 
@@ -32,30 +32,30 @@ OUTAGE_SECONDS = float(os.environ.get("CONNECTWISE_TEST_OUTAGE_SECONDS", "15"))
 SQL_WORDS = ("SELECT ", "UPDATE ", "INSERT ", "connectwise_change_log", "psycopg2")
 
 
-def quick_worker(service: Any, **options: Any) -> OutboxWorker:
+def quick_worker(outbox: Outbox, **options: Any) -> OutboxWorker:
     options.setdefault("throttle", TenantThrottle(rate=1000, burst=1000))
-    return OutboxWorker(service, backoff_base=0.0, backoff_cap=0.0, **options)
+    return OutboxWorker(outbox, backoff_base=0.0, backoff_cap=0.0, **options)
 
 
 def poison_tenant(app: Any, sandbox: Any, tenant: str = POISON) -> None:
     """Good credentials, then the client id overwritten straight through the keyring."""
     configure(app, sandbox, tenant)
     with app.app_context():
-        service = state(app).service
-        row = service.credentials_row(tenant)
-        row.client_id = service.keyring.encrypt(
+        cw = cw_of(app)
+        row = cw.tenants.credentials_row(tenant)
+        row.client_id = cw.tenants.keyring.encrypt(
             POISON_CLIENT_ID, Cell(CREDENTIALS_TABLE, "client_id", tenant)
         )
         row.revision += 1
-        service.session.commit()
-        service.forget_client(tenant)
+        cw.tenants.session.commit()
+        cw.tenants.forget_client(tenant)
 
 
 def queue(app: Any, tenant: str, text: str) -> tuple[int, str]:
     with app.app_context():
-        service = state(app).service
-        row, _ = service.record_change(tenant, TICKET, text, hours=0.25)
-        service.session.commit()
+        cw = cw_of(app)
+        row, _ = cw.outbox.record(tenant, TICKET, text, hours=0.25)
+        cw.outbox.session.commit()
         return row.id, row.reference
 
 
@@ -88,10 +88,10 @@ def test_a_poison_tenant_is_set_aside_and_ten_others_are_delivered(
         finals.append((change.reference, final))
 
     with app.app_context(), change_failed.connected_to(on_failed, app):
-        service = state(app).service
-        summary = quick_worker(service, batch_size=5).run(once=True)
-        model = state(app).models.ChangeLog
-        rows = {r.id: r for r in service.session.query(model)}
+        cw = cw_of(app)
+        summary = quick_worker(cw.outbox, batch_size=5).run(once=True)
+        model = cw_of(app).models.ChangeLog
+        rows = {r.id: r for r in cw.outbox.session.query(model)}
         assert summary.delivered == 10 and summary.set_aside == 2, str(summary)
         assert all(rows[i].state == DELIVERED for i, _ in good)
         for change_id, _ in poisoned:
@@ -101,7 +101,7 @@ def test_a_poison_tenant_is_set_aside_and_ten_others_are_delivered(
             assert "ASCII" in row.note_error and "Traceback" not in row.note_error
         assert {ref for ref, final in finals if final} == {ref for _, ref in poisoned}
         # A restart does not meet the poison again: nothing is due.
-        assert quick_worker(service).run(once=True).claimed == 0
+        assert quick_worker(cw.outbox).run(once=True).claimed == 0
     counts = notes_per_reference(connectwise_sandbox, [ref for _, ref in good + poisoned])
     assert counts == {ref: 1 for _, ref in good} | {ref: 0 for _, ref in poisoned}
     # Logged with the error's type and place; never the client id or the note text.
@@ -135,13 +135,13 @@ def test_log_change_for_a_poison_tenant_answers_with_the_failure_not_a_500(
     assert "ASCII" in body["note"]["error"]
     assert POISON_CLIENT_ID not in answer.get_data(as_text=True)
     with app.app_context():
-        service = state(app).service
-        model = state(app).models.ChangeLog
-        row = service.session.query(model).filter_by(reference=body["changeId"]).one()
+        cw = cw_of(app)
+        model = cw_of(app).models.ChangeLog
+        row = cw.outbox.session.query(model).filter_by(reference=body["changeId"]).one()
         assert row.state == RETRYING and row.lease_owner is None  # queued for the worker
-        summary = quick_worker(service).run(once=True)
+        summary = quick_worker(cw.outbox).run(once=True)
         assert summary.set_aside == 1
-        service.session.refresh(row)
+        cw.outbox.session.refresh(row)
         assert row.state == GAVE_UP
         app.extensions["test_db"].engine.dispose()
 
@@ -160,8 +160,8 @@ def test_a_bug_and_a_failing_signal_receiver_never_stop_the_worker(tmp_path, con
     from flask_connectwise.signals import change_logged
 
     with app.app_context(), change_logged.connected_to(receiver, app):
-        service = state(app).service
-        client = service.client_for(api_tenant)
+        cw = cw_of(app)
+        client = cw.tenants.client_for(api_tenant)
         real_add_note = client.add_note
 
         def add_note(ticket_id: int, text: str, **kwargs: Any) -> Any:
@@ -170,12 +170,12 @@ def test_a_bug_and_a_failing_signal_receiver_never_stop_the_worker(tmp_path, con
             return real_add_note(ticket_id, text, **kwargs)
 
         client.add_note = add_note  # type: ignore[method-assign]
-        summary = quick_worker(service).run(once=True)
+        summary = quick_worker(cw.outbox).run(once=True)
         assert (summary.delivered, summary.set_aside) == (1, 1), str(summary)
-        model = state(app).models.ChangeLog
-        assert service.session.get(model, first[0]).state == GAVE_UP
-        assert "KeyError" in service.session.get(model, first[0]).note_error
-        assert service.session.get(model, second[0]).state == DELIVERED
+        model = cw_of(app).models.ChangeLog
+        assert cw.outbox.session.get(model, first[0]).state == GAVE_UP
+        assert "KeyError" in cw.outbox.session.get(model, first[0]).note_error
+        assert cw.outbox.session.get(model, second[0]).state == DELIVERED
         app.extensions["test_db"].engine.dispose()
 
 
@@ -222,7 +222,7 @@ def test_the_worker_survives_a_postgres_outage_and_delivers_each_change_once(
         try:
             with app.app_context():
                 worker = quick_worker(
-                    state(app).service, batch_size=10, outage_backoff=0.2, outage_backoff_cap=2.0
+                    cw_of(app).outbox, batch_size=10, outage_backoff=0.2, outage_backoff_cap=2.0
                 )
                 results["summary"] = worker.run(idle_sleep=0.1, stop=stop)
         except BaseException as exc:  # the test fails on it below
@@ -247,9 +247,9 @@ def test_the_worker_survives_a_postgres_outage_and_delivers_each_change_once(
 
         def all_delivered_in_database() -> bool:
             with app.app_context():
-                session = state(app).service.session
+                session = cw_of(app).outbox.session
                 try:
-                    model = state(app).models.ChangeLog
+                    model = cw_of(app).models.ChangeLog
                     return bool(session.query(model).filter(model.state != DELIVERED).count() == 0)
                 except sa.exc.DBAPIError:
                     return False
@@ -271,8 +271,8 @@ def test_the_worker_survives_a_postgres_outage_and_delivers_each_change_once(
         references, 1
     )
     with app.app_context():
-        model = state(app).models.ChangeLog
-        rows = state(app).service.session.query(model).all()
+        model = cw_of(app).models.ChangeLog
+        rows = cw_of(app).outbox.session.query(model).all()
         assert {(r.state, r.lease_owner) for r in rows} == {(DELIVERED, None)}
         app.extensions["test_db"].engine.dispose()
     waits = [r for r in caplog.records if "database is unavailable" in r.getMessage()]
