@@ -1,4 +1,7 @@
-"""The JSON routes (the seed's HTTP contract): parse, authorize, call the service, answer.
+"""The JSON routes (the seed's HTTP contract): parse, authorize, call the services, answer.
+
+The views call the app's services directly: ``tenants`` (credentials, flag, clients),
+``search`` (the cached ticket search) and ``outbox`` (log-changes and what was sent).
 
 Each view declares what it needs with :func:`requires`: ``"configure"`` (credentials) or
 ``"use"`` (the rest), and whether it answers while the feature flag is off (only
@@ -23,13 +26,17 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 
+from .client import ConnectWiseClient
 from .credentials import CredentialsStore
 from .csrf import csrf_valid
-from .extension import Action, state
+from .current import Action, state
 from .faults import database_cause
 from .http_errors import ApiError, error_response, register_error_handlers
+from .outbox import Outbox
+from .tenants import Tenants
 from .validation import (
     InputError,
+    check_hours,
     check_idempotency_key,
     check_text,
     is_tenant_id,
@@ -157,7 +164,7 @@ def _refuse_missing_csrf() -> Response | None:
 def _flag_on(tenant: str) -> bool:
     """The feature flag; a failing check is "off", unless the database failed (then 503)."""
     try:
-        return bool(state().service.flag_on(tenant))
+        return bool(state().tenants.flag_on(tenant))
     except Exception as exc:
         if database_cause(exc) is not None:
             raise
@@ -196,8 +203,17 @@ def _tenant() -> str:
     return str(g.connectwise_tenant)
 
 
-def _service() -> Any:
-    return state().service
+def _tenants() -> Tenants:
+    return state().tenants
+
+
+def _outbox() -> Outbox:
+    return state().outbox
+
+
+def _client() -> ConnectWiseClient:
+    """The ConnectWise client for the request's tenant."""
+    return _tenants().client_for(_tenant())
 
 
 def _json_body() -> dict[str, Any]:
@@ -266,13 +282,13 @@ def _operator() -> str | None:
 @blueprint.get("/credentials", endpoint="credentials_get")
 @requires("configure")
 def credentials_get() -> Response:
-    return jsonify(CredentialsStore.public_view(_service().credentials_row(_tenant())))
+    return jsonify(CredentialsStore.public_view(_tenants().credentials_row(_tenant())))
 
 
 @blueprint.post("/credentials", endpoint="credentials_post")
 @requires("configure")
 def credentials_post() -> Response:
-    row = _service().save_credentials(_tenant(), _json_body(), actor=_operator())
+    row = _tenants().save_credentials(_tenant(), _json_body(), actor=_operator())
     return jsonify(CredentialsStore.public_view(row))
 
 
@@ -280,7 +296,7 @@ def credentials_post() -> Response:
 @requires("use", feature_flag=False)
 def enabled() -> Response:
     try:
-        on = _service().is_enabled(_tenant())
+        on = _tenants().is_enabled(_tenant())
     except Exception as exc:
         if database_cause(exc) is not None:
             raise
@@ -293,13 +309,13 @@ def enabled() -> Response:
 @requires("use")
 def search() -> Response:
     query = _query_text("q", max_length=200)
-    return jsonify(_service().search_json(_tenant(), query))
+    return jsonify(state().search.json(_tenant(), query))
 
 
 @blueprint.get("/tickets/<ticket_id>", endpoint="ticket")
 @requires("use")
 def ticket(ticket_id: str) -> Response:
-    return jsonify(_service().get_ticket(_tenant(), parse_ticket_id(ticket_id)).to_json())
+    return jsonify(_client().get_ticket(parse_ticket_id(ticket_id)).to_json())
 
 
 @blueprint.post("/tickets/<ticket_id>/notes", endpoint="notes")
@@ -309,8 +325,8 @@ def notes(ticket_id: str) -> tuple[Response, int]:
     text = required_text(data, "text", max_length=_note_limit(), multiline=True)
     internal = _bool(data, "internal")
     member = _member(data, tenant)
-    note = _service().add_note(tenant, number, text, member=member, internal=internal)
-    _service().record_sent(
+    note = _client().add_note(number, text, member=member, internal=internal)
+    _outbox().record_sent(
         tenant,
         number,
         note=note,
@@ -335,8 +351,9 @@ def time_entry(ticket_id: str) -> tuple[Response, int]:
     hours = hours if hours is not None else round((minutes or 0) / 60, 4)
     notes_text = optional_text(data, "notes", max_length=4000, multiline=True)
     member = _member(data, tenant)
-    entry = _service().add_time_entry(tenant, number, hours=hours, member=member, notes=notes_text)
-    _service().record_sent(
+    check_hours(hours, optional=False)
+    entry = _client().add_time_entry(number, hours=hours, member=member, notes=notes_text)
+    _outbox().record_sent(
         tenant,
         number,
         time_entry=entry,
@@ -355,7 +372,7 @@ def status(ticket_id: str) -> Response:
     status_id = optional_id(data, "statusId")
     if status_id is None:
         raise InputError("statusId", "statusId is required")
-    return jsonify(_service().update_status(_tenant(), number, status_id).to_json())
+    return jsonify(_client().update_status(number, status_id).to_json())
 
 
 @blueprint.post("/tickets/<ticket_id>/log-change", endpoint="log_change")
@@ -366,7 +383,7 @@ def log_change(ticket_id: str) -> Response:
     hours = optional_hours(data)
     status_id = optional_id(data, "statusId")
     key = check_idempotency_key(request.headers.get("Idempotency-Key"))
-    outcome = _service().log_change(
+    outcome = _outbox().log_change(
         tenant,
         number,
         note_text,
@@ -377,4 +394,4 @@ def log_change(ticket_id: str) -> Response:
         idempotency_key=key,
         operator=_operator(),
     )
-    return jsonify(outcome)
+    return jsonify(outcome.to_json())

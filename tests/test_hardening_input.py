@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.delivery import new_change
 from flask_connectwise.extension import state
 from flask_connectwise.models import CONFIRMED, DELIVERED, PENDING, SKIPPED, utcnow
@@ -473,12 +474,11 @@ def test_an_unexpected_error_is_logged_without_its_message(
     app: Any, connectwise_sandbox: Any, records: _Records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = configure(app, connectwise_sandbox)
-    service = state(app).service
 
-    def add_note(*args: Any, **kwargs: Any) -> Any:
+    def add_note(*args: Any, **kwargs: Any) -> Any:  # (client, ticket_id, text)
         raise ValueError(f"could not send {args[2]!r}")
 
-    monkeypatch.setattr(service, "add_note", add_note)
+    monkeypatch.setattr(ConnectWiseClient, "add_note", add_note)
     answer = api.call("POST", "/tickets/12345/notes", {"text": "PRIVATE-NOTE-TEXT"})
     assert answer.status_code == 500
     assert answer.get_json()["error"] == "internal_error"

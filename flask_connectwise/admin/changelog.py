@@ -21,7 +21,7 @@ from .widgets import PostRowAction
 
 __all__ = ["ChangeLogView"]
 
-_STEP_LABELS = ((Step.NOTE, "Note"), (Step.TIME, "Time entry"), (Step.STATUS, "Status"))
+_STEP_LABELS = tuple((step, step.label.capitalize()) for step in Step)  # ("Time entry", ...)
 
 
 def _step_remote(model: ChangeLogRow, step: Step) -> int | None:
@@ -181,7 +181,7 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
             flash(f"{label} was already delivered; nothing to retry.", "info")
             return
         try:
-            outcome = self.service.deliver(row)
+            outcome = self.outbox.deliver(row)
         except IntegrationOffError:
             self._rollback()
             flash(
@@ -200,7 +200,7 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
             log.exception("connectwise admin: retry failed unexpectedly")
             flash(f"{label} could not be retried; the details are in the server log.", "error")
             return
-        flash(*_retry_message(label, outcome))
+        flash(outcome.retry_summary(label), "success" if outcome.delivered else "error")
 
     @post_route("/retry/")
     def retry_view(self) -> Response:
@@ -216,31 +216,3 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
             flash("No change you may retry was selected.", "error")
         for row in rows:
             self.retry(row)
-
-
-def _retry_message(label: str, outcome: dict[str, Any]) -> tuple[str, str]:
-    """``(message, flash category)`` for a retry's outcome (``service.deliver``'s answer)."""
-    if outcome.get("state") == "delivered":
-        return f"{label}: delivered; every step is done now.", "success"
-    names = {"note": "the note", "timeEntry": "the time entry", "status": "the status"}
-    done, failing = [], []
-    for key, words in names.items():
-        step = outcome.get(key) or {}
-        if step.get("skipped"):
-            continue
-        if step.get("ok"):
-            done.append(words)
-        else:
-            reason = step.get("error") or step.get("state") or "not done"
-            failing.append(f"{words} ({reason})")
-    message = f"{label} is still not complete."
-    if outcome.get("state") == "failed":
-        message = (
-            f"{label} needs attention: ConnectWise refused it, and sending it again will "
-            "not help until the cause is fixed."
-        )
-    if done:
-        message += " Done: " + ", ".join(done) + "."
-    if failing:
-        message += " Still failing: " + "; ".join(failing) + "."
-    return message, "error"

@@ -290,15 +290,15 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
 
     def load_statuses(self, row: CredentialsRow) -> list[tuple[int, str]]:
         """``(status id, "Board — Status")`` of the tenant's active boards (cached 5 min)."""
-        service = self.service
+        tenants = self.tenants
         key = f"connectwise:admin:statuses:{row.tenant_id}:{row.revision}"
         try:
-            cached = service.cache.get(key)
+            cached = tenants.cache.get(key)
         except Exception:
             cached = None
         if isinstance(cached, list):
             return [(int(i), str(label)) for i, label in cached]
-        client = service.client_for(row.tenant_id)
+        client = tenants.client_for(row.tenant_id)
         boards = _boards(client)
         result: list[tuple[int, str]] = []
         for board_id, board_name in boards[:MAX_STATUS_BOARDS]:
@@ -307,7 +307,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
                     continue
                 result.append((status.id, f"{board_name} — {status.name}"))
         try:
-            service.cache.set(key, result, timeout=STATUS_CACHE_SECONDS)
+            tenants.cache.set(key, result, timeout=STATUS_CACHE_SECONDS)
         except Exception:
             log.debug("connectwise admin: could not cache board statuses")
         return result
@@ -365,7 +365,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
                     form.tenant_id, "You may not configure ConnectWise for this tenant."
                 )
                 return False
-            if self.service.credentials_row(tenant) is not None:
+            if self.tenants.credentials_row(tenant) is not None:
                 add_field_error(
                     form.tenant_id, "This tenant already has credentials; edit them instead."
                 )
@@ -377,7 +377,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         elif not self.may(tenant):
             return False
         try:
-            CredentialsInput.parse(self._payload(form), self.service.policy)
+            CredentialsInput.parse(self._payload(form), self.tenants.policy)
         except InputError as exc:
             self._input_error(form, exc)
             return False
@@ -389,7 +389,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             flash("You may not configure ConnectWise for this tenant.", "error")
             return None
         try:
-            row: CredentialsRow = self.service.save_credentials(
+            row: CredentialsRow = self.tenants.save_credentials(
                 tenant, self._payload(form), actor=self.actor()
             )
             return row
@@ -419,7 +419,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         tenant = model.tenant_id
         ok = bool(super().delete_model(model))
         if ok:
-            self.service.forget_client(tenant)
+            self.tenants.forget_client(tenant)
         return ok
 
     # -- test connection -------------------------------------------------------------------
@@ -432,7 +432,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         """
         tenant = row.tenant_id
         try:
-            off = not self.service.flag_on(tenant)
+            off = not self.tenants.flag_on(tenant)
         except Exception:
             log.exception("connectwise admin: the flag check before a connection test failed")
             off = True
@@ -443,7 +443,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             else ""
         )
         try:
-            info = self.service.client_for(tenant).system_info()
+            info = self.tenants.client_for(tenant).system_info()
         except (ConnectWiseError, CryptoError) as exc:
             message = error_message(exc)
             self._record(row, error=message)

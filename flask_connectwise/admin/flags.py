@@ -121,7 +121,7 @@ class FeatureFlagView(TenantScopedView[FeatureFlagRow]):
             flash("You may not configure ConnectWise for this tenant.", "error")
             return None
         try:
-            row: FeatureFlagRow = self.service.set_flag(tenant, enabled, actor=self.actor())
+            row: FeatureFlagRow = self.tenants.set_flag(tenant, enabled, actor=self.actor())
         except SQLAlchemyError:
             self._rollback()
             log.exception("connectwise admin: saving the feature flag failed")

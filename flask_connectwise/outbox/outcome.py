@@ -213,6 +213,32 @@ class Outcome:
             return f"Could not log to ticket #{ticket} yet: {what} failed. It will be retried."
         return f"{head}{what} failed and will be retried."
 
+    def retry_summary(self, label: str) -> str:
+        """The outcome of asking for ``label`` (e.g. ``Change cwlog-… (ticket 42)``) again,
+        step by step: what is done and what still fails, with the reason."""
+        if self.delivered:
+            return f"{label}: delivered; every step is done now."
+        done, failing = [], []
+        for step, result in self.steps.items():
+            if result.skipped:
+                continue
+            if result.ok:
+                done.append(f"the {step.label}")
+            else:
+                reason = result.error or result.state or "not done"
+                failing.append(f"the {step.label} ({reason})")
+        message = f"{label} is still not complete."
+        if self.needs_attention:
+            message = (
+                f"{label} needs attention: ConnectWise refused it, and sending it again will "
+                "not help until the cause is fixed."
+            )
+        if done:
+            message += " Done: " + ", ".join(done) + "."
+        if failing:
+            message += " Still failing: " + "; ".join(failing) + "."
+        return message
+
 
 def outcome_of(row: ChangeLogRow) -> dict[str, Any]:
     """The per-step result of a change, as the HTTP contract answers it."""
