@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from flask_connectwise.crypto import Cell, Keyring, generate_key
-from flask_connectwise.extension import state
 from flask_connectwise.models import CREDENTIALS_TABLE, SECRET_COLUMNS
+from tests.hosts import cw_of
 
 
 def fill(app, count: int) -> dict[str, dict[str, str]]:
@@ -15,7 +15,7 @@ def fill(app, count: int) -> dict[str, dict[str, str]]:
     db = app.extensions["test_db"]
     expected: dict[str, dict[str, str]] = {}
     with app.app_context():
-        keyring = cw.service.keyring
+        keyring = cw.tenants.keyring
         for n in range(count):
             tenant = f"t{n:04d}"
             secrets = {c: f"{c}-{n}-secret" for c in SECRET_COLUMNS}
@@ -37,7 +37,7 @@ def fill(app, count: int) -> dict[str, dict[str, str]]:
 def key_ids(app) -> list[str]:
     cw = app.extensions["test_cw"]
     with app.app_context():
-        keyring: Keyring = cw.service.keyring
+        keyring: Keyring = cw.tenants.keyring
         rows = cw.models.Credentials.query.all()
         return sorted({keyring.key_id_of(getattr(r, c)) for r in rows for c in SECRET_COLUMNS})
 
@@ -55,7 +55,8 @@ def test_rotation_of_1000_rows_loses_nothing(app):
     expected = fill(app, 1000)
     old_key = app.config["CONNECTWISE_ENCRYPTION_KEYS"][0]
     app.config["CONNECTWISE_ENCRYPTION_KEYS"] = [generate_key("k2"), old_key]
-    state(app).service.reload_keys()
+    with app.app_context():
+        cw_of(app).tenants.reload_keys()
     runner = app.test_cli_runner()
 
     status = runner.invoke(args=["connectwise", "keys", "status"])
@@ -74,11 +75,11 @@ def test_rotation_of_1000_rows_loses_nothing(app):
 
     # Only the new key is needed now, and every secret is intact.
     app.config["CONNECTWISE_ENCRYPTION_KEYS"] = app.config["CONNECTWISE_ENCRYPTION_KEYS"][:1]
-    service = state(app).service
-    service.reload_keys()
     with app.app_context():
+        cw = cw_of(app)
+        cw.tenants.reload_keys()
         for tenant, secrets in expected.items():
-            settings = service.settings(tenant)
+            settings = cw.tenants.settings(tenant)
             assert {c: getattr(settings, c) for c in SECRET_COLUMNS} == secrets
     again = runner.invoke(args=["connectwise", "keys", "rotate"])
     assert "re-encrypted 0" in again.stdout
@@ -95,7 +96,8 @@ def test_rotate_reports_rows_it_cannot_read(app):
         generate_key("k2"),
         *app.config["CONNECTWISE_ENCRYPTION_KEYS"],
     ]
-    state(app).service.reload_keys()
+    with app.app_context():
+        cw_of(app).tenants.reload_keys()
     result = app.test_cli_runner().invoke(args=["connectwise", "keys", "rotate"])
     assert result.exit_code == 1
     assert "connectwise_credentials.private_key for tenant 't0001'" in result.output
@@ -104,7 +106,8 @@ def test_rotate_reports_rows_it_cannot_read(app):
 
 def test_commands_explain_missing_keys(app):
     app.config["CONNECTWISE_ENCRYPTION_KEYS"] = None
-    state(app).service.reload_keys()
+    with app.app_context():
+        cw_of(app).tenants.reload_keys()
     result = app.test_cli_runner().invoke(args=["connectwise", "keys", "status"])
     assert result.exit_code != 0
     assert "CONNECTWISE_ENCRYPTION_KEYS" in result.output
@@ -124,7 +127,8 @@ def tokens(app) -> dict[tuple[str, str], str]:
 
 def use_keys(app, *keys: str) -> None:
     app.config["CONNECTWISE_ENCRYPTION_KEYS"] = list(keys)
-    state(app).service.reload_keys()
+    with app.app_context():
+        cw_of(app).tenants.reload_keys()
 
 
 def test_status_reports_a_wrong_key_under_the_right_id(app):
@@ -146,7 +150,7 @@ def test_status_counts_what_each_key_decrypts(app):
     use_keys(app, generate_key("k2"), k1)
     cw = app.extensions["test_cw"]
     with app.app_context():
-        keyring = cw.service.keyring
+        keyring = cw.tenants.keyring
         row = cw.models.Credentials(
             tenant_id="t-new",
             base_url="http://127.0.0.1:1",
