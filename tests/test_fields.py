@@ -20,7 +20,7 @@ from flask_connectwise.fields import (
 )
 from flask_connectwise.testing import configure_tenant
 from tests.field_app import MEMBER, make_field_app
-from tests.hosts import TENANT_A, TENANT_B
+from tests.hosts import TENANT_A, TENANT_B, cw_of
 
 TOKEN = "a" * 24
 
@@ -122,7 +122,7 @@ def test_csp_nonce_from_config_or_g(app):
 
 def test_renders_nothing_and_validates_empty_when_the_feature_is_off(app):
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, False)
+        cw_of(app).tenants.set_flag(TENANT_A, False)
     with app.test_request_context("/"):
         form = make_form(
             {"ticket": TicketSearchField("Ticket", validators=[DataRequired()])},
@@ -136,7 +136,7 @@ def test_renders_nothing_and_validates_empty_when_the_feature_is_off(app):
 
 def test_renders_nothing_for_a_tenant_without_credentials_or_without_a_tenant(app):
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_B, True)
+        cw_of(app).tenants.set_flag(TENANT_B, True)
     with app.test_request_context("/"):
         form = make_form({"ticket": TicketSearchField(tenant=TENANT_B)})
         assert str(form.ticket()) == ""
@@ -401,7 +401,7 @@ def test_admin_edit_without_a_ticket_logs_nothing(app, connectwise_sandbox):
 
 def test_admin_form_has_no_ticket_field_when_the_feature_is_off(app):
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, False)
+        cw_of(app).tenants.set_flag(TENANT_A, False)
     page = app.test_client().get("/admin/device/new/").get_data(as_text=True)
     assert "connectwise_ticket" not in page and "ticket-search.js" not in page
 
