@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from flask_connectwise.extension import state
-from tests.hosts import TENANT_A, TENANT_B
+from tests.hosts import TENANT_A, TENANT_B, cw_of
 from tests.json_api import PREFIX, Api, configure
 
 
@@ -120,7 +119,7 @@ def test_blank_secret_keeps_the_stored_one(app, connectwise_sandbox):
 def test_first_save_requires_the_secrets(app, connectwise_sandbox):
     api = Api(app, TENANT_A)
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, True)
+        cw_of(app).tenants.set_flag(TENANT_A, True)
     answer = api.call(
         "POST",
         "/credentials",
@@ -154,7 +153,7 @@ def test_first_save_requires_the_secrets(app, connectwise_sandbox):
 def test_unsafe_base_urls_are_refused(app, url):
     api = Api(app, TENANT_A)
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, True)
+        cw_of(app).tenants.set_flag(TENANT_A, True)
     answer = api.call(
         "POST",
         "/credentials",
@@ -174,7 +173,7 @@ def test_unsafe_base_urls_are_refused(app, url):
 def test_flag_off_hides_everything_and_deletes_nothing(app, connectwise_sandbox):
     api = configure(app, connectwise_sandbox)
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, False)
+        cw_of(app).tenants.set_flag(TENANT_A, False)
     assert api.call("GET", "/enabled").get_json() == {"enabled": False}
     for method, path in [
         ("GET", "/credentials"),
@@ -184,7 +183,7 @@ def test_flag_off_hides_everything_and_deletes_nothing(app, connectwise_sandbox)
         answer = api.call(method, path)
         assert answer.status_code == 404 and answer.get_json()["error"] == "feature_disabled"
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, True)
+        cw_of(app).tenants.set_flag(TENANT_A, True)
     assert api.call("GET", "/credentials").get_json()["configured"] is True
     assert api.call("GET", "/tickets/12345").status_code == 200
 
@@ -532,10 +531,10 @@ def test_timeouts_map_to_504(app, connectwise_sandbox):
 def test_missing_keys_are_a_clear_error_never_plaintext(app, connectwise_sandbox, caplog):
     app.config["CONNECTWISE_ENCRYPTION_KEYS"] = None
     with app.app_context():
-        state(app).service.reload_keys()
+        cw_of(app).tenants.reload_keys()
     api = Api(app, TENANT_A)
     with app.app_context():
-        app.extensions["test_cw"].service.set_flag(TENANT_A, True)
+        cw_of(app).tenants.set_flag(TENANT_A, True)
     creds = connectwise_sandbox.credentials
     answer = api.call(
         "POST",
