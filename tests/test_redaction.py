@@ -19,9 +19,9 @@ import pytest
 import responses
 import sqlalchemy as sa
 
-from flask_connectwise.extension import state
 from flask_connectwise.redaction import REDACTED, Redactor, basic_token
 from tests.admin_helpers import TENANT_A, AdminUser, make_admin_app
+from tests.hosts import cw_of
 
 BASE = "https://cw.example.test"
 COMPANY = "acme"
@@ -83,11 +83,11 @@ def app(tmp_path: Any, canaries: Any) -> Any:
         f"sqlite:///{tmp_path / 'redaction.db'}",
         CONNECTWISE_ALLOWED_HOSTS=["cw.example.test"],
     )
-    service = state(app).service
-    # cw.example.test is served by `responses`; pretend it resolves to a public address.
-    service.policy = dataclasses.replace(service.policy, resolver=lambda host: ["52.1.2.3"])
     with app.app_context():
-        service.set_flag(TENANT_A, True, actor="test")
+        tenants = cw_of(app).tenants
+        # cw.example.test is served by `responses`; pretend it resolves to a public address.
+        tenants.policy = dataclasses.replace(tenants.policy, resolver=lambda host: ["52.1.2.3"])
+        tenants.set_flag(TENANT_A, True, actor="test")
     yield app
     with app.app_context():
         app.extensions["test_db"].engine.dispose()
@@ -136,7 +136,7 @@ def test_echoed_secrets_reach_no_answer_flash_log_or_row(app, canaries, caplog):
     # The admin: Test connection (flash and last_error), the edit page's status list, the
     # change log's list and details pages, the retry flash and the CSV export.
     with app.app_context():
-        row_id = state(app).service.credentials_row(TENANT_A).id
+        row_id = cw_of(app).tenants.credentials_row(TENANT_A).id
     user.post(f"{CRED}/test/", {"id": row_id})
     texts += [message for _, message in user.flashes()]
     texts.append(user.get(f"{CRED}/").get_data(as_text=True))
@@ -161,7 +161,7 @@ def test_echoed_secrets_reach_no_answer_flash_log_or_row(app, canaries, caplog):
             for table in sa.inspect(engine).get_table_names():
                 for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):  # noqa: S608
                     texts.append(f"{table}: {tuple(row)!r}")
-        last_error = state(app).service.credentials_row(TENANT_A).last_error
+        last_error = cw_of(app).tenants.credentials_row(TENANT_A).last_error
     texts += [record.getMessage() + repr(record.__dict__) for record in caplog.records]
 
     assert last_error and REDACTED in last_error  # the echo arrived and was redacted
