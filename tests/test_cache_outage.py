@@ -12,9 +12,8 @@ import pytest
 
 from flask_connectwise import client as client_module
 from flask_connectwise.cachesafe import SafeCache
-from flask_connectwise.extension import state
 from tests.client_doubles import DictCache
-from tests.hosts import TENANT_A, make_host_app
+from tests.hosts import TENANT_A, cw_of, make_host_app
 from tests.json_api import configure
 from tests.servers import PrivateRedis
 
@@ -151,13 +150,13 @@ def test_every_route_works_with_a_cache_whose_methods_raise(tmp_path, connectwis
         cache_config={"CACHE_TYPE": f"{__name__}.broken_backend"},
     )
     with app.app_context():
-        service = state(app).service
-        backend = service.cache.cache
+        search = cw_of(app).search
+        backend = search.cache.cache
     assert isinstance(backend, BrokenCache)
-    service.cache.retry_after = 0  # ask the broken backend every time
+    search.cache.retry_after = 0  # ask the broken backend every time
     api = configure(app, connectwise_sandbox)
     with app.app_context():
-        client = service.client_for(TENANT_A)
+        client = cw_of(app).tenants.client_for(TENANT_A)
     client.forget_local_codebase()  # the shared cache is read on the next call
     before = len(connectwise_sandbox.notes(12345))
     assert api.call("GET", "/tickets/search?q=printer").status_code == 200
@@ -174,7 +173,7 @@ def test_every_route_works_with_a_cache_whose_methods_raise(tmp_path, connectwis
 def test_the_service_wraps_whatever_cache_the_host_gives(tmp_path):
     app = make_host_app(f"sqlite:///{tmp_path / 'h.db'}")
     with app.app_context():
-        assert isinstance(state(app).service.cache, SafeCache)
+        assert isinstance(cw_of(app).search.cache, SafeCache)
         app.extensions["test_db"].engine.dispose()
 
 
@@ -197,8 +196,8 @@ def test_redis_outage_mid_run(
         },
     )
     with app.app_context():
-        service = state(app).service
-    service.cache.retry_after = 0.2
+        search = cw_of(app).search
+    search.cache.retry_after = 0.2
     api = configure(app, connectwise_sandbox)
     ticket = 12345
     notes_before = len(connectwise_sandbox.notes(ticket))
@@ -257,7 +256,7 @@ def test_redis_outage_mid_run(
     assert api.call("GET", "/tickets/search?q=printer").status_code == 200
     assert api.call("GET", "/tickets/search?q=printer").status_code == 200
     assert searches(connectwise_sandbox) == 1
-    assert not service.cache.failing
+    assert not search.cache.failing
     assert any(k.startswith("outage-") for k in list(private_redis.keys()))
     with app.app_context():
         app.extensions["test_db"].engine.dispose()
