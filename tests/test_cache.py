@@ -8,8 +8,7 @@ import json
 import pytest
 
 from flask_connectwise.crypto import generate_key
-from flask_connectwise.extension import state
-from tests.hosts import TENANT_A, TENANT_B, make_host_app
+from tests.hosts import TENANT_A, TENANT_B, cw_of, make_host_app
 from tests.json_api import configure
 
 
@@ -35,7 +34,7 @@ def apps(tmp_path, cache_config):
     yield first, second
     for app in (first, second):
         with app.app_context():
-            state(app).service.cache.clear()
+            cw_of(app).search.cache.clear()
             app.extensions["test_db"].engine.dispose()
 
 
@@ -90,7 +89,7 @@ def test_cached_answers_hold_no_secret(apps, connectwise_sandbox, canaries):
     api = configure(app, connectwise_sandbox)
     api.call("GET", "/tickets/search?q=printer")
     with app.app_context():
-        cache = state(app).service.cache
+        cache = cw_of(app).search.cache
         backend = cache.cache
         if hasattr(backend, "_cache"):
             dump = repr(backend._cache)
