@@ -11,6 +11,7 @@ import pytest
 from flask_connectwise.routes import BLUEPRINT_NAME, requirement_of, requires
 from flask_connectwise.validation import InputError, check_tenant_id, is_tenant_id
 from tests.admin_helpers import AdminUser, make_admin_app, text_of
+from tests.hosts import cw_of
 
 PREFIX = "/api/admin/tenant/{tenant}/connectwise"
 CREDENTIALS_ADMIN = "/admin/connectwise/credentials"
@@ -118,7 +119,7 @@ def _admin_stores(app: Any, sandbox: Any, tenant: str) -> bool:
     )
     assert answer.status_code in (200, 302), text_of(answer.get_data(as_text=True))
     with app.app_context():
-        stored = app.extensions["test_cw"].service.credentials_row(tenant) is not None
+        stored = cw_of(app).tenants.credentials_row(tenant) is not None
     assert stored == (answer.status_code == 302)
     return stored
 
