@@ -24,9 +24,8 @@ from alembic.migration import MigrationContext
 from flask import Flask
 
 from example_app import create_app, demo
-from example_app.extensions import db
+from example_app.extensions import cw, db
 from example_app.models import Did, PhoneUser, User, VoiceConfiguration
-from flask_connectwise.extension import state
 from tests.example_helpers import (
     CONTOSO_ADMIN,
     CONTOSO_OPERATOR,
@@ -112,14 +111,14 @@ def test_demo_mode_starts_the_sandbox_migrates_seeds_and_configures(tmp_path, mo
     assert app.config["CONNECTWISE_ENCRYPTION_KEYS"] == keys.read_text().strip()
     assert keys.is_relative_to(tmp_path) and not (ROOT / "connectwise_keys").exists()
     with app.app_context():
-        service = state(app).service
+        tenants = cw.tenants
         for tenant in ("contoso", "fabrikam"):
-            assert service.is_enabled(tenant)
-            assert service.credentials_row(tenant).base_url == sandbox.url
+            assert tenants.is_enabled(tenant)
+            assert tenants.credentials_row(tenant).base_url == sandbox.url
         users = {u.email: u for u in db.session.execute(db.select(User)).scalars()}
         assert {u.cw_member for u in users.values()} == {"asmith", "jdoe", "mgarcia", "tech"}
         assert users[CONTOSO_OPERATOR].role == "operator" and users[CONTOSO_ADMIN].is_admin
-        row = service.credentials_row("contoso")
+        row = tenants.credentials_row("contoso")
         assert row.auto_update_status and row.default_status_id == demo.HELP_DESK_IN_PROGRESS
     client = app.test_client()
     log_in(client, CONTOSO_OPERATOR)
@@ -128,19 +127,19 @@ def test_demo_mode_starts_the_sandbox_migrates_seeds_and_configures(tmp_path, mo
 
     # A restart keeps what an admin changed: the flag they turned off, their real credentials.
     with app.app_context():
-        state(app).service.set_flag("fabrikam", False, actor="test")
+        cw.tenants.set_flag("fabrikam", False, actor="test")
         # (set directly: the URL policy would resolve the host, and this test is offline)
-        state(app).service.credentials_row("contoso").base_url = "https://acme.myconnectwise.net"
+        cw.tenants.credentials_row("contoso").base_url = "https://acme.myconnectwise.net"
         db.session.commit()
     dispose(app)
     again = create_app({"TESTING": True, "CONNECTWISE_DEMO": None}, instance_path=str(instance))
     assert again.config["CONNECTWISE_DEMO"] is False  # real credentials now: no demo by default
     forced = create_app({"TESTING": True, "CONNECTWISE_DEMO": True}, instance_path=str(instance))
     with forced.app_context():
-        service = state(forced).service
-        assert service.credentials_row("contoso").base_url == "https://acme.myconnectwise.net"
-        assert service.credentials_row("fabrikam").base_url == sandbox.url
-        assert not service.flag_on("fabrikam")
+        tenants = cw.tenants
+        assert tenants.credentials_row("contoso").base_url == "https://acme.myconnectwise.net"
+        assert tenants.credentials_row("fabrikam").base_url == sandbox.url
+        assert not tenants.flag_on("fabrikam")
         assert db.session.execute(sa.select(sa.func.count(User.id))).scalar() == 4
     dispose(again)
     dispose(forced)
