@@ -50,14 +50,12 @@ def no_raw_payload(html: str) -> list[str]:
 def make_change(app: Any, tenant: str, *, note: str, member: str, operator: str, error: str) -> int:
     """A change-log row whose texts and step errors are ``note``/``member``/... (failed)."""
     with app.app_context():
-        service = app.extensions["test_cw"].service
-        row, _ = service.record_change(
-            tenant, 12345, note, member=member, hours=0.25, operator=operator
-        )
+        outbox = app.extensions["test_cw"].outbox
+        row, _ = outbox.record(tenant, 12345, note, member=member, hours=0.25, operator=operator)
         row.state = "failed"
         row.note_state = row.time_state = row.status_state = "failed"
         row.note_error = row.time_error = row.status_error = error
-        service.session.commit()
+        outbox.session.commit()
         return int(row.id)
 
 
@@ -68,13 +66,13 @@ def seed(app: Any, sandbox: Any, tenant: str) -> dict[str, Any]:
     sandbox.prefix_text(HOSTILE + " ")
     row_id = seed_credentials(app, tenant, sandbox)
     with app.app_context():
-        service = app.extensions["test_cw"].service
-        row = service.credentials_row(tenant)
+        tenants = app.extensions["test_cw"].tenants
+        row = tenants.credentials_row(tenant)
         row.last_error = HOSTILE
         row.updated_by = HOSTILE_SHORT
-        service.session.commit()
-        service.set_flag(tenant, True, actor=HOSTILE_SHORT)
-        flag = service.set_flag(HOSTILE_TENANT, False, actor=HOSTILE_SHORT)
+        tenants.session.commit()
+        tenants.set_flag(tenant, True, actor=HOSTILE_SHORT)
+        flag = tenants.set_flag(HOSTILE_TENANT, False, actor=HOSTILE_SHORT)
         flag_id = int(flag.id)
     change_id = make_change(
         app, tenant, note=HOSTILE, member=HOSTILE_SHORT, operator=HOSTILE_SHORT, error=HOSTILE
