@@ -116,7 +116,7 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
 def database_unavailable(exc: Exception) -> Response:
     # Never the error's text: it holds the SQL and its parameters (the note text...).
     with contextlib.suppress(Exception):
-        state().service.session.rollback()
+        state().tenants.session.rollback()
     log.error(
         "connectwise database unavailable",
         extra=log_fields(
