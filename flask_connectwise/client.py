@@ -62,6 +62,9 @@ TICKET_FIELDS = (
 )
 #: The most tickets one search returns.
 MAX_SEARCH_LIMIT = 100
+#: Text with ``_ % * [ ]`` is searched by its literal pieces and checked for the exact text
+#: here, so such a search asks ConnectWise for this many times ``limit`` tickets (at most 1,000).
+SEARCH_OVERFETCH = 10
 #: ConnectWise's largest page.
 MAX_PAGE_SIZE = 1000
 
@@ -570,17 +573,21 @@ class ConnectWiseClient:
         summary contains the digits. Otherwise: tickets whose summary contains the text. With
         ``open_only`` (the default) summary matches are limited to open tickets. The text is
         cleaned by :mod:`flask_connectwise.conditions`; text with nothing searchable left
-        returns ``[]`` without a call.
+        returns ``[]`` without a call. Text with ``_ % * [ ]`` (``SRV_DC01``) is searched by its
+        literal pieces and the answer kept only where the summary holds the exact text; such a
+        search asks for ``SEARCH_OVERFETCH`` times ``limit`` tickets, so it can come back short
+        only when that many newer tickets hold every piece but not the text (logged at INFO).
         """
-        query = " ".join(str(text or "").split())
-        cleaned = cond.clean_text(query)
-        if not cleaned:
+        query = cond.search_text(str(text or ""))
+        summary = cond.contains_all("summary", query)
+        if not summary:
             return []
         limit = max(1, min(int(limit), MAX_SEARCH_LIMIT))
-        summary = cond.contains("summary", cleaned)
+        exact_check = cond.needs_exact_check(query)
         if open_only:
             summary = cond.all_of(summary, cond.equals("closedFlag", False))
-        exact_id = int(cleaned) if cleaned.isdigit() and 0 < len(cleaned) <= 9 else None
+        digits = query.isascii() and query.isdigit() and len(query) <= 9
+        exact_id = int(query) if digits else None
         conditions = summary
         if exact_id:
             conditions = cond.any_of([cond.equals("id", exact_id), summary])
@@ -589,12 +596,22 @@ class ConnectWiseClient:
             {
                 "conditions": conditions,
                 "orderBy": "id desc",
-                "pageSize": limit,
+                "pageSize": limit * SEARCH_OVERFETCH if exact_check else limit,
                 "fields": TICKET_FIELDS,
             },
         )
         tickets = [Ticket.from_api(row) for row in rows]
         self._remember_boards(tickets)
+        if exact_check:
+            found = [t for t in tickets if t.id == exact_id or cond.matches(t.summary, query)]
+            if len(rows) >= limit * SEARCH_OVERFETCH and len(found) < limit:
+                log.info(
+                    "search for text with wildcard characters kept %d of %d tickets; older"
+                    " matches may exist beyond the page",
+                    len(found),
+                    len(rows),
+                )
+            tickets = found
         tickets.sort(key=lambda t: (t.id != exact_id, -t.id))
         return tickets[:limit]
 

@@ -5,6 +5,18 @@ to characters that cannot end the literal or act as wildcards: double quotes, ba
 ``%``, ``*``, ``[``, ``]``, ``_`` and control characters are replaced by spaces, whitespace is
 collapsed and the result is cut to the length of a ticket summary (100 characters). The quoted
 literal is then placed into a fixed template, so the filter's structure is always ours.
+
+Searching text that contains the wildcard characters ``_ % * [ ]`` (``SRV_DC01``, ``50%``,
+``[x]``) uses :func:`literal_pieces` and :func:`contains_all`: the text is split at those
+characters into literal pieces, ConnectWise is asked for records whose field contains *every*
+piece (``summary contains "SRV" and summary contains "DC01"``) and the caller keeps only the
+records that contain the exact text (:func:`matches`). Why not escape them: whether ``contains``
+treats ``_``/``%``/``[..]`` as SQL Server ``LIKE`` wildcards, and whether a bracket escape such as
+``[_]`` works inside a ConnectWise literal, is documented by no public source (CONNECTWISE_API.md
+§3.1 marks both uncertain). A bracket escape would search for the text ``[_]`` itself if
+``contains`` is a plain substring test, and would miss; pieces without those characters mean the
+same under both readings, so the split is exact whichever the server does. ``"`` and ``\\`` stay
+replaced by spaces (no escape exists for them either).
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ MAX_TEXT_LENGTH = 100
 
 _UNSAFE = re.compile(r"[\"\\%*\[\]_\x00-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\"\\\x00-\x1f\x7f]")
+_WILDCARDS = re.compile(r"[%*\[\]_]")
 _FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9]*(/[A-Za-z][A-Za-z0-9]*)*$")
 
 
@@ -24,6 +38,33 @@ def clean_text(text: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
     """Return ``text`` reduced to characters that are always literal inside a quoted string."""
     cleaned = _SPACES.sub(" ", _UNSAFE.sub(" ", text)).strip()
     return cleaned[:max_length].rstrip()
+
+
+def search_text(text: str, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """The text a search must find: like :func:`clean_text`, but keeping ``_ % * [ ]``."""
+    cleaned = _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+    return cleaned[:max_length].rstrip()
+
+
+def literal_pieces(text: str) -> list[str]:
+    """:func:`search_text` split at the wildcard characters ``_ % * [ ]`` into non-empty pieces."""
+    return [p for p in (clean_text(part) for part in _WILDCARDS.split(search_text(text))) if p]
+
+
+def needs_exact_check(text: str) -> bool:
+    """True when ``text``'s pieces do not say it all, so results must pass :func:`matches`."""
+    return literal_pieces(text) != [search_text(text)]
+
+
+def matches(value: str, text: str) -> bool:
+    """Whether ``value`` contains :func:`search_text` of ``text``, read the same way (quotes,
+    backslashes and control characters as spaces, spaces collapsed, case-insensitive)."""
+    return search_text(text).casefold() in search_text(value, max_length=len(value)).casefold()
+
+
+def contains_all(name: str, text: str) -> str:
+    """``name contains "piece" and ...`` for every :func:`literal_pieces` piece; ``""`` if none."""
+    return all_of(*(contains(name, piece) for piece in literal_pieces(text)))
 
 
 def quote(text: str) -> str:

@@ -15,7 +15,7 @@ import urllib3.exceptions
 from responses import matchers
 
 from flask_connectwise import errors
-from flask_connectwise.client import FALLBACK_CODEBASE, ConnectWiseClient
+from flask_connectwise.client import FALLBACK_CODEBASE, SEARCH_OVERFETCH, ConnectWiseClient
 from flask_connectwise.records import Member
 from tests.client_doubles import API, BASE_URL, CODEBASE, DictCache
 
@@ -234,19 +234,82 @@ def test_search_can_include_closed_tickets_and_bounds_the_page(make_client):
         ('x" or id>0 or summary="', "x or id>0 or summary="),
         ('printer") or (id>0', "printer ) or (id>0"),
         ("ab%", "ab"),
-        ("a*b", "a b"),
+        ("a*b", ("a", "b")),
         ("[2024-01-01]", "2024-01-01"),
         ("back\\slash", "back slash"),
         ("tab\there", "tab here"),
         ("x" * 300, "x" * 100),
+        ('x") and (id>0', "x ) and (id>0"),
+        ('SRV_DC01" or 1=1 or "', ("SRV", "DC01 or 1=1 or")),
+        ("_" * 300, ()),
+        ("a" * 99 + "_b", "a" * 99),
     ],
 )
 @responses.activate
 def test_hostile_search_text_stays_one_literal(make_client, text, literal):
+    # "a*b" was one literal "a b" until wildcard characters split the text into literal
+    # pieces (each its own contains, all of them required): now ("a", "b").
     responses.get(f"{API}/service/tickets", json=[])
     assert make_client().search_tickets(text) == []
+    if literal == ():
+        assert len(responses.calls) == 0
+        return
     conditions = query_of(responses.calls[0])["conditions"][0]
-    assert conditions == f'summary contains "{literal}" and closedFlag=false'
+    if isinstance(literal, str):
+        assert conditions == f'summary contains "{literal}" and closedFlag=false'
+    else:
+        each = " and ".join(f'summary contains "{piece}"' for piece in literal)
+        assert conditions == f"({each}) and closedFlag=false"
+
+
+def ticket_row(ticket_id, summary):
+    return TICKET | {"id": ticket_id, "summary": summary}
+
+
+@pytest.mark.parametrize(
+    ("text", "conditions", "kept"),
+    [
+        (
+            "SRV_DC01",
+            '(summary contains "SRV" and summary contains "DC01") and closedFlag=false',
+            [3],
+        ),
+        ("50%", 'summary contains "50" and closedFlag=false', [1]),
+        ("[x]", 'summary contains "x" and closedFlag=false', [2]),
+    ],
+)
+@responses.activate
+def test_wildcard_characters_are_searched_literally(make_client, text, conditions, kept):
+    rows = [
+        ticket_row(50, "Ticket about 50 printers"),
+        ticket_row(4, "Reboot SRVXDC01, also 50 users, x"),
+        ticket_row(3, "Reboot srv_dc01 tonight"),
+        ticket_row(2, "Checkbox [x] stuck"),
+        ticket_row(1, "Disk 50% full"),
+    ]
+    responses.get(f"{API}/service/tickets", json=rows)
+    found = make_client().search_tickets(text, limit=5)
+    query = query_of(responses.calls[0])
+    assert query["conditions"] == [conditions]
+    assert query["pageSize"] == [str(5 * SEARCH_OVERFETCH)]
+    assert [t.id for t in found] == kept
+
+
+@responses.activate
+def test_a_short_page_after_the_exact_check_is_logged(make_client, caplog):
+    rows = [ticket_row(100 - i, "SRV DC01 no underscore") for i in range(SEARCH_OVERFETCH)]
+    responses.get(f"{API}/service/tickets", json=rows)
+    with caplog.at_level("INFO", logger="flask_connectwise.client"):
+        assert make_client().search_tickets("SRV_DC01", limit=1) == []
+    assert "kept 0 of 10 tickets" in caplog.text
+
+
+@responses.activate
+def test_plain_text_asks_for_just_the_limit(make_client):
+    responses.get(f"{API}/service/tickets", json=[ticket_row(7, "VPN down"), ticket_row(6, "vpn")])
+    found = make_client().search_tickets("vpn", limit=1)
+    assert query_of(responses.calls[0])["pageSize"] == ["1"]
+    assert [t.id for t in found] == [7]
 
 
 @pytest.mark.parametrize("text", ["", "   ", '""', "%%", "*", "\\\\"])

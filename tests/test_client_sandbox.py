@@ -55,6 +55,25 @@ def test_hostile_search_is_an_ordinary_answer(client, connectwise_sandbox):
     assert record.query["conditions"].count('"') == 2
 
 
+def test_wildcard_characters_are_searched_literally(client, connectwise_sandbox):
+    open_ids = [t["id"] for t in connectwise_sandbox.tickets() if not t["closedFlag"]][:6]
+    summaries = [
+        "Reboot SRV_DC01 tonight",
+        "Reboot SRVXDC01 tonight",
+        "Disk 50% full",
+        "Disk 50 full",
+        "Checkbox [x] stuck",
+        "Checkbox x stuck",
+    ]
+    with connectwise_sandbox.store.lock:
+        for ticket_id, summary in zip(open_ids, summaries, strict=True):
+            connectwise_sandbox.store.data.tickets[ticket_id]["summary"] = summary
+    for text, expected in [("srv_dc01", 0), ("50%", 2), ("[x]", 4)]:
+        found = client.search_tickets(text)
+        assert [t.id for t in found] == [open_ids[expected]], text
+        assert api_requests(connectwise_sandbox)[-1].status == 200
+
+
 def test_get_ticket_and_not_found(client):
     assert client.get_ticket(12345).id == 12345
     with pytest.raises(errors.NotFoundError, match="999999"):
