@@ -72,6 +72,11 @@ _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _CODEBASE_TTL = 3600.0
 _LOCAL_CODEBASE_TTL = 60.0
 _STATUS_CACHE_TTL = 300.0
+#: How long a successful ``system/info`` keeps 404s meaning "not found" (not bad credentials).
+_CREDENTIALS_CONFIRMED_TTL = 60.0
+_CREDENTIALS_REJECTED = (
+    "ConnectWise rejected the credentials (company id, public or private key, or client id)"
+)
 #: What keys, client ids and company ids may hold (they travel in HTTP headers).
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
@@ -249,6 +254,7 @@ class ConnectWiseClient:
         self._statuses: dict[int, tuple[float, list[BoardStatus]]] = {}
         self._members: dict[str, tuple[float, Member | None]] = {}
         self._ticket_boards: dict[int, tuple[float, int]] = {}
+        self._credentials_confirmed_until = float("-inf")
         self._lock = threading.Lock()
         self._sleep = sleep
         token = basic_token(self.company_id, public_key.strip(), private_key.strip())
@@ -435,6 +441,8 @@ class ConnectWiseClient:
                         error, retry = exc, idempotent
                 else:
                     error = self._http_error(response)
+                    if isinstance(error, NotFoundError):
+                        error = self._confirm_not_found(path, error)
                     retry_after = getattr(error, "retry_after", None)
                     retry = status == 429 or (idempotent and status in _RETRYABLE_STATUSES)
             elapsed = time.monotonic() - started
@@ -452,6 +460,31 @@ class ConnectWiseClient:
                 },
             )
             self._sleep(delay)
+
+    def _confirm_not_found(self, path: str, error: NotFoundError) -> ConnectWiseError:
+        """Tell a missing record from rejected credentials, which cloud ConnectWise can also
+        answer with 404: ask ``system/info`` (which always exists) once. A success is kept
+        for a minute, so a really missing record costs at most one extra call a minute."""
+        if path.strip("/").lower() == "system/info":
+            return AuthenticationError(_CREDENTIALS_REJECTED, status=error.status, code=error.code)
+        if self._credentials_confirmed_until > time.monotonic():
+            return error
+        try:
+            self._call("GET", "system/info", idempotent=True)
+        except (AuthenticationError, ForbiddenError) as exc:
+            return AuthenticationError(
+                f"{_CREDENTIALS_REJECTED}: a credentials check answered HTTP {exc.status}",
+                status=error.status,
+                code=error.code,
+            )
+        except ConnectWiseError:
+            return UnavailableError(
+                "ConnectWise answered 'not found' but could not be asked whether the "
+                "credentials still work",
+                sent=False,
+            )
+        self._credentials_confirmed_until = time.monotonic() + _CREDENTIALS_CONFIRMED_TTL
+        return error
 
     def _log(
         self,

@@ -97,10 +97,15 @@ class CredentialsUnusableError(ConfigurationError):
 
 
 class AuthenticationError(ConnectWiseError):
-    """ConnectWise refused the keys, company id or client id (HTTP 401)."""
+    """ConnectWise refused the keys, company id or client id (HTTP 401, or on cloud a 404
+    that a ``system/info`` call confirmed to be about the credentials)."""
 
     error_code = "connectwise_auth_failed"
     needs_admin = True
+
+    @property
+    def permanent(self) -> bool:
+        return False  # an admin corrects the credentials; the same change can then go out
 
 
 class ForbiddenError(ConnectWiseError):

@@ -175,6 +175,7 @@ def test_genuine_404_rediscovers_only_once(make_client):
         status=404,
         json={"code": "NotFound", "message": "Ticket 999999 not found"},
     )
+    responses.get(f"{API}/system/info", json={"version": "v2025.1"})  # the credentials work
     client = make_client(codebase=None)
     for _ in range(2):
         with pytest.raises(errors.NotFoundError, match="Ticket 999999 not found"):
@@ -497,12 +498,14 @@ INVALID = {
 def test_error_mapping(make_client, status, body, error, http):
     kwargs = {"json": body} if isinstance(body, dict) else {"body": body}
     headers = {"Location": "https://elsewhere.example.test/"} if status == 302 else {}
-    responses.get(f"{API}/service/tickets/5", status=status, headers=headers, **kwargs)
+    route = responses.get(f"{API}/service/tickets/5", status=status, headers=headers, **kwargs)
+    responses.get(f"{API}/system/info", json={"version": "v2025.1"})  # confirms a 404
     with pytest.raises(error) as caught:
         make_client(rediscover_interval=3600).get_ticket(5)
     assert caught.value.status == status
     assert caught.value.http_status == http
-    assert len(responses.calls) == 1  # no redirect followed, nothing retried
+    assert route.call_count == 1  # no redirect followed, nothing retried
+    assert len(responses.calls) == (2 if status == 404 else 1)
     if status == 400:
         assert caught.value.errors[0].field == "status/id"
         assert "Service Status 17 not found" in str(caught.value)

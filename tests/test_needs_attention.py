@@ -149,6 +149,7 @@ def test_a_404_ticket_not_found_says_what_to_do(make_client):
         status=404,
         json={"code": "NotFound", "message": "Ticket 123 not found"},
     )
+    responses.get(f"{API}/system/info", json={"version": "v2025.1"})  # the credentials work
     row = Row()
     deliverer = deliver(make_client(), row)
     assert deliverer.permanent and row.state == GAVE_UP
@@ -157,7 +158,21 @@ def test_a_404_ticket_not_found_says_what_to_do(make_client):
         "Ticket #123 was not found in ConnectWise: check the ticket number and log the change "
         "again."
     )
-    assert len(responses.calls) == 1  # not repeated by the client either
+    assert len(responses.calls) == 2  # the note once (not repeated), then system/info
+
+
+@responses.activate
+def test_a_cloud_404_with_rejected_credentials_is_retried_for_the_admin(make_client):
+    """Cloud ConnectWise answers bad credentials with 404: when ``system/info`` fails too, the
+    change waits for an admin (retrying) and says "credentials", not "ticket not found"."""
+    responses.post(f"{API}/service/tickets/123/notes", status=404, json={"code": "NotFound"})
+    responses.get(f"{API}/system/info", status=404, json={"code": "NotFound"})
+    row = Row()
+    deliverer = deliver(make_client(), row)
+    assert not deliverer.permanent and row.state == RETRYING
+    assert row.note_error.startswith("ConnectWise rejected the credentials")
+    assert "not found" not in row.note_error.lower()
+    assert "An admin must correct the tenant's ConnectWise credentials" in row.note_error
 
 
 @responses.activate

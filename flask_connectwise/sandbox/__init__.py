@@ -10,7 +10,9 @@ Behaviour GUESSED (not documented in docs/connectwise-api.md; change it when a r
 
 - Auth: a missing or unknown ``clientId`` answers 401 ``Unauthorized`` (like bad keys), not 400/403.
   The company id in auth and in ``login/companyinfo`` is matched case-insensitively; keys exactly.
-  Auth is checked before routing, so an unknown route with bad auth is a 401.
+  Auth is checked before routing, so an unknown route with bad auth is a 401. With
+  ``cloud_auth_404`` (``--cloud-auth-404``, ``POST /_sandbox/cloud-auth-404``) every auth failure
+  is instead 404 ``NotFound`` "The requested resource was not found.", as cloud servers can answer.
 - Wrong codebase: 404 with a ConnectWise error body (checked before auth, as on cloud).
 - companyinfo: ``VersionCode`` is the codebase with dots (``v2025.1``), ``SiteUrl`` is host:port.
 - Error codes and messages of 405/409/415/429/5xx bodies (``MethodNotAllowed``,

@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rate-limit", type=parse_rate, metavar="N/SECONDS")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument(
+        "--cloud-auth-404",
+        action="store_true",
+        help="answer bad credentials with 404 NotFound, as cloud ConnectWise can (default 401)",
+    )
     return p
 
 
@@ -107,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         codebase=args.codebase,
         latency=args.latency_ms / 1000.0,
         seed=args.seed,
+        cloud_auth_404=args.cloud_auth_404,
     )
     for fault in args.fault:
         sb.inject_fault(**fault)

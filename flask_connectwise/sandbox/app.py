@@ -148,8 +148,12 @@ class SandboxApp:
         codebase: str = "v2025_1/",
         latency: float = 0.0,
         seed: int = 1234,
+        cloud_auth_404: bool = False,
     ) -> None:
         self.url = url
+        #: Answer bad credentials with 404 ``NotFound``, as cloud ConnectWise can (default 401).
+        self._initial_cloud_auth_404 = bool(cloud_auth_404)
+        self.cloud_auth_404 = self._initial_cloud_auth_404
         self.company_id = company_id
         self.public_key = public_key or secrets.token_hex(8)
         self.private_key = private_key or secrets.token_hex(16)
@@ -183,6 +187,10 @@ class SandboxApp:
     def set_latency(self, seconds: float) -> None:
         """Seconds added to every API request (not to ``/_sandbox`` routes)."""
         self.latency = max(0.0, float(seconds))
+
+    def set_cloud_auth_404(self, enabled: bool) -> None:
+        """Answer bad credentials with 404 ``NotFound`` (like cloud) instead of 401."""
+        self.cloud_auth_404 = bool(enabled)
 
     def inject_fault(
         self,
@@ -231,6 +239,7 @@ class SandboxApp:
         self.faults.clear()
         self.limiter.configure(None)
         self.codebase, self.latency = self._initial
+        self.cloud_auth_404 = self._initial_cloud_auth_404
         self.clear_requests()
 
     # ---- request log -------------------------------------------------------------------
@@ -408,6 +417,15 @@ class SandboxApp:
             return json_outcome(answer.status, answer.payload, answer.headers)
 
     def _authenticate(self, headers: Headers) -> None:
+        try:
+            self._check_credentials(headers)
+        except CWError as err:
+            if self.cloud_auth_404:
+                # Cloud ConnectWise can answer bad credentials as if the record were missing.
+                raise not_found("The requested resource was not found.") from None
+            raise err
+
+    def _check_credentials(self, headers: Headers) -> None:
         auth = headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "basic" or not token.strip():

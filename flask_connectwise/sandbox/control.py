@@ -5,6 +5,7 @@
 ``POST /_sandbox/text-prefix {"prefix"}`` (before every name, summary, note text and the
 version) · ``POST /_sandbox/latency {"seconds"}`` · ``POST /_sandbox/rate-limit {"max_requests",
 "per_seconds", "retry_after"}`` · ``POST /_sandbox/codebase {"codebase"}`` ·
+``POST /_sandbox/cloud-auth-404 {"enabled"}`` (bad credentials answer 404, as on cloud) ·
 ``GET /_sandbox/tickets/<id>`` (ticket, notes, time entries) · ``GET /_sandbox/stats``.
 """
 
@@ -76,6 +77,9 @@ def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
     if route == "/_sandbox/codebase" and method == "POST":
         app.move_codebase(str(body["codebase"]))
         return json_outcome(200, {"codebase": app.codebase})
+    if route == "/_sandbox/cloud-auth-404" and method == "POST":
+        app.set_cloud_auth_404(bool(body.get("enabled", True)))
+        return json_outcome(200, {"enabled": app.cloud_auth_404})
     if route == "/_sandbox/stats" and method == "GET":
         return json_outcome(
             200, {"connections_opened": app.connections_opened, "requests": len(app.requests)}

@@ -132,6 +132,7 @@ class Sandbox(SandboxApp):
         codebase: str = "v2025_1/",
         latency: float = 0.0,
         seed: int = 1234,
+        cloud_auth_404: bool = False,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._server = _Server((host, port), family)
@@ -147,6 +148,7 @@ class Sandbox(SandboxApp):
             codebase=codebase,
             latency=latency,
             seed=seed,
+            cloud_auth_404=cloud_auth_404,
         )
         self._server.sandbox = self
         self._thread: threading.Thread | None = None
