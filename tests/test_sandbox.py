@@ -655,7 +655,9 @@ def test_patch_summary_max_length_and_unknown_path(sb: Sandbox, cw: CW) -> None:
     )
     assert r.status_code == 200 and r.json()["summary"] == "y" * 100
     r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "nonsense", "value": 1}])
-    assert r.status_code == 400 and r.json()["code"] == "InvalidObject"
+    assert r.status_code == 400 and r.json()["code"] == "ConnectWiseApi"  # not a Ticket field
+    r = cw.patch("service/tickets/12345", [{"op": "replace", "path": "severity", "value": "Low"}])
+    assert r.status_code == 400 and r.json()["code"] == "InvalidObject"  # a field not patched here
 
 
 @pytest.mark.parametrize(

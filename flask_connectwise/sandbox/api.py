@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import query as q
+from . import schema
 from .errors import CWError, bad_request, for_status, not_found
 from .store import SYSTEM_VERSION, Store
 
@@ -36,10 +37,59 @@ Handler = Callable[[Ctx], Answer]
 _ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
 
 
+# The published model each route answers with (schema.py); routes not listed answer as they are.
+ANSWER_MODELS = {
+    "service/tickets": "Ticket",
+    "service/tickets/search": "Ticket",
+    "service/tickets/{id}": "Ticket",
+    "service/tickets/{id}/notes": "ServiceNote",
+    "service/tickets/{id}/notes/{id}": "ServiceNote",
+    "service/tickets/{id}/allNotes": "ServiceTicketNote",
+    "time/entries": "TimeEntry",
+    "time/entries/{id}": "TimeEntry",
+    "service/boards": "Board",
+    "service/boards/{id}": "Board",
+    "service/boards/{id}/statuses": "BoardStatus",
+    "service/boards/{id}/statuses/{id}": "BoardStatus",
+    "system/members": "Member",
+    "system/members/{id}": "Member",
+    "system/info": "Info",
+}
+# The published model a write's body must fit ("patch:" = PATCH operations on that model).
+BODY_MODELS = {
+    ("POST", "service/tickets/{id}/notes"): "ServiceNote",
+    ("POST", "time/entries"): "TimeEntry",
+    ("PATCH", "service/tickets/{id}"): "patch:Ticket",
+}
+
+
+def _schema_checked(pattern: str, method: str, handler: Handler) -> Handler:
+    """``handler`` refusing unknown body members and answering only published fields."""
+    answer_model = ANSWER_MODELS.get(pattern, "Count" if pattern.endswith("/count") else None)
+    body_model = BODY_MODELS.get((method, pattern))
+    if answer_model is None and body_model is None:
+        return handler
+
+    def checked(ctx: Ctx) -> Answer:
+        if body_model is not None and body_model.startswith("patch:"):
+            schema.check_patch(body_model.removeprefix("patch:"), ctx.body)
+        elif body_model is not None:
+            schema.check_body(body_model, ctx.body)
+        answer = handler(ctx)
+        if answer_model is not None and answer.status < 300:
+            answer = Answer(
+                answer.status, schema.conform(answer_model, answer.payload), answer.headers
+            )
+        return answer
+
+    return checked
+
+
 def route(pattern: str, **methods: Handler) -> None:
     """Register ``pattern`` (``{id}`` = integer segment) for the given methods."""
     regex = "^" + re.escape(pattern).replace(r"\{id\}", r"(\d+)") + "/?$"
-    _ROUTES.append((re.compile(regex, re.IGNORECASE), methods))
+    checked = {m: _schema_checked(pattern, m, h) for m, h in methods.items()}
+    _ROUTES.append((re.compile(regex, re.IGNORECASE), checked))
 
 
 def find(method: str, path: str) -> tuple[Handler, tuple[int, ...]]:

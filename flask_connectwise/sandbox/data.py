@@ -284,7 +284,6 @@ def _status(
         "defaultFlag": default,
         "escalationStatus": escalation,
         "customerPortalFlag": not inactive,
-        "workflowStepNotAllowed": False,
         "_info": {"lastUpdated": stamp, "updatedBy": "SandboxAPI"},
     }
 

@@ -202,8 +202,25 @@ class Store:
         return self._all_notes(ticket_id)
 
     def _all_notes(self, ticket_id: int) -> list[dict[str, Any]]:
+        # Items carry ServiceTicketNote's fields (ticket, originalAuthor, isMarkdownFlag,
+        # bundledFlag, mergedFlag, timeStart/timeEnd); the ServiceNote-only ones kept here
+        # (dateCreated, createdBy...) order the list and are dropped from the answer (schema.py).
+        ticket = self.data.tickets[ticket_id]
+        about = {
+            "ticket": {"id": ticket_id, "summary": ticket["summary"]},
+            "isMarkdownFlag": False,
+            "bundledFlag": False,
+            "mergedFlag": False,
+        }
         out = [
-            {**n, "noteType": "TicketNote"}
+            {
+                **n,
+                **about,
+                "noteType": "TicketNote",
+                "originalAuthor": n["member"]["name"],
+                "timeStart": None,
+                "timeEnd": None,
+            }
             for n in self.data.notes.values()
             if n["ticketId"] == ticket_id
         ]
@@ -225,6 +242,8 @@ class Store:
                     "internalFlag": e["addToInternalAnalysisFlag"],
                     "externalFlag": detail or res,
                     "noteType": "TimeEntryNote",
+                    **about,
+                    "originalAuthor": e["member"]["name"],
                     "timeStart": e["timeStart"],
                     "timeEnd": e["timeEnd"],
                     "_info": e["_info"],
