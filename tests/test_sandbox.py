@@ -219,7 +219,8 @@ def test_write_without_json_content_type_is_415(cw: CW, path: str, method: str) 
     r = getattr(cw.session, method)(
         cw.url(path), data="text=hello", headers={"Content-Type": "text/plain"}, timeout=5
     )
-    assert r.status_code == 415 and r.json()["code"] == "UnsupportedMediaType"
+    assert r.status_code == 415 and r.json()["code"] == "ConnectWiseApi"
+    assert r.json()["errors"] is None
     assert cw.sb.notes(12345)[-1]["text"] != "text=hello"
 
 
@@ -886,7 +887,8 @@ def test_rate_limit_sliding_window(sb: Sandbox, cw: CW) -> None:
     assert [cw.get("system/info").status_code for _ in range(3)] == [200, 200, 200]
     r = cw.get("system/info")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    assert r.json()["code"] == "TooManyRequests" and r.json()["message"]
+    assert r.json()["code"] == "ConnectWiseApi" and r.json()["message"]
+    assert r.json()["errors"] is None
     time.sleep(0.55)
     assert cw.get("system/info").status_code == 200
     sb.set_rate_limit(1, 60, retry_after=7)

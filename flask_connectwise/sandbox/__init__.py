@@ -15,8 +15,12 @@ Behaviour GUESSED (not documented in docs/connectwise-api.md; change it when a r
   is instead 404 ``NotFound`` "The requested resource was not found.", as cloud servers can answer.
 - Wrong codebase: 404 with a ConnectWise error body (checked before auth, as on cloud).
 - companyinfo: ``VersionCode`` is the codebase with dots (``v2025.1``), ``SiteUrl`` is host:port.
-- Error codes and messages of 405/409/415/429/5xx bodies (``MethodNotAllowed``,
-  ``UnsupportedMediaType``, ``TooManyRequests``, ``UnexpectedError`` ...). Rate-limit numbers.
+- Messages of 405/409/415/429/5xx bodies (their shape is confirmed: ``code`` ``ConnectWiseApi``,
+  ``errors`` null, CONNECTWISE_API.md §10). Rate-limit numbers.
+- Conditions name the published Ticket fields (``schema.json``; ``_info`` keys such as
+  ``lastUpdated`` also at the top level); a boolean compared with anything but bare ``true`` /
+  ``false`` / ``null`` is 400 "Expected a boolean value, not a numeric value..." (wording beyond
+  that prefix is a guess). List parameter names (``pagesize``, ``Conditions``) are case-insensitive.
 - Validation errors are 400 ``InvalidObject`` "<resource> object is invalid" with one entry in
   ``errors`` whose ``code`` is the specific one (``MissingRequiredField``, ``MaxLengthField``,
   ``NotFound``, ``InvalidField``); messages such as "The text field is required.".

@@ -23,6 +23,9 @@ class Ctx:
     body: Any = None
     ids: tuple[int, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        self.query = q.normalize(self.query)  # parameter names are case-insensitive
+
 
 @dataclass
 class Answer:

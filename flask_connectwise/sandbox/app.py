@@ -337,12 +337,11 @@ class SandboxApp:
                 self.wait(self.latency)
                 retry = self.limiter.check()
                 if retry is not None:
-                    raise CWError(
-                        429,
-                        "TooManyRequests",
-                        f"Too many requests. Please retry after {retry} seconds.",
-                        headers={"Retry-After": str(retry)},
+                    limited = for_status(
+                        429, f"Too many requests. Please retry after {retry} seconds."
                     )
+                    limited.headers["Retry-After"] = str(retry)
+                    raise limited
                 fault = self.faults.take(req.method, m["rest"])
                 outcome = self._with_fault(fault, lambda: self._api(req, m["rest"], query))
             else:

@@ -235,6 +235,15 @@ def fields(node: Node) -> Iterable[str]:
             yield from fields(item)
 
 
+def comparisons(node: Node) -> Iterable[Comparison]:
+    """Every comparison in the expression."""
+    if isinstance(node, Comparison):
+        yield node
+    else:
+        for item in node.items:
+            yield from comparisons(item)
+
+
 def resolve(record: dict[str, Any], path: str) -> Any:
     """Value at ``a/b/c`` (case-insensitive keys, ``_info`` fallback), or ``MISSING``."""
     parts = path.split("/")
@@ -261,12 +270,26 @@ def _walk(value: Any, parts: list[str]) -> Any:
     return value
 
 
-def compile_filter(text: str, known: Callable[[str], bool]) -> Callable[[dict[str, Any]], bool]:
-    """Parse ``text``, check its fields with ``known`` and return a record predicate."""
+def compile_filter(
+    text: str,
+    known: Callable[[str], bool],
+    kinds: Callable[[str], str | None] | None = None,
+) -> Callable[[dict[str, Any]], bool]:
+    """Parse ``text``, check its fields with ``known`` and return a record predicate.
+
+    With ``kinds`` (a field's schema type), a boolean field compared with anything but bare
+    ``true``/``false``/``null`` is refused before any record is read, as ConnectWise does."""
     node = parse(text)
     for field in fields(node):
         if not known(field):
             raise bad_request(f"Invalid conditions: unknown field '{field}'")
+    if kinds is not None:
+        for comparison in comparisons(node):
+            if kinds(comparison.field) == "boolean":
+                values = comparison.value
+                for lit in values if isinstance(values, tuple) else (values,):
+                    if lit.kind not in ("bool", "null"):
+                        raise _boolean_error(comparison.field, lit)
     return lambda record: evaluate(node, record)
 
 
@@ -332,11 +355,7 @@ def _coerce(field: str, value: Any, lit: Literal) -> tuple[Any, Any]:
     if isinstance(value, bool):
         if lit.kind == "bool":
             return value, lit.value
-        if lit.kind == "num" and lit.value in (0, 1):
-            return value, bool(lit.value)
-        if lit.kind == "str" and lit.value.lower() in ("true", "false"):
-            return value, lit.value.lower() == "true"
-        raise _type_error(field, lit)
+        raise _boolean_error(field, lit)  # booleans only as bare true/false, never 1 or "true"
     if isinstance(value, int | float):
         if lit.kind == "num":
             return value, lit.value
@@ -363,6 +382,12 @@ def _text(value: Any) -> str:
 
 def _type_error(field: str, lit: Literal) -> CWError:
     return bad_request(f"Invalid conditions: cannot compare field '{field}' with {lit.kind} value")
+
+
+def _boolean_error(field: str, lit: Literal) -> CWError:
+    kind = {"num": "numeric", "str": "string", "date": "date"}.get(lit.kind, lit.kind)
+    message = f"Expected a boolean value, not a {kind} value, for field '{field}'."
+    return bad_request(f"{message} Use true or false.")
 
 
 def _object_error(field: str) -> CWError:

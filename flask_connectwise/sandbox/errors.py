@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-# Codes used for statuses that have no request-specific meaning (faults, rate limit).
+GENERIC = "ConnectWiseApi"
+# Codes for statuses without a request-specific meaning (faults, rate limit, 405, 415). ConnectWise
+# answers generic errors as ``{"code": "ConnectWiseApi", "message": ..., "errors": null}``
+# (CONNECTWISE_API.md §10); only 400/401/403/404 have codes of their own (§6).
 STATUS_CODES: dict[int, tuple[str, str]] = {
     400: ("InvalidObject", "The request is invalid."),
     401: ("Unauthorized", "Authentication failed."),
     403: ("Security", "You do not have security permission to perform this action."),
     404: ("NotFound", "The requested resource was not found."),
-    405: ("MethodNotAllowed", "The requested resource does not support this http method."),
-    409: ("Conflict", "The record is in use or was changed by another user."),
-    415: ("UnsupportedMediaType", "The request entity's media type is not supported."),
-    429: ("TooManyRequests", "Too many requests. Please retry after the given delay."),
-    500: ("UnexpectedError", "An unexpected error occurred. The operation timed out."),
-    502: ("BadGateway", "The server received an invalid response from an upstream server."),
-    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
-    504: ("GatewayTimeout", "The server did not answer in time."),
+    405: (GENERIC, "The requested resource does not support this http method."),
+    409: (GENERIC, "The record is in use or was changed by another user."),
+    415: (GENERIC, "The request entity's media type is not supported."),
+    429: (GENERIC, "Too many requests. Please retry after the given delay."),
+    500: (GENERIC, "An unexpected error occurred. The operation timed out."),
+    502: (GENERIC, "The server received an invalid response from an upstream server."),
+    503: (GENERIC, "The service is temporarily unavailable."),
+    504: (GENERIC, "The server did not answer in time."),
 }
 
 
@@ -42,14 +45,14 @@ class CWError(Exception):
     def body(self) -> dict[str, Any]:
         """The JSON body ConnectWise sends for this error."""
         out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.errors is not None:
-            out["errors"] = self.errors
+        if self.errors is not None or self.code == GENERIC:
+            out["errors"] = self.errors  # generic errors carry "errors": null
         return out
 
 
 def for_status(status: int, message: str | None = None) -> CWError:
     """A generic ConnectWise error for ``status`` (used by faults and the rate limit)."""
-    code, default = STATUS_CODES.get(status, ("ConnectWiseApi", "The request failed."))
+    code, default = STATUS_CODES.get(status, (GENERIC, "The request failed."))
     return CWError(status, code, message or default)
 
 

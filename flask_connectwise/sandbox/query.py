@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +16,20 @@ from .errors import bad_request
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 1000
+# List parameters, matched case-insensitively (production code sends ``pagesize``, ``orderby``).
+PARAMS = (
+    "conditions",
+    "childConditions",
+    "customFieldConditions",
+    "orderBy",
+    "fields",
+    "columns",
+    "page",
+    "pageSize",
+)
+# Keys ConnectWise keeps under ``_info`` that conditions may name at the top level.
+INFO_FIELDS = ("lastUpdated", "updatedBy", "dateEntered", "enteredBy")
+_SCHEMA = Path(__file__).with_name("schema.json")
 
 
 @dataclass
@@ -21,6 +38,59 @@ class Page:
 
     items: list[dict[str, Any]]
     link: str | None
+
+
+def normalize(query: Mapping[str, str]) -> dict[str, str]:
+    """``query`` with list parameter names in their canonical case (``pagesize`` → ``pageSize``)."""
+    canonical = {name.lower(): name for name in PARAMS}
+    return {canonical.get(key.lower(), key): value for key, value in query.items()}
+
+
+@lru_cache(maxsize=1)
+def schema_models() -> dict[str, Any]:
+    """The published models' field lists (``schema.json``, from ConnectWise's OpenAPI schema)."""
+    models: dict[str, Any] = json.loads(_SCHEMA.read_text(encoding="utf-8"))["models"]
+    return models
+
+
+class SchemaPaths:
+    """Accepts the field paths of one published model (case-insensitive) and knows their types.
+
+    Nested paths follow the models ``schema.json`` names (``status/name``); below ``_info`` (an
+    object without a model) any name is accepted, as are top-level ``_info`` names such as
+    ``lastUpdated``. Plain values and arrays have no sub-fields."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.info = {name.lower() for name in INFO_FIELDS}
+
+    def _fields(self, name: str) -> dict[str, dict[str, Any]]:
+        return {key.lower(): spec for key, spec in schema_models().get(name, {}).items()}
+
+    def kind(self, path: str) -> str | None:
+        """The JSON type of ``path`` (``boolean``, ``string``...), ``""`` if free-form, else None."""
+        parts = path.lower().split("/")
+        current = self._fields(self.model)
+        if len(parts) == 1 and parts[0] in self.info and parts[0] not in current:
+            return ""
+        for i, part in enumerate(parts):
+            spec = current.get(part)
+            if spec is None:
+                return None
+            if spec.get("type") == "object" and "model" not in spec:
+                return ""  # _info: free-form keys
+            if "model" not in spec:
+                return str(spec.get("type", "")) if i == len(parts) - 1 else None
+            current = self._fields(str(spec["model"]))
+        return "object"
+
+    def __call__(self, path: str) -> bool:
+        return self.kind(path) is not None
+
+
+def schema_paths(model: str) -> Callable[[str], bool]:
+    """The field checker of ``model`` in the published schema (a ``SchemaPaths``)."""
+    return SchemaPaths(model)
 
 
 def known_paths(records: list[dict[str, Any]]) -> Callable[[str], bool]:
@@ -46,7 +116,8 @@ def filter_records(
     """Records matching ``conditions`` (all when empty)."""
     if conditions is None or not conditions.strip():
         return list(records)
-    predicate = cond.compile_filter(conditions, known)
+    kinds = known.kind if isinstance(known, SchemaPaths) else None
+    predicate = cond.compile_filter(conditions, known, kinds)
     return [r for r in records if predicate(r)]
 
 
@@ -122,6 +193,7 @@ def int_param(query: Mapping[str, str], name: str, default: int) -> int:
 
 def paginate(records: list[dict[str, Any]], query: Mapping[str, str], url: str) -> Page:
     """Slice one page and build the ``Link`` header with absolute URLs."""
+    query = normalize(query)
     size = int_param(query, "pageSize", DEFAULT_PAGE_SIZE)
     size = DEFAULT_PAGE_SIZE if size < 1 else min(size, MAX_PAGE_SIZE)
     page = max(int_param(query, "page", 1), 1)
@@ -153,6 +225,7 @@ def list_answer(
     known: Callable[[str], bool] | None = None,
 ) -> Page:
     """Full list pipeline: filter, sort, paginate, trim fields."""
+    query = normalize(query)
     known = known or known_paths(records)
     rows = filter_records(records, conditions, known)
     rows = order(rows, order_by, known)

@@ -14,7 +14,7 @@ from typing import Any
 from . import data
 from .data import company_ref, member_ref, now_iso
 from .errors import CWError, bad_request, invalid, missing, not_found
-from .query import known_paths
+from .query import known_paths, schema_paths
 
 BILLABLE_OPTIONS = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
 CHARGE_TYPES = ("ServiceTicket", "ProjectTicket", "ChargeCode", "Activity")
@@ -134,7 +134,7 @@ class Store:
         self.text_prefix = ""
         d = self.data
         self.known = {
-            "tickets": known_paths(list(d.tickets.values())),
+            "tickets": schema_paths("Ticket"),
             "notes": known_paths(list(d.notes.values())),
             "allNotes": known_paths(self._all_notes(12346)),
             "time": known_paths(list(d.time_entries.values())),
