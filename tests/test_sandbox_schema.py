@@ -44,6 +44,13 @@ ROUTES: list[tuple[str, str, str | None, str | None]] = [
     ("GET", "system/members", "Member", None),
     ("GET", f"system/members/{N}", "Member", None),
     ("GET", "system/info", "Info", None),
+    ("GET", "company/companies", "Company", None),
+    ("GET", f"company/companies/{N}", "Company", None),
+    ("GET", "time/workTypes", "WorkType", None),
+    ("GET", f"time/workTypes/{N}", "WorkType", None),
+    ("GET", "time/workRoles", "WorkRole", None),
+    ("GET", f"time/workRoles/{N}", "WorkRole", None),
+    ("POST", r"system/members/[^/]+/tokens", "Token", None),
     ("GET", r"[A-Za-z0-9/]+/count", "Count", None),
 ]
 SEARCH_BODY = {"conditions", "orderBy", "childConditions", "customFieldConditions"}
@@ -179,6 +186,15 @@ def test_every_sandbox_read_route_answers_only_schema_fields(connectwise_sandbox
         "system/members",
         "system/members/180",
         "system/info",
+        "company/companies",
+        "company/companies/count",
+        "company/companies/251",
+        "time/workTypes",
+        "time/workTypes/count",
+        "time/workTypes/3",
+        "time/workRoles",
+        "time/workRoles/count",
+        "time/workRoles/11",
     ]
     found: list[str] = []
     for path in paths:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 from . import query as q
 from . import schema
@@ -57,6 +60,13 @@ ANSWER_MODELS = {
     "system/members": "Member",
     "system/members/{id}": "Member",
     "system/info": "Info",
+    "company/companies": "Company",
+    "company/companies/{id}": "Company",
+    "time/workTypes": "WorkType",
+    "time/workTypes/{id}": "WorkType",
+    "time/workRoles": "WorkRole",
+    "time/workRoles/{id}": "WorkRole",
+    "system/members/{identifier}/tokens": "Token",
 }
 # The published model a write's body must fit ("patch:" = PATCH operations on that model).
 BODY_MODELS = {
@@ -89,8 +99,10 @@ def _schema_checked(pattern: str, method: str, handler: Handler) -> Handler:
 
 
 def route(pattern: str, **methods: Handler) -> None:
-    """Register ``pattern`` (``{id}`` = integer segment) for the given methods."""
-    regex = "^" + re.escape(pattern).replace(r"\{id\}", r"(\d+)") + "/?$"
+    """Register ``pattern`` (``{id}`` = integer segment, ``{identifier}`` = any one segment, read
+    by the handler from ``Ctx.url``) for the given methods."""
+    regex = re.escape(pattern).replace(r"\{id\}", r"(\d+)").replace(r"\{identifier\}", "[^/]+")
+    regex = "^" + regex + "/?$"
     checked = {m: _schema_checked(pattern, m, h) for m, h in methods.items()}
     _ROUTES.append((re.compile(regex, re.IGNORECASE), checked))
 
@@ -192,6 +204,62 @@ def _all_count(kind: str, known: str) -> Handler:
     return lambda ctx: _count(list(getattr(ctx.store.data, kind).values()), ctx, known)
 
 
+def _all_schema(kind: str, model: str) -> Handler:
+    """List ``kind``; conditions and orderBy name ``model``'s published fields."""
+
+    def handler(ctx: Ctx) -> Answer:
+        records = list(getattr(ctx.store.data, kind).values())
+        page = q.list_answer(
+            records,
+            ctx.query,
+            ctx.url,
+            conditions=ctx.query.get("conditions"),
+            order_by=ctx.query.get("orderBy"),
+            known=q.schema_paths(model),
+        )
+        return Answer(200, page.items, {"Link": page.link} if page.link else {})
+
+    return handler
+
+
+def _count_schema(kind: str, model: str) -> Handler:
+    return lambda ctx: Answer(
+        200,
+        q.count(
+            list(getattr(ctx.store.data, kind).values()),
+            ctx.query.get("conditions"),
+            q.schema_paths(model),
+        ),
+    )
+
+
+def member_tokens(ctx: Ctx) -> Answer:
+    """``POST system/members/{identifier}/tokens``: impersonation keys for that member (a member
+    with ``x-cw-usertype: member`` then acts as them, DeskDirector/UserVoice#539). The member is
+    found by identifier (case-insensitive) or numeric id; the keys are random and expire in an
+    hour (the lifetime is a guess)."""
+    raw = unquote(ctx.url.rstrip("/").split("/")[-2])
+    member = next(
+        (
+            m
+            for m in ctx.store.data.members.values()
+            if str(m["identifier"]).lower() == raw.lower() or str(m["id"]) == raw
+        ),
+        None,
+    )
+    if member is None:
+        raise not_found(f"Member {raw} not found")
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    return Answer(
+        200,
+        {
+            "publicKey": secrets.token_hex(8),
+            "privateKey": secrets.token_hex(8),
+            "expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+
+
 def system_info(ctx: Ctx) -> Answer:
     """``GET system/info``."""
     return Answer(
@@ -246,8 +314,15 @@ route("system/members", GET=_all("members", "members"))
 route("system/members/count", GET=_all_count("members", "members"))
 route("system/members/{id}", GET=_by_id("members", "Member"))
 route("system/info", GET=system_info)
-route("company/companies", GET=_all("companies", "companies"))
-route("company/companies/count", GET=_all_count("companies", "companies"))
+route("system/members/{identifier}/tokens", POST=member_tokens)
+route("company/companies", GET=_all_schema("companies", "Company"))
+route("company/companies/count", GET=_count_schema("companies", "Company"))
 route("company/companies/{id}", GET=_by_id("companies", "Company"))
+route("time/workTypes", GET=_all_schema("work_types", "WorkType"))
+route("time/workTypes/count", GET=_count_schema("work_types", "WorkType"))
+route("time/workTypes/{id}", GET=_by_id("work_types", "WorkType"))
+route("time/workRoles", GET=_all_schema("work_roles", "WorkRole"))
+route("time/workRoles/count", GET=_count_schema("work_roles", "WorkRole"))
+route("time/workRoles/{id}", GET=_by_id("work_roles", "WorkRole"))
 
 __all__ = ["Answer", "CWError", "Ctx", "find"]

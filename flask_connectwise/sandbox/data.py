@@ -53,6 +53,28 @@ MEMBERS = [
     (184, "kpatel", "Kiran", "Patel", "kpatel@company.com", False),
     (185, "rbrown", "Robert", "Brown", "rbrown@company.com", True),
 ]
+# licenseClass: "F" full member, "A" API member (the enum also has "C" and "X"; their meaning is
+# not in the sources, so no seed member uses them).
+# Work types (time/workTypes): id, name, billTime, rate, rateType, inactiveFlag, overallDefaultFlag.
+WORK_TYPES = [
+    (3, "Regular", "Billable", 1.0, "Multiplier", False, True),
+    (4, "Remote Support", "Billable", 1.0, "Multiplier", False, False),
+    (5, "After Hours", "Billable", 1.5, "Multiplier", False, False),
+    (6, "Warranty", "NoCharge", 0.0, "Multiplier", False, False),
+    (7, "Internal Admin", "DoNotBill", 0.0, "Multiplier", False, False),
+    (8, "Travel (legacy)", "DoNotBill", 0.0, "Multiplier", True, False),
+]
+# Work roles (time/workRoles): id, name, hourlyRate, inactiveFlag, locationIds. Boards sit at
+# location 2 (Tampa Office); role 15 is valid only at location 3 (a role "not valid for the
+# selected location").
+WORK_ROLES = [
+    (11, "System Engineer", 150.0, False, [2]),
+    (12, "Help Desk Technician", 95.0, False, [2, 3]),
+    (13, "Network Engineer", 165.0, False, [2]),
+    (14, "Project Manager", 140.0, False, [2, 3]),
+    (15, "Voice Engineer", 155.0, False, [3]),
+    (16, "Junior Technician", 75.0, True, [2]),
+]
 PRIORITIES = [
     (6, "Priority 1 - Emergency Response", 1, "red"),
     (15, "Priority 2 - Quick Response", 2, "orange"),
@@ -165,6 +187,8 @@ class SeedData:
     companies: dict[int, dict[str, Any]] = field(default_factory=dict)
     members: dict[int, dict[str, Any]] = field(default_factory=dict)
     priorities: dict[int, dict[str, Any]] = field(default_factory=dict)
+    work_types: dict[int, dict[str, Any]] = field(default_factory=dict)
+    work_roles: dict[int, dict[str, Any]] = field(default_factory=dict)
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
     notes: dict[int, dict[str, Any]] = field(default_factory=dict)
     time_entries: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -178,6 +202,8 @@ COLLECTIONS = (
     "companies",
     "members",
     "priorities",
+    "work_types",
+    "work_roles",
     "tickets",
     "notes",
     "time_entries",
@@ -228,6 +254,18 @@ def build(seed: int, base: str) -> SeedData:
             "color": color,
             "_info": {"priority_href": link, "image_href": f"{link}/image?lm={stamp}"},
         }
+    for work_type in WORK_TYPES:
+        data.work_types[work_type[0]] = _work_type(base, work_type, stamp)
+    for role_id, name, rate, inactive, locations in WORK_ROLES:
+        data.work_roles[role_id] = {
+            "id": role_id,
+            "name": name,
+            "hourlyRate": rate,
+            "inactiveFlag": inactive,
+            "locationIds": list(locations),
+            "integrationXref": None,
+            "_info": {"lastUpdated": stamp, "updatedBy": "SandboxAPI"},
+        }
     for ticket_id in range(FIRST_TICKET, LAST_TICKET + 1):
         data.tickets[ticket_id] = _ticket(base, data, rng, ticket_id)
     _seed_activity(base, data, rng)
@@ -259,6 +297,32 @@ def _board(base: str, board_id: int, name: str, stamp: str) -> dict[str, Any]:
             "lastUpdated": stamp,
             "updatedBy": "SandboxAPI",
             "statuses_href": href(base, f"service/boards/{board_id}/statuses"),
+        },
+    }
+
+
+def _work_type(base: str, spec: tuple[Any, ...], stamp: str) -> dict[str, Any]:
+    type_id, name, bill_time, rate, rate_type, inactive, default = spec
+    return {
+        "id": type_id,
+        "name": name,
+        "billTime": bill_time,
+        "rate": rate,
+        "rateType": rate_type,
+        "costMultiplier": 1.0,
+        "hoursMin": 0.0,
+        "hoursMax": 0.0,
+        "roundBillHoursTo": 0.25,
+        "accrualType": None,
+        "inactiveFlag": inactive,
+        "overallDefaultFlag": default,
+        "activityDefaultFlag": False,
+        "utilizationFlag": bill_time == "Billable",
+        "integrationXRef": None,
+        "_info": {
+            "lastUpdated": stamp,
+            "updatedBy": "SandboxAPI",
+            "self_href": href(base, f"time/workTypes/{type_id}"),
         },
     }
 
