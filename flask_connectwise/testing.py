@@ -30,6 +30,13 @@ them; ``clear_requests()`` empties the log.
 ``connectwise_sandbox_server`` (session scope) starts one sandbox on a free loopback port and
 stops it at the end; ``connectwise_sandbox`` (function scope) hands out that same server after
 ``reset()`` (seed data, no faults, latency, rate limit or logged requests).
+``connectwise_sandbox_rules`` (function scope, default ``None`` = the lenient demo rules) picks
+the tenant rules ``connectwise_sandbox`` runs under: override it, or parametrise it indirectly
+with a profile name, a ``SandboxRules`` or a dict of overrides::
+
+    @pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
+    def test_flow(connectwise_sandbox): ...
+
 ``connectwise_sandbox_config`` is the app config that accepts that sandbox's URL:
 ``CONNECTWISE_ALLOW_LOOPBACK_HTTP`` with ``CONNECTWISE_LOOPBACK_PORTS`` set to its port.
 """
@@ -44,12 +51,13 @@ from flask import Flask, current_app
 
 from flask_connectwise.current import state
 from flask_connectwise.extension import ConnectWise
-from flask_connectwise.sandbox import Sandbox
+from flask_connectwise.sandbox import Sandbox, SandboxRules
 
 __all__ = [
     "configure_tenant",
     "connectwise_sandbox",
     "connectwise_sandbox_config",
+    "connectwise_sandbox_rules",
     "connectwise_sandbox_server",
 ]
 
@@ -103,10 +111,30 @@ def connectwise_sandbox_server() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def connectwise_sandbox(connectwise_sandbox_server: Sandbox) -> Sandbox:
-    """The session sandbox, reset to its seed state."""
+def connectwise_sandbox_rules(
+    request: pytest.FixtureRequest,
+) -> SandboxRules | str | dict[str, Any] | None:
+    """Tenant rules for ``connectwise_sandbox``: ``None`` (lenient), ``"strict"``, a
+    ``SandboxRules`` or a dict; parametrise indirectly or override the fixture."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def connectwise_sandbox(
+    connectwise_sandbox_server: Sandbox,
+    connectwise_sandbox_rules: SandboxRules | str | dict[str, Any] | None,
+) -> Iterator[Sandbox]:
+    """The session sandbox, reset to its seed state, under ``connectwise_sandbox_rules``."""
     connectwise_sandbox_server.reset()
-    return connectwise_sandbox_server
+    if connectwise_sandbox_rules is None:
+        yield connectwise_sandbox_server
+        return
+    starting = connectwise_sandbox_server.rules
+    connectwise_sandbox_server.set_rules(connectwise_sandbox_rules)
+    try:
+        yield connectwise_sandbox_server
+    finally:  # a later test using the server directly sees the starting rules
+        connectwise_sandbox_server.set_rules(starting)
 
 
 @pytest.fixture

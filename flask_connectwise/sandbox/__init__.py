@@ -53,6 +53,15 @@ Behaviour GUESSED (not documented in docs/connectwise-api.md; change it when a r
 
 from .app import RequestLog, RequestRecord
 from .faults import KINDS as FAULT_KINDS
+from .rules import LENIENT, STRICT, SandboxRules
 from .server import Sandbox
 
-__all__ = ["FAULT_KINDS", "RequestLog", "RequestRecord", "Sandbox"]
+__all__ = [
+    "FAULT_KINDS",
+    "LENIENT",
+    "STRICT",
+    "RequestLog",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxRules",
+]

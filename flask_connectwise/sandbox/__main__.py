@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from .faults import KINDS
+from .rules import RULE_NAMES, SandboxRules, parse_rule_specs
 from .server import Sandbox
 
 
@@ -89,12 +90,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer bad credentials with 404 NotFound, as cloud ConnectWise can (default 401)",
     )
+    p.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help=(
+            "tenant rule switch, repeatable, applied in order: a profile (strict, lenient), "
+            "a rule to turn on, no-RULE to turn it off, or RULE=VALUE "
+            f"(e.g. billable_default=DoNotBill). Rules: {', '.join(RULE_NAMES)}"
+        ),
+    )
     return p
+
+
+def parse_rules(specs: list[str]) -> SandboxRules:
+    """``--rule`` values as ``SandboxRules`` (an argparse error for a bad one)."""
+    try:
+        return parse_rule_specs(specs)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sandbox in the foreground."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rules = parse_rules(args.rule)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
     if not args.allow_remote and not _is_loopback(args.host):
         print(
             f"Refusing to listen on {args.host}: not a loopback address "
@@ -113,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         latency=args.latency_ms / 1000.0,
         seed=args.seed,
         cloud_auth_404=args.cloud_auth_404,
+        rules=rules,
     )
     for fault in args.fault:
         sb.inject_fault(**fault)

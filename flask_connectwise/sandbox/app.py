@@ -24,6 +24,8 @@ from . import api
 from .control import control
 from .errors import CWError, bad_request, for_status, not_found
 from .faults import Fault, FaultQueue, RateLimiter, make_fault, path_matches
+from .rules import SandboxRules
+from .rules import coerce as coerce_rules
 from .store import Store
 
 REDACTED = "<redacted>"
@@ -149,10 +151,15 @@ class SandboxApp:
         latency: float = 0.0,
         seed: int = 1234,
         cloud_auth_404: bool = False,
+        rules: SandboxRules | str | dict[str, Any] | None = None,
     ) -> None:
         self.url = url
+        #: Tenant rule switches (``rules.py``); ``reset()`` restores these starting rules.
+        self._initial_rules = coerce_rules(rules)
+        if cloud_auth_404:
+            self._initial_rules = self._initial_rules.updated({"cloud_auth_404": True})
         #: Answer bad credentials with 404 ``NotFound``, as cloud ConnectWise can (default 401).
-        self._initial_cloud_auth_404 = bool(cloud_auth_404)
+        self._initial_cloud_auth_404 = self._initial_rules.cloud_auth_404
         self.cloud_auth_404 = self._initial_cloud_auth_404
         self.company_id = company_id
         self.public_key = public_key or secrets.token_hex(8)
@@ -160,7 +167,7 @@ class SandboxApp:
         self.client_id = client_id or str(uuid.uuid4())
         self._initial = (_norm_codebase(codebase), float(latency))
         self.codebase, self.latency = self._initial
-        self.store = Store(seed, url)
+        self.store = Store(seed, url, self._initial_rules)
         self.faults = FaultQueue()
         self.limiter = RateLimiter()
         self._log_lock = threading.Lock()
@@ -191,6 +198,20 @@ class SandboxApp:
     def set_cloud_auth_404(self, enabled: bool) -> None:
         """Answer bad credentials with 404 ``NotFound`` (like cloud) instead of 401."""
         self.cloud_auth_404 = bool(enabled)
+
+    @property
+    def rules(self) -> SandboxRules:
+        """The tenant rules in force (``cloud_auth_404`` follows its own knob)."""
+        return self.store.rules.updated({"cloud_auth_404": self.cloud_auth_404})
+
+    def set_rules(self, rules: SandboxRules | str | dict[str, Any] | None) -> SandboxRules:
+        """Switch tenant rules: a ``SandboxRules``, a profile name (``"strict"``) or a dict
+        (optional ``profile`` plus overrides). ``reset()`` restores the starting rules."""
+        new = coerce_rules(rules)
+        with self.store.lock:
+            self.store.rules = new
+        self.cloud_auth_404 = new.cloud_auth_404
+        return new
 
     def inject_fault(
         self,
@@ -240,6 +261,8 @@ class SandboxApp:
         self.limiter.configure(None)
         self.codebase, self.latency = self._initial
         self.cloud_auth_404 = self._initial_cloud_auth_404
+        with self.store.lock:
+            self.store.rules = self._initial_rules
         self.clear_requests()
 
     # ---- request log -------------------------------------------------------------------

@@ -6,6 +6,9 @@
 version) · ``POST /_sandbox/latency {"seconds"}`` · ``POST /_sandbox/rate-limit {"max_requests",
 "per_seconds", "retry_after"}`` · ``POST /_sandbox/codebase {"codebase"}`` ·
 ``POST /_sandbox/cloud-auth-404 {"enabled"}`` (bad credentials answer 404, as on cloud) ·
+``GET /_sandbox/rules`` · ``POST /_sandbox/rules {"profile"?, <rule>: value...}`` (tenant rule
+switches, ``rules.py``; without ``profile`` the changes apply to the rules in force; an unknown
+rule or value is a 400) ·
 ``GET /_sandbox/tickets/<id>`` (ticket, notes, time entries) · ``GET /_sandbox/stats``.
 """
 
@@ -15,7 +18,8 @@ import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from .errors import for_status, not_found
+from .errors import bad_request, for_status, not_found
+from .rules import profile
 
 if TYPE_CHECKING:
     from .app import Outcome, SandboxApp
@@ -80,6 +84,16 @@ def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
     if route == "/_sandbox/cloud-auth-404" and method == "POST":
         app.set_cloud_auth_404(bool(body.get("enabled", True)))
         return json_outcome(200, {"enabled": app.cloud_auth_404})
+    if route == "/_sandbox/rules" and method == "GET":
+        return json_outcome(200, app.rules.as_dict())
+    if route == "/_sandbox/rules" and method == "POST":
+        changes = dict(body)
+        try:
+            base = profile(str(changes.pop("profile"))) if "profile" in changes else app.rules
+            new = app.set_rules(base.updated(changes))
+        except (TypeError, ValueError) as exc:
+            raise bad_request(str(exc)) from None
+        return json_outcome(200, new.as_dict())
     if route == "/_sandbox/stats" and method == "GET":
         return json_outcome(
             200, {"connections_opened": app.connections_opened, "requests": len(app.requests)}

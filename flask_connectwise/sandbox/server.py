@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from .app import Headers, HttpRequest, SandboxApp
+from .rules import SandboxRules
 
 log = logging.getLogger("flask_connectwise.sandbox")
 
@@ -133,6 +134,7 @@ class Sandbox(SandboxApp):
         latency: float = 0.0,
         seed: int = 1234,
         cloud_auth_404: bool = False,
+        rules: SandboxRules | str | dict[str, Any] | None = None,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._server = _Server((host, port), family)
@@ -149,6 +151,7 @@ class Sandbox(SandboxApp):
             latency=latency,
             seed=seed,
             cloud_auth_404=cloud_auth_404,
+            rules=rules,
         )
         self._server.sandbox = self
         self._thread: threading.Thread | None = None

@@ -15,6 +15,7 @@ from . import data
 from .data import company_ref, member_ref, now_iso
 from .errors import CWError, bad_request, invalid, missing, not_found
 from .query import known_paths, schema_paths
+from .rules import LENIENT, SandboxRules
 
 BILLABLE_OPTIONS = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
 CHARGE_TYPES = ("ServiceTicket", "ProjectTicket", "ChargeCode", "Activity")
@@ -125,8 +126,10 @@ def build_time_entry(
 class Store:
     """All sandbox records plus one lock; ``reset()`` restores the seed."""
 
-    def __init__(self, seed: int, base: str) -> None:
+    def __init__(self, seed: int, base: str, rules: SandboxRules = LENIENT) -> None:
         self.lock = threading.RLock()
+        #: Tenant rule switches for time entries (``rules.py``); the app's ``reset()`` restores them.
+        self.rules = rules
         self.seed = seed
         self.base = base
         self.data = data.build(seed, base)
@@ -330,7 +333,8 @@ class Store:
             raise invalid(
                 r, "member", "InvalidObject", f"Member {member['identifier']} is inactive."
             )
-        option = body.get("billableOption", "Billable")
+        rules = self.rules
+        option = body.get("billableOption", rules.billable_default)
         if option not in BILLABLE_OPTIONS:
             raise invalid(
                 r,
@@ -342,7 +346,8 @@ class Store:
         if not isinstance(deduct, int | float) or deduct < 0:
             raise invalid(r, "hoursDeduct", "InvalidField", "hoursDeduct must be >= 0.")
         end, hours = self._time_span(body, start, float(deduct))
-        if ticket is not None:
+        self._tenant_rules(body, ticket, member, start, end)
+        if ticket is not None and rules.time_entry_not_allowed:
             status = self.data.statuses[ticket["status"]["id"]]
             if status["timeEntryNotAllowed"]:
                 raise invalid(
@@ -358,7 +363,7 @@ class Store:
             ticket,
             company,
             member,
-            body,
+            {**body, "billableOption": option},
             data.iso(start),
             data.iso(end),
             hours,
@@ -370,6 +375,54 @@ class Store:
             ticket["actualHours"] = round((ticket["actualHours"] or 0) + hours, 2)
             self._touch(ticket["id"], member)
         return entry
+
+    def _tenant_rules(
+        self,
+        body: dict[str, Any],
+        ticket: dict[str, Any] | None,
+        member: dict[str, Any],
+        start: datetime,
+        end: datetime,
+    ) -> None:
+        """The switchable rules of ``rules.py`` (error texts are guesses unless §10 quotes them)."""
+        r, rules = "timeEntry", self.rules
+        if rules.work_type_required and not body.get("workType"):
+            raise missing(r, "workType")
+        if rules.work_role_required and not body.get("workRole"):
+            raise invalid(
+                r,
+                "workRole",
+                "InvalidObject",
+                "The default Work Role is not valid for the selected location.",
+            )
+        if rules.api_member_time and member.get("licenseClass") == "A":
+            raise invalid(
+                r,
+                "member",
+                "InvalidObject",
+                f"Time entries cannot be entered for API member {member['identifier']}.",
+            )
+        if rules.closed_ticket_time and ticket is not None and ticket.get("closedFlag"):
+            raise invalid(
+                r,
+                "chargeToId",
+                "InvalidObject",
+                f"Time entries cannot be added to closed ticket #{ticket['id']}.",
+            )
+        if rules.overlapping_time:
+            for other in self.data.time_entries.values():
+                if other["member"]["id"] != member["id"]:
+                    continue
+                o_start = parse_cw_time(other["timeStart"], r, "timeStart")
+                o_end = parse_cw_time(other["timeEnd"], r, "timeEnd")
+                if start < o_end and o_start < end:
+                    raise invalid(
+                        r,
+                        "timeStart",
+                        "InvalidObject",
+                        f"This time entry overlaps time entry {other['id']} of member "
+                        f"{member['identifier']}.",
+                    )
 
     def _charge_target(self, body: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         r = "timeEntry"
