@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from flask_connectwise.sandbox import Sandbox, schema
-from tests.test_sandbox import CW
-from tests.test_sandbox_schema import check_exchange
+from tests.sandbox_client import CW
+from tests.schema_conformance import check_exchange
 
 
 def _get_ok(cw: CW, path: str, **params: Any) -> Any:

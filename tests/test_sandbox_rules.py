@@ -12,7 +12,7 @@ import requests
 from flask_connectwise.sandbox import LENIENT, STRICT, Sandbox, SandboxRules
 from flask_connectwise.sandbox.__main__ import build_parser, parse_rules
 from tests.json_api import configure
-from tests.test_sandbox import CW
+from tests.sandbox_client import CW
 
 TICKET = 12345
 # A member with a full licence (the strict profile refuses the API member's time).

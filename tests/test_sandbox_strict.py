@@ -8,7 +8,7 @@ import requests
 from flask_connectwise import errors
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.sandbox import Sandbox
-from tests.test_sandbox import CW
+from tests.sandbox_client import CW
 
 
 @pytest.fixture
