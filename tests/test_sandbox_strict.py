@@ -76,6 +76,68 @@ def test_field_missing_from_schema_is_400(cw: CW, conditions: str) -> None:
     assert r.status_code == 400 and "unknown field" in r.json()["message"]
 
 
+# Every list route: (path, a published field no seed record fills, a published boolean field).
+LIST_ROUTES = [
+    ("service/tickets/12345/notes", "sentimentScore", "internalFlag"),
+    ("service/tickets/12345/allNotes", "createdByParentFlag", "isMarkdownFlag"),
+    ("time/entries", "agreementType", "emailCcFlag"),
+    ("service/boards", "allSort", "inactiveFlag"),
+    ("service/boards/1/statuses", "customerPortalDescription", "closedStatus"),
+    ("system/members", "clientId", "inactiveFlag"),
+    ("company/companies", "faxNumber", "deletedFlag"),
+    ("time/workTypes", "addAllAgreementExclusions", "inactiveFlag"),
+    ("time/workRoles", "addAllAgreementExclusions", "inactiveFlag"),
+]
+
+
+def with_count(path: str) -> list[str]:
+    """``path`` and its ``/count`` route (allNotes has none in the sandbox)."""
+    return [path] if path.endswith("allNotes") else [path, f"{path}/count"]
+
+
+@pytest.mark.parametrize("path,absent,_flag", LIST_ROUTES)
+def test_every_list_route_accepts_schema_field_absent_from_seed(
+    cw: CW, path: str, absent: str, _flag: str
+) -> None:
+    everything = ids(cw.get(path, pageSize=1000))
+    assert everything
+    r = cw.get(path, pageSize=1000, fields=absent)
+    assert all(item.get(absent) is None for item in r.json())  # no seed record fills it
+    assert ids(cw.get(path, conditions=f"{absent}=null", pageSize=1000)) == everything
+    for route in with_count(path)[1:]:
+        r = cw.get(route, conditions=f"{absent} != null")
+        assert r.status_code == 200 and r.json() == {"count": 0}, r.text
+    assert ids(cw.get(path, conditions=f"{absent} != null")) == []
+    r = cw.get(path, orderBy=f"{absent} desc", pageSize=1)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("path,_absent,_flag", LIST_ROUTES)
+def test_every_list_route_refuses_field_missing_from_schema(
+    cw: CW, path: str, _absent: str, _flag: str
+) -> None:
+    for route, params in [(r, {"conditions": "nonsense=1"}) for r in with_count(path)] + [
+        (path, {"orderBy": "nonsense desc"})
+    ]:
+        r = cw.get(route, **params)
+        assert r.status_code == 400, (route, params, r.text)
+        assert "unknown field" in r.json()["message"]
+
+
+@pytest.mark.parametrize("path,_absent,flag", LIST_ROUTES)
+def test_every_list_route_refuses_boolean_compared_with_number(
+    cw: CW, path: str, _absent: str, flag: str
+) -> None:
+    # refused from the schema's type, even when no record is ever compared (id=0 matches none)
+    for route, conditions in [(r, f"{flag}=1") for r in with_count(path)] + [
+        (path, f"id=0 and {flag}=1")
+    ]:
+        r = cw.get(route, conditions=conditions)
+        assert r.status_code == 400, (route, conditions, r.text)
+        assert r.json()["message"].startswith("Expected a boolean value, not a numeric")
+    assert cw.get(path, conditions=f"{flag}=false").status_code == 200
+
+
 def test_schema_nested_and_info_fields_are_accepted(cw: CW) -> None:
     for conditions in (
         "status/name='New'",

@@ -124,23 +124,25 @@ def find(method: str, path: str) -> tuple[Handler, tuple[int, ...]]:
 def _list(
     records: list[dict[str, Any]],
     ctx: Ctx,
-    known: str,
+    model: str,
     conditions: str | None = None,
     order_by: str | None = None,
 ) -> Answer:
+    """List ``records``; conditions and orderBy name the published ``model``'s fields (and their
+    JSON types), never whatever the seed data happens to fill (issue 13)."""
     page = q.list_answer(
         records,
         ctx.query,
         ctx.url,
         conditions=ctx.query.get("conditions") if conditions is None else conditions,
         order_by=ctx.query.get("orderBy") if order_by is None else order_by,
-        known=ctx.store.known[known],
+        known=q.schema_paths(model),
     )
     return Answer(200, page.items, {"Link": page.link} if page.link else {})
 
 
-def _count(records: list[dict[str, Any]], ctx: Ctx, known: str) -> Answer:
-    return Answer(200, q.count(records, ctx.query.get("conditions"), ctx.store.known[known]))
+def _count(records: list[dict[str, Any]], ctx: Ctx, model: str) -> Answer:
+    return Answer(200, q.count(records, ctx.query.get("conditions"), q.schema_paths(model)))
 
 
 def _one(record: dict[str, Any], ctx: Ctx) -> Answer:
@@ -157,7 +159,7 @@ def _search(ctx: Ctx) -> Answer:
     return _list(
         list(ctx.store.data.tickets.values()),
         ctx,
-        "tickets",
+        "Ticket",
         conditions=body.get("conditions") or ctx.query.get("conditions") or "",
         order_by=body.get("orderBy") or ctx.query.get("orderBy") or "",
     )
@@ -196,41 +198,13 @@ def _by_id(kind: str, label: str) -> Handler:
     return handler
 
 
-def _all(kind: str, known: str) -> Handler:
-    return lambda ctx: _list(list(getattr(ctx.store.data, kind).values()), ctx, known)
+def _all(kind: str, model: str) -> Handler:
+    """List every ``kind`` record; conditions and orderBy name ``model``'s published fields."""
+    return lambda ctx: _list(list(getattr(ctx.store.data, kind).values()), ctx, model)
 
 
-def _all_count(kind: str, known: str) -> Handler:
-    return lambda ctx: _count(list(getattr(ctx.store.data, kind).values()), ctx, known)
-
-
-def _all_schema(kind: str, model: str) -> Handler:
-    """List ``kind``; conditions and orderBy name ``model``'s published fields."""
-
-    def handler(ctx: Ctx) -> Answer:
-        records = list(getattr(ctx.store.data, kind).values())
-        page = q.list_answer(
-            records,
-            ctx.query,
-            ctx.url,
-            conditions=ctx.query.get("conditions"),
-            order_by=ctx.query.get("orderBy"),
-            known=q.schema_paths(model),
-        )
-        return Answer(200, page.items, {"Link": page.link} if page.link else {})
-
-    return handler
-
-
-def _count_schema(kind: str, model: str) -> Handler:
-    return lambda ctx: Answer(
-        200,
-        q.count(
-            list(getattr(ctx.store.data, kind).values()),
-            ctx.query.get("conditions"),
-            q.schema_paths(model),
-        ),
-    )
+def _all_count(kind: str, model: str) -> Handler:
+    return lambda ctx: _count(list(getattr(ctx.store.data, kind).values()), ctx, model)
 
 
 def member_tokens(ctx: Ctx) -> Answer:
@@ -273,8 +247,8 @@ def system_info(ctx: Ctx) -> Answer:
     )
 
 
-route("service/tickets", GET=_all("tickets", "tickets"))
-route("service/tickets/count", GET=_all_count("tickets", "tickets"))
+route("service/tickets", GET=_all("tickets", "Ticket"))
+route("service/tickets/count", GET=_all_count("tickets", "Ticket"))
 route("service/tickets/search", POST=_search)
 route(
     "service/tickets/{id}",
@@ -283,46 +257,50 @@ route(
 )
 route(
     "service/tickets/{id}/notes",
-    GET=lambda c: _list(c.store.notes(c.ids[0]), c, "notes"),
+    GET=lambda c: _list(c.store.notes(c.ids[0]), c, "ServiceNote"),
     POST=lambda c: Answer(201, c.store.add_note(c.ids[0], c.body)),
 )
-route("service/tickets/{id}/notes/count", GET=lambda c: _count(c.store.notes(c.ids[0]), c, "notes"))
+route(
+    "service/tickets/{id}/notes/count",
+    GET=lambda c: _count(c.store.notes(c.ids[0]), c, "ServiceNote"),
+)
 route("service/tickets/{id}/notes/{id}", GET=_note)
 route(
-    "service/tickets/{id}/allNotes", GET=lambda c: _list(c.store.all_notes(c.ids[0]), c, "allNotes")
+    "service/tickets/{id}/allNotes",
+    GET=lambda c: _list(c.store.all_notes(c.ids[0]), c, "ServiceTicketNote"),
 )
 route(
     "time/entries",
-    GET=_all("time_entries", "time"),
+    GET=_all("time_entries", "TimeEntry"),
     POST=lambda c: Answer(201, c.store.add_time_entry(c.body)),
 )
-route("time/entries/count", GET=_all_count("time_entries", "time"))
+route("time/entries/count", GET=_all_count("time_entries", "TimeEntry"))
 route("time/entries/{id}", GET=_time_entry)
-route("service/boards", GET=_all("boards", "boards"))
-route("service/boards/count", GET=_all_count("boards", "boards"))
+route("service/boards", GET=_all("boards", "Board"))
+route("service/boards/count", GET=_all_count("boards", "Board"))
 route("service/boards/{id}", GET=lambda c: _one(c.store.board(c.ids[0]), c))
 route(
     "service/boards/{id}/statuses",
-    GET=lambda c: _list(c.store.board_statuses(c.ids[0]), c, "statuses"),
+    GET=lambda c: _list(c.store.board_statuses(c.ids[0]), c, "BoardStatus"),
 )
 route(
     "service/boards/{id}/statuses/count",
-    GET=lambda c: _count(c.store.board_statuses(c.ids[0]), c, "statuses"),
+    GET=lambda c: _count(c.store.board_statuses(c.ids[0]), c, "BoardStatus"),
 )
 route("service/boards/{id}/statuses/{id}", GET=_status)
-route("system/members", GET=_all("members", "members"))
-route("system/members/count", GET=_all_count("members", "members"))
+route("system/members", GET=_all("members", "Member"))
+route("system/members/count", GET=_all_count("members", "Member"))
 route("system/members/{id}", GET=_by_id("members", "Member"))
 route("system/info", GET=system_info)
 route("system/members/{identifier}/tokens", POST=member_tokens)
-route("company/companies", GET=_all_schema("companies", "Company"))
-route("company/companies/count", GET=_count_schema("companies", "Company"))
+route("company/companies", GET=_all("companies", "Company"))
+route("company/companies/count", GET=_all_count("companies", "Company"))
 route("company/companies/{id}", GET=_by_id("companies", "Company"))
-route("time/workTypes", GET=_all_schema("work_types", "WorkType"))
-route("time/workTypes/count", GET=_count_schema("work_types", "WorkType"))
+route("time/workTypes", GET=_all("work_types", "WorkType"))
+route("time/workTypes/count", GET=_all_count("work_types", "WorkType"))
 route("time/workTypes/{id}", GET=_by_id("work_types", "WorkType"))
-route("time/workRoles", GET=_all_schema("work_roles", "WorkRole"))
-route("time/workRoles/count", GET=_count_schema("work_roles", "WorkRole"))
+route("time/workRoles", GET=_all("work_roles", "WorkRole"))
+route("time/workRoles/count", GET=_all_count("work_roles", "WorkRole"))
 route("time/workRoles/{id}", GET=_by_id("work_roles", "WorkRole"))
 
 __all__ = ["Answer", "CWError", "Ctx", "find"]
