@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +266,30 @@ def test_answers_drop_fields_the_schema_lacks(connectwise_sandbox) -> None:
         assert not {"dateCreated", "createdBy", "ticketId", "internalFlag"} & set(row)
     entry = next(r for r in rows if r["noteType"] == "TimeEntryNote")
     assert entry["timeStart"] and entry["timeEnd"]
+
+
+# ---- provenance: every model names the sources its field list comes from ---------------------
+_SCHEMA_JSON = Path(schema.__file__).with_name("schema.json")
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "connectwise-schema.json"
+
+
+def test_every_model_names_its_sources() -> None:
+    loaded = json.loads(_SCHEMA_JSON.read_text(encoding="utf-8"))
+    sources = loaded["_model_sources"]
+    assert set(sources) == set(loaded["models"])
+    for model, entry in sources.items():
+        assert set(entry["sources"]) <= {"pyconnectwise", "go"} and entry["sources"], model
+        assert entry["note"].strip(), model
+    # issue 13: the models added later were cross-checked with the second (Go) client too
+    for model in ("Company", "WorkType", "WorkRole", "Token"):
+        assert sources[model]["sources"] == ["pyconnectwise", "go"], model
+
+
+@pytest.mark.skipif(not _SHARED.exists(), reason="the shared field lists are not beside the repo")
+def test_models_hold_the_union_of_both_published_field_lists() -> None:
+    shared = json.loads(_SHARED.read_text(encoding="utf-8"))
+    for key in ("models", "models_go"):
+        for model, spec in shared[key].items():
+            if model in schema.models():
+                missing = set(spec["fields"]) - set(schema.fields(model))
+                assert not missing, (key, model, missing)

@@ -4,6 +4,9 @@
 the field lists of two generated clients of ConnectWise's OpenAPI schema. Each field has a JSON
 ``type`` (``string``, ``integer``, ``number``, ``boolean``, ``object``, ``array``), ``nullable``,
 and, for nested published models, ``model``; string enums list their values in ``enum``.
+``_model_sources`` in ``schema.json`` names, per model, the sources its field list was read from
+(HealthITAU/pyconnectwise and ai-connor/connectwise; Company, WorkType, WorkRole and Token were
+cross-checked with both) and how each difference was decided: a field in either source belongs.
 
 Real ConnectWise refuses a body with a member its model lacks::
 
