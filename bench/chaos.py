@@ -34,11 +34,18 @@ from flask_connectwise.delivery import reference_line
 from flask_connectwise.extension import state
 from flask_connectwise.models import DELIVERED
 from flask_connectwise.sandbox import Sandbox
+from flask_connectwise.sandbox.errors import for_status
 from flask_connectwise.urlpolicy import GuardedAdapter
 from flask_connectwise.worker import OutboxWorker, TenantThrottle
 
 TICKET = 12345
 TENANT = "chaos"
+
+
+def connectwise_error(status: int) -> bytes:
+    """The body the sandbox (like real ConnectWise, CONNECTWISE_API.md §10) sends for a generic
+    error: ``{"code": "ConnectWiseApi", "message": ..., "errors": null}``."""
+    return json.dumps(for_status(status).body()).encode()
 
 
 class ChaosAdapter(GuardedAdapter):
@@ -97,7 +104,7 @@ class ChaosAdapter(GuardedAdapter):
             return self._synthetic(
                 request,
                 429,
-                b'{"code":"TooManyRequests","message":"slow down"}',
+                connectwise_error(429),
                 {"Retry-After": "0.2", "Content-Type": "application/json"},
             )
         if fault == "502-before":
@@ -110,7 +117,9 @@ class ChaosAdapter(GuardedAdapter):
                 urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError())
             )
         if fault == "500-after-apply":
-            return self._synthetic(request, 500, b"Internal error", {"Content-Type": "text/html"})
+            return self._synthetic(
+                request, 500, connectwise_error(500), {"Content-Type": "application/json"}
+            )
         if fault == "invalid-json-after-apply":
             response._content = b'{"id": 1, "trunc'
         return response

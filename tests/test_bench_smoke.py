@@ -133,3 +133,23 @@ def test_load_lists_each_undelivered_change_with_its_failed_steps(capsys):
         "    Something went wrong",
         "  no answer: ReadTimeout (contoso ticket 4, 30000 ms)",
     ]
+
+
+@pytest.mark.parametrize("fault,status", [("429", 429), ("500-after-apply", 500)])
+def test_chaos_faults_answer_like_connectwise(monkeypatch, fault, status):
+    """bench/chaos.py's injected 429/500 carry the sandbox's (real ConnectWise's) generic error
+    body, ``ConnectWiseApi`` with ``errors: null``, never an invented code."""
+    import requests
+
+    from bench.chaos import ChaosAdapter
+
+    adapter = ChaosAdapter(rate=1.0, seed=1)
+    monkeypatch.setattr(adapter, "_pick", lambda: fault)
+    monkeypatch.setattr(
+        "flask_connectwise.urlpolicy.GuardedAdapter.send", lambda self, request, **kw: None
+    )
+    request = requests.Request("GET", "http://127.0.0.1:9/v4_6_release/apis/3.0/x").prepare()
+    response = adapter.send(request)
+    assert response.status_code == status
+    body = response.json()
+    assert body["code"] == "ConnectWiseApi" and body["errors"] is None and body["message"]
