@@ -62,6 +62,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("CONNECTWISE_SEARCH_LIMIT", 25, "Most tickets one search returns (at most 100)."),
     Setting("CONNECTWISE_NOTE_MAX_LENGTH", 4000, "Longest note text accepted, characters."),
+    Setting("CONNECTWISE_MIN_MINUTES", 1, "Shortest time one change may log, minutes."),
+    Setting(
+        "CONNECTWISE_MAX_MINUTES",
+        480,
+        "Longest time one change may log, minutes (the field's minutes input and the API's "
+        "`hours`/`minutes` are refused above it).",
+    ),
+    Setting(
+        "CONNECTWISE_REQUIRE_MEMBER",
+        True,
+        "Refuse time entries when the operator has no ConnectWise member (no `current_member`): "
+        "the API answers 400 `member_required`, forms log the note and skip the time entry. "
+        "`False` bills such time to the API member, as before.",
+    ),
+    Setting(
+        "CONNECTWISE_MEMBER_CACHE_SECONDS",
+        300,
+        "How long the check of a member (exists, active, not an API member) is reused.",
+    ),
     Setting(
         "CONNECTWISE_CSRF_HEADER",
         "X-CSRFToken",

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from . import choices
+from .choices import SCOPE_LISTED, SCOPE_UNSET, BoardStatusChoice, CompanyChoice, WorkChoice
 from .crypto import Cell, Keyring
 from .models import CREDENTIALS_TABLE, SECRET_COLUMNS, Models
 from .urlpolicy import UnsafeURLError, URLPolicy
@@ -38,12 +40,48 @@ class TenantSettings:
     auto_update_status: bool = False
     default_status_id: int | None = None
     revision: int = 1
+    #: ``unset`` (no choice yet: every company, with a warning), ``all`` or ``listed``.
+    company_scope: str = SCOPE_UNSET
+    #: The companies whose tickets may be picked (``company_scope == "listed"``).
+    companies: tuple[CompanyChoice, ...] = ()
+    work_type: WorkChoice | None = None
+    work_role: WorkChoice | None = None
+    #: Sent on every time entry; ``None`` lets ConnectWise decide.
+    billable_option: str | None = None
+    #: ``internal`` (default), ``discussion`` or ``resolution``.
+    note_visibility: str = "internal"
+    #: Let ConnectWise e-mail the ticket's contact about Discussion notes.
+    email_contact: bool = False
+    board_statuses: tuple[BoardStatusChoice, ...] = ()
+    #: ``refuse`` a ticket a change cannot fully use, or ``warn`` and skip what cannot succeed.
+    ticket_policy: str = "refuse"
 
     def __repr__(self) -> str:
         return (
             f"TenantSettings(tenant_id={self.tenant_id!r}, base_url={self.base_url!r}, "
             f"company_id={self.company_id!r}, revision={self.revision})"
         )
+
+    @property
+    def company_ids(self) -> tuple[int, ...] | None:
+        """The companies searches and tickets are limited to; ``None``: not limited."""
+        if self.company_scope != SCOPE_LISTED:
+            return None
+        return tuple(c.id for c in self.companies)
+
+    @property
+    def company_names(self) -> str:
+        """The tenant's companies for messages: "Contoso Ltd or Contoso Labs"."""
+        return " or ".join(c.label for c in self.companies)
+
+    def serves_company(self, company_id: int | None) -> bool:
+        """Whether a ticket of ``company_id`` belongs to this tenant."""
+        ids = self.company_ids
+        return ids is None or company_id in ids
+
+    def status_for_board(self, board_id: int | None) -> BoardStatusChoice | None:
+        """The status mapped for ``board_id``, or ``None``."""
+        return next((c for c in self.board_statuses if c.board_id == board_id), None)
 
 
 def mask(hint: str | None) -> str:
@@ -69,6 +107,19 @@ class CredentialsInput:
     auto_update_status: bool | None
     default_status_id: int | None
     clear_default_status: bool = False
+    # ``None`` (or the ``keep_*`` flags): the key was left out, keep the stored value.
+    company_scope: str | None = None
+    companies: tuple[CompanyChoice, ...] | None = None
+    work_type: WorkChoice | None = None
+    keep_work_type: bool = True
+    work_role: WorkChoice | None = None
+    keep_work_role: bool = True
+    billable_option: str | None = None
+    keep_billable_option: bool = True
+    note_visibility: str | None = None
+    email_contact: bool | None = None
+    board_statuses: tuple[BoardStatusChoice, ...] | None = None
+    ticket_policy: str | None = None
 
     @classmethod
     def parse(cls, payload: Any, policy: URLPolicy) -> CredentialsInput:
@@ -94,6 +145,24 @@ class CredentialsInput:
         if auto is not None and not isinstance(auto, bool):
             raise InputError("autoUpdateStatus", "autoUpdateStatus must be true or false")
         status_given = "defaultStatusId" in payload
+        email = payload.get("emailContact")
+        if email is not None and not isinstance(email, bool):
+            raise InputError("emailContact", "emailContact must be true or false")
+        companies = (
+            choices.parse_companies(payload["companies"])
+            if payload.get("companies") is not None
+            else None
+        )
+        scope = payload.get("companyScope")
+        scope = choices.parse_scope(scope) if scope is not None else None
+        if scope is None and companies is not None:
+            scope = SCOPE_LISTED if companies else None
+        if scope == SCOPE_LISTED and not companies:
+            raise InputError(
+                "companies",
+                "Choose at least one company, or set companyScope to \"all\" for a tenant that"
+                " serves every company",
+            )
         return cls(
             base_url=base_url,
             company_id=company_id,
@@ -106,6 +175,30 @@ class CredentialsInput:
             auto_update_status=auto,
             default_status_id=optional_whole_number(payload, "defaultStatusId", low=1, high=MAX_ID),
             clear_default_status=status_given and payload.get("defaultStatusId") in (None, ""),
+            company_scope=scope,
+            companies=companies,
+            work_type=choices.parse_work(payload.get("workType"), "workType"),
+            keep_work_type="workType" not in payload,
+            work_role=choices.parse_work(payload.get("workRole"), "workRole"),
+            keep_work_role="workRole" not in payload,
+            billable_option=choices.parse_billable(payload.get("billableOption")),
+            keep_billable_option="billableOption" not in payload,
+            note_visibility=(
+                choices.parse_visibility(payload["noteVisibility"])
+                if payload.get("noteVisibility") is not None
+                else None
+            ),
+            email_contact=email,
+            board_statuses=(
+                choices.parse_board_statuses(payload["boardStatuses"])
+                if "boardStatuses" in payload
+                else None
+            ),
+            ticket_policy=(
+                choices.parse_policy(payload["ticketPolicy"])
+                if payload.get("ticketPolicy") is not None
+                else None
+            ),
         )
 
 
@@ -151,6 +244,15 @@ class CredentialsStore:
             public_key=secrets["public_key"],
             private_key=secrets["private_key"],
             client_id=secrets["client_id"],
+            company_scope=row.company_scope or SCOPE_UNSET,
+            companies=choices.load_companies(row.companies),
+            work_type=choices.load_work(row.work_type),
+            work_role=choices.load_work(row.work_role),
+            billable_option=row.billable_option,
+            note_visibility=row.note_visibility or "internal",
+            email_contact=bool(row.email_contact),
+            board_statuses=choices.load_board_statuses(row.board_statuses),
+            ticket_policy=row.ticket_policy or "refuse",
         )
 
     def save(self, tenant_id: str, data: CredentialsInput, *, actor: str | None = None) -> Any:
@@ -200,12 +302,47 @@ class CredentialsStore:
             row.default_status_id = data.default_status_id
         elif data.clear_default_status:
             row.default_status_id = None
+        self._save_choices(row, data, creating)
         row.revision = (row.revision or 0) + 1
         row.updated_by = actor
         row.last_error = None
         if creating:
             self._session.add(row)
         return row
+
+    @staticmethod
+    def _save_choices(row: Any, data: CredentialsInput, creating: bool) -> None:
+        """The tenant's company, time and status choices (left-out keys keep stored ones)."""
+        if data.companies is not None:
+            row.companies = choices.dump(data.companies)
+        if data.company_scope is not None:
+            row.company_scope = data.company_scope
+            if data.company_scope != SCOPE_LISTED and data.companies is None:
+                row.companies = None
+        elif creating:
+            row.company_scope = SCOPE_UNSET
+        if row.company_scope == SCOPE_LISTED and not choices.load_companies(row.companies):
+            raise InputError("companies", "Choose at least one company")
+        if not data.keep_work_type:
+            row.work_type = choices.dump(data.work_type)
+        if not data.keep_work_role:
+            row.work_role = choices.dump(data.work_role)
+        if not data.keep_billable_option:
+            row.billable_option = data.billable_option
+        if data.note_visibility is not None:
+            row.note_visibility = data.note_visibility
+        elif creating:
+            row.note_visibility = "internal"
+        if data.email_contact is not None:
+            row.email_contact = data.email_contact
+        elif creating:
+            row.email_contact = False
+        if data.board_statuses is not None:
+            row.board_statuses = choices.dump(data.board_statuses)
+        if data.ticket_policy is not None:
+            row.ticket_policy = data.ticket_policy
+        elif creating:
+            row.ticket_policy = "refuse"
 
     @staticmethod
     def public_view(row: Any | None) -> dict[str, Any]:
@@ -221,6 +358,16 @@ class CredentialsStore:
                 "defaultTimeMinutes": 15,
                 "autoUpdateStatus": False,
                 "defaultStatusId": None,
+                "companyScope": SCOPE_UNSET,
+                "companies": [],
+                "workType": None,
+                "workRole": None,
+                "billableOption": None,
+                "noteVisibility": "internal",
+                "emailContact": False,
+                "boardStatuses": [],
+                "ticketPolicy": "refuse",
+                "warnings": [],
                 "updatedAt": None,
                 "lastVerifiedAt": None,
                 "lastError": None,
@@ -235,10 +382,39 @@ class CredentialsStore:
             "defaultTimeMinutes": row.default_time_minutes,
             "autoUpdateStatus": row.auto_update_status,
             "defaultStatusId": row.default_status_id,
+            "companyScope": row.company_scope or SCOPE_UNSET,
+            "companies": [choices.company_json(c) for c in choices.load_companies(row.companies)],
+            "workType": choices.work_json(choices.load_work(row.work_type)),
+            "workRole": choices.work_json(choices.load_work(row.work_role)),
+            "billableOption": row.billable_option,
+            "noteVisibility": row.note_visibility or "internal",
+            "emailContact": bool(row.email_contact),
+            "boardStatuses": [
+                choices.board_status_json(c)
+                for c in choices.load_board_statuses(row.board_statuses)
+            ],
+            "ticketPolicy": row.ticket_policy or "refuse",
+            "warnings": setting_warnings(row),
             "updatedAt": _iso(row.updated_at),
             "lastVerifiedAt": _iso(row.last_verified_at),
             "lastError": row.last_error,
         }
+
+
+def setting_warnings(row: Any) -> list[str]:
+    """Plain-words warnings about a tenant's choices (the API's ``warnings``, the admin view)."""
+    warnings = []
+    if (row.company_scope or SCOPE_UNSET) == SCOPE_UNSET:
+        warnings.append(
+            "No ConnectWise company chosen: operators can pick any company's tickets. Choose"
+            " this tenant's companies, or \"All companies\" for your own internal tenant."
+        )
+    if not row.work_type or not row.work_role:
+        warnings.append(
+            "No default work type or work role: ConnectWise tenants that require them will"
+            " refuse time entries. Choose both."
+        )
+    return warnings
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -114,6 +114,25 @@ class CredentialsRow(_Row):
     updated_by: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
     last_verified_at: Mapped[datetime | None] = mapped_column(sa.DateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    # What the tenant serves and how its changes are logged (see credentials.TenantSettings);
+    # the JSON columns hold ids with the names ConnectWise gave when they were chosen.
+    company_scope: Mapped[str] = mapped_column(
+        sa.String(8), nullable=False, default="unset", server_default="unset"
+    )
+    companies: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    work_type: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    work_role: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    billable_option: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    note_visibility: Mapped[str] = mapped_column(
+        sa.String(16), nullable=False, default="internal", server_default="internal"
+    )
+    email_contact: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
+    board_statuses: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    ticket_policy: Mapped[str] = mapped_column(
+        sa.String(8), nullable=False, default="refuse", server_default="refuse"
+    )
 
     def __repr__(self) -> str:
         return f"<ConnectWiseCredentials tenant={self.tenant_id!r} company={self.company_id!r}>"
@@ -189,6 +208,12 @@ class ChangeLogRow(_Row):
     )
     status_attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     status_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: Note visibility (``internal``, ``discussion``, ``resolution``); ``None``: from ``internal``.
+    visibility: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
+    #: The status is chosen at delivery from the tenant's board → status map.
+    auto_status: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
 
     def step(self, step: Step) -> StepColumns:
         """The columns of ``step`` (attempts read as 0 before the row's first flush)."""

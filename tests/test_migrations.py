@@ -50,7 +50,7 @@ def test_upgrade_matches_the_models_and_downgrade_removes_everything(host):
     assert diff == []
     with db.engine.connect() as conn:
         heads = {row[0] for row in conn.execute(sa.text("select version_num from alembic_version"))}
-    assert "cw0001" in heads
+    assert "cw0002" in heads
     downgrade(revision="connectwise@base")
     assert tables(db) & TABLES == set()
 
@@ -63,10 +63,61 @@ def test_the_branch_is_labelled_and_rooted():
     config.set_main_option("script_location", REPO_MIGRATIONS)
     cw_migrate.add_version_location(config)
     script = ScriptDirectory.from_config(config)
-    base = script.get_revision("connectwise@head")
+    # One straight line from the branch's single head down to its labelled root.
+    head = script.get_revision("connectwise@head")
+    chain = list(script.iterate_revisions(head.revision, "base"))
+    assert [rev.revision for rev in chain] == ["cw0002", "cw0001"]
+    base = chain[-1]
     assert base.down_revision is None and "connectwise" in base.branch_labels
+
+
+def test_cw0002_keeps_existing_rows_with_todays_behaviour_and_downgrades(host):
+    """A tenant stored before cw0002 keeps its credentials and gets the defaults that keep
+    today's behaviour (company scope ``unset``, internal notes, refuse policy); a change row
+    keeps its steps; downgrading to cw0001 drops only the new columns."""
+    _app, db = host
+    upgrade(revision="cw0001")
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into connectwise_credentials (tenant_id, base_url, company_id,"
+                " public_key, private_key, client_id, public_key_hint, client_id_hint,"
+                " default_time_minutes, auto_update_status, revision, created_at, updated_at)"
+                " values ('t1', 'https://cw.example', 'acme', 'c1', 'c2', 'c3', '', '', 15,"
+                " false, 1, '2026-01-01', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "insert into connectwise_change_log (reference, tenant_id, ticket_id,"
+                " note_text, internal, request_hash, state, created_at, updated_at,"
+                " note_state, note_attempts, time_state, time_attempts, status_state,"
+                " status_attempts) values ('ref1', 't1', 12345, 'x', false, 'h', 'pending',"
+                " '2026-01-01', '2026-01-01', 'pending', 0, 'skipped', 0, 'skipped', 0)"
+            )
+        )
+    upgrade(revision="cw0002")
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "select company_scope, companies, note_visibility, email_contact,"
+                " ticket_policy, public_key from connectwise_credentials"
+            )
+        ).one()
+        change = conn.execute(
+            sa.text("select visibility, auto_status, note_state from connectwise_change_log")
+        ).one()
+    assert tuple(row) == ("unset", None, "internal", False, "refuse", "c1")
+    assert tuple(change) == (None, False, "pending")
+    downgrade(revision="cw0001")
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("connectwise_credentials")}
+    assert "company_scope" not in columns and "public_key" in columns
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from connectwise_change_log")).scalar() == 1
+    downgrade(revision="connectwise@base")
 
 
 def test_versions_are_package_data():
     assert Path(cw_migrate.versions_path()).is_dir()
     assert any(Path(cw_migrate.versions_path()).glob("cw0001_*.py"))
+    assert any(Path(cw_migrate.versions_path()).glob("cw0002_*.py"))
