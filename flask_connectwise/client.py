@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote as urlquote
@@ -43,7 +43,18 @@ from .errors import (
     StatusNotOnBoardError,
     UnavailableError,
 )
-from .records import Board, BoardStatus, Member, Note, SystemInfo, Ticket, TimeEntry
+from .records import (
+    Board,
+    BoardStatus,
+    Company,
+    Member,
+    Note,
+    SystemInfo,
+    Ticket,
+    TimeEntry,
+    WorkRole,
+    WorkType,
+)
 from .redaction import Redactor, basic_token
 from .retry import RetryPolicy
 from .urlpolicy import UnsafeURLError, split_url
@@ -67,6 +78,22 @@ MAX_SEARCH_LIMIT = 100
 SEARCH_OVERFETCH = 10
 #: ConnectWise's largest page.
 MAX_PAGE_SIZE = 1000
+#: Fields asked for when reading members.
+MEMBER_FIELDS = "id,identifier,firstName,lastName,primaryEmail,inactiveFlag,licenseClass"
+#: A note's visibility -> the ServiceNote display flag set; a time entry's ``add_to`` -> the
+#: TimeEntry flag that copies its notes onto the ticket the same way.
+NOTE_VISIBILITY_FLAGS = {
+    "discussion": "detailDescriptionFlag",
+    "internal": "internalAnalysisFlag",
+    "resolution": "resolutionFlag",
+}
+ADD_TO_FLAGS = {
+    "discussion": "addToDetailDescriptionFlag",
+    "internal": "addToInternalAnalysisFlag",
+    "resolution": "addToResolutionFlag",
+}
+#: TimeEntry ``billableOption`` values.
+BILLABLE_OPTIONS = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
 
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 _CODEBASE_TTL = 3600.0
@@ -599,8 +626,20 @@ class ConnectWiseClient:
 
     # -- tickets -----------------------------------------------------------------------------
 
-    def search_tickets(self, text: str, *, limit: int = 25, open_only: bool = True) -> list[Ticket]:
+    def search_tickets(
+        self,
+        text: str,
+        *,
+        limit: int = 25,
+        open_only: bool = True,
+        company_ids: Sequence[int] | None = None,
+    ) -> list[Ticket]:
         """Tickets matching ``text``, newest first.
+
+        ``company_ids`` limits every match (the ticket number too) to tickets of those
+        ConnectWise companies, in the condition itself (``company/id in (250,251)``, built from
+        ints only), so the ``limit`` results are the right ones; an empty sequence finds
+        nothing, ``None`` (the default) does not limit.
 
         All digits: the ticket with that id (whatever its state) first, then tickets whose
         summary contains the digits. Otherwise: tickets whose summary contains the text. With
@@ -615,6 +654,14 @@ class ConnectWiseClient:
         summary = cond.contains_all("summary", query)
         if not summary:
             return []
+        company = ""
+        allowed: frozenset[int] | None = None
+        if company_ids is not None:
+            ids = list(company_ids)
+            if not ids:
+                return []
+            company = cond.one_of_ids("company/id", ids)  # ValueError for anything but ints
+            allowed = frozenset(ids)
         limit = max(1, min(int(limit), MAX_SEARCH_LIMIT))
         exact_check = cond.needs_exact_check(query)
         if open_only:
@@ -624,6 +671,7 @@ class ConnectWiseClient:
         conditions = summary
         if exact_id:
             conditions = cond.any_of([cond.equals("id", exact_id), summary])
+        conditions = cond.all_of(conditions, company)
         rows = self._list(
             "service/tickets",
             {
@@ -635,6 +683,8 @@ class ConnectWiseClient:
         )
         tickets = [Ticket.from_api(row) for row in rows]
         self._remember_boards(tickets)
+        if allowed is not None:
+            tickets = [t for t in tickets if t.company_id in allowed]
         if exact_check:
             found = [t for t in tickets if t.id == exact_id or cond.matches(t.summary, query)]
             if len(rows) >= limit * SEARCH_OVERFETCH and len(found) < limit:
@@ -665,24 +715,38 @@ class ConnectWiseClient:
         *,
         member: str | int | Member | None = None,
         internal: bool = False,
+        visibility: str | None = None,
+        email_contact: bool = False,
         process_notifications: bool = False,
     ) -> Note:
         """Add a note, shown as Discussion, or as Internal Analysis when ``internal``.
 
-        ConnectWise refuses a note without a display flag; exactly one is set. Workflow e-mails
-        are off unless ``process_notifications``. ``member`` attributes the note (an identifier,
-        a member id or a :class:`Member`); without it ConnectWise attributes it to the API member.
+        ``visibility`` (``"discussion"``, ``"internal"`` or ``"resolution"``), when given, wins
+        over ``internal`` and sets ``detailDescriptionFlag``, ``internalAnalysisFlag`` or
+        ``resolutionFlag``. ConnectWise refuses a note without a display flag; exactly one is set.
+
+        ``email_contact`` asks for the ticket's contact to be e-mailed. The published ServiceNote
+        has no per-note contact e-mail flag, so this sends ``processNotifications: true``: the
+        board's notification rules run, and they e-mail the contact on Discussion notes. It is
+        honoured only for a Discussion note; an Internal Analysis or Resolution note is never
+        e-mailed this way (``processNotifications: false`` is sent). ``process_notifications``
+        runs the workflow notifications whatever the visibility (off by default).
+
+        ``member`` attributes the note (an identifier, a member id or a :class:`Member`); without
+        it ConnectWise attributes it to the API member.
         """
         _positive_id(ticket_id, "ticket id")
         if not isinstance(text, str) or not text.strip():
             raise ValueError("note text must not be empty")
-        body: dict[str, Any] = {
-            "text": text,
-            "detailDescriptionFlag": not internal,
-            "internalAnalysisFlag": bool(internal),
-            "resolutionFlag": False,
-            "processNotifications": bool(process_notifications),
-        }
+        if visibility is None:
+            visibility = "internal" if internal else "discussion"
+        if visibility not in NOTE_VISIBILITY_FLAGS:
+            raise ValueError("visibility must be one of " + ", ".join(NOTE_VISIBILITY_FLAGS))
+        notify = bool(process_notifications) or (bool(email_contact) and visibility == "discussion")
+        body: dict[str, Any] = {"text": text}
+        for name, flag in NOTE_VISIBILITY_FLAGS.items():
+            body[flag] = name == visibility
+        body["processNotifications"] = notify
         ref = _member_ref(member)
         if ref:
             body["member"] = ref
@@ -707,14 +771,38 @@ class ConnectWiseClient:
         member: str | int | Member | None = None,
         notes: str | None = None,
         start: datetime | None = None,
+        work_type: int | None = None,
+        work_role: int | None = None,
+        billable_option: str | None = None,
+        add_to: str | None = None,
     ) -> TimeEntry:
         """Charge ``hours`` (more than 0, at most 24) to the ticket.
 
         ``start`` must be timezone-aware and is sent in UTC; by default the entry ends now.
+        ``work_type`` and ``work_role`` (ids from :meth:`work_types` / :meth:`work_roles`) are
+        sent as ``{"id": N}``; ``billable_option`` is one of ``Billable``, ``DoNotBill``,
+        ``NoCharge``, ``NoDefault``; ``add_to`` (``"discussion"``, ``"internal"`` or
+        ``"resolution"``) copies the entry's notes onto the ticket there: exactly that one of
+        ``addToDetailDescriptionFlag`` / ``addToInternalAnalysisFlag`` / ``addToResolutionFlag``
+        is true. Left at ``None``, each is not sent and ConnectWise applies its defaults.
         """
         _positive_id(ticket_id, "ticket id")
         if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24:
             raise ValueError("hours must be more than 0 and at most 24")
+        extra: dict[str, Any] = {}
+        if work_type is not None:
+            extra["workType"] = {"id": _positive_id(work_type, "work type id")}
+        if work_role is not None:
+            extra["workRole"] = {"id": _positive_id(work_role, "work role id")}
+        if billable_option is not None:
+            if billable_option not in BILLABLE_OPTIONS:
+                raise ValueError("billable_option must be one of " + ", ".join(BILLABLE_OPTIONS))
+            extra["billableOption"] = billable_option
+        if add_to is not None:
+            if add_to not in ADD_TO_FLAGS:
+                raise ValueError("add_to must be one of " + ", ".join(ADD_TO_FLAGS))
+            for name, flag in ADD_TO_FLAGS.items():
+                extra[flag] = name == add_to
         duration = timedelta(hours=float(hours))
         if start is None:
             end = datetime.now(UTC).replace(microsecond=0)
@@ -734,6 +822,7 @@ class ConnectWiseClient:
             body["member"] = ref
         if notes:
             body["notes"] = notes
+        body.update(extra)
         data = self._call("POST", "time/entries", body=body, idempotent=False)
         return TimeEntry.from_api(self._record(data))
 
@@ -764,6 +853,61 @@ class ConnectWiseClient:
             },
         )
         return [Board.from_api(row) for row in rows]
+
+    def companies(self, text: str = "", *, limit: int = 25) -> list[Company]:
+        """Companies whose name or identifier contains ``text`` (all when empty), by name;
+        deleted companies are left out. Text with nothing searchable left returns ``[]``."""
+        limit = max(1, min(int(limit), MAX_PAGE_SIZE))
+        query = cond.search_text(str(text or ""))
+        match = ""
+        if query:
+            match = cond.any_of(
+                [cond.contains_all("name", query), cond.contains_all("identifier", query)]
+            )
+            if not match:
+                return []
+        exact_check = bool(query) and cond.needs_exact_check(query)
+        rows = self._list(
+            "company/companies",
+            {
+                "conditions": cond.all_of(cond.equals("deletedFlag", False), match),
+                "orderBy": "name asc",
+                "pageSize": min(limit * SEARCH_OVERFETCH, MAX_PAGE_SIZE) if exact_check else limit,
+                "fields": "id,identifier,name,deletedFlag",
+            },
+        )
+        found = [Company.from_api(row) for row in rows]
+        if exact_check:
+            found = [
+                c for c in found if cond.matches(c.name, query) or cond.matches(c.identifier, query)
+            ]
+        return found[:limit]
+
+    def work_types(self) -> list[WorkType]:
+        """The active time entry work types (up to 1,000), by name."""
+        rows = self._list(
+            "time/workTypes",
+            {
+                "conditions": cond.equals("inactiveFlag", False),
+                "orderBy": "name asc",
+                "pageSize": MAX_PAGE_SIZE,
+                "fields": "id,name,billTime,inactiveFlag",
+            },
+        )
+        return [WorkType.from_api(row) for row in rows]
+
+    def work_roles(self) -> list[WorkRole]:
+        """The active time entry work roles (up to 1,000), by name."""
+        rows = self._list(
+            "time/workRoles",
+            {
+                "conditions": cond.equals("inactiveFlag", False),
+                "orderBy": "name asc",
+                "pageSize": MAX_PAGE_SIZE,
+                "fields": "id,name,locationIds,inactiveFlag",
+            },
+        )
+        return [WorkRole.from_api(row) for row in rows]
 
     def board_statuses(self, board_id: int, *, refresh: bool = False) -> list[BoardStatus]:
         """The statuses of a service board, in board order (cached for a few minutes)."""
@@ -865,11 +1009,47 @@ class ConnectWiseClient:
             "system/members",
             {
                 "conditions": cond.all_of(cond.any_of(by), cond.equals("inactiveFlag", False)),
-                "fields": "id,identifier,firstName,lastName,primaryEmail,inactiveFlag",
+                "fields": MEMBER_FIELDS,
                 "pageSize": 2,
             },
         )
         return Member.from_api(rows[0]) if rows else None
+
+    def member(self, identifier_or_id: str | int | Member) -> Member:
+        """The member with this identifier (or member id), active or not, with its
+        ``license_class``: the caller decides whether it may be used. Not cached.
+
+        :class:`NotFoundError` when ConnectWise has no such member.
+        """
+        if isinstance(identifier_or_id, Member):
+            identifier_or_id = identifier_or_id.id
+        if isinstance(identifier_or_id, int) and not isinstance(identifier_or_id, bool):
+            member_id = _positive_id(identifier_or_id, "member id")
+            rows = self._list(
+                "system/members",
+                {
+                    "conditions": cond.equals("id", member_id),
+                    "fields": MEMBER_FIELDS,
+                    "pageSize": 1,
+                },
+            )
+            what = f"member id {member_id}"
+        else:
+            value = " ".join(str(identifier_or_id or "").split())
+            if not cond.clean_text(value):
+                raise NotFoundError("No ConnectWise member has an empty identifier")
+            rows = self._list(
+                "system/members",
+                {
+                    "conditions": cond.equals("identifier", value),
+                    "fields": MEMBER_FIELDS,
+                    "pageSize": 1,
+                },
+            )
+            what = f"member {cond.clean_text(value)!r}"
+        if not rows:
+            raise NotFoundError(f"ConnectWise has no {what}")
+        return Member.from_api(rows[0])
 
     def system_info(self) -> SystemInfo:
         """ConnectWise's version: the cheapest call that proves the credentials work."""

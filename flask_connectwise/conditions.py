@@ -84,6 +84,32 @@ def equals(name: str, value: int | bool | str) -> str:
     return f"{field(name)}={literal(value)}"
 
 
+#: The most ids one ``in (..)`` list holds (keeps the query string well under URL limits).
+MAX_IN_VALUES = 100
+
+
+def one_of_ids(name: str, ids: Iterable[int]) -> str:
+    """``name in (1,2)`` (``name=1`` for one id) from positive ints only, deduplicated and sorted.
+
+    Anything else (text, bools, floats, zero or negatives) is a :class:`ValueError`, so
+    user text can never reach the condition through this builder. No ids is an error too:
+    an empty list would match nothing in one server and everything in another.
+    """
+    values: set[int] = set()
+    for value in ids:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} ids must be positive integers, not {value!r}")
+        values.add(int(value))
+    if not values:
+        raise ValueError(f"{name}: at least one id is needed")
+    if len(values) > MAX_IN_VALUES:
+        raise ValueError(f"{name}: at most {MAX_IN_VALUES} ids")
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return equals(name, ordered[0])
+    return f"{field(name)} in ({','.join(str(v) for v in ordered)})"
+
+
 def contains(name: str, text: str) -> str:
     """``name contains "text"``: a case-insensitive substring match."""
     return f"{field(name)} contains {quote(text)}"

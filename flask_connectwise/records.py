@@ -252,6 +252,9 @@ class Member:
     last_name: str | None = None
     email: str | None = None
     inactive: bool = False
+    #: ConnectWise's ``licenseClass``: ``"F"`` a full member, ``"A"`` an API member (no person);
+    #: ``None`` when the answer did not say.
+    license_class: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Member:
@@ -262,7 +265,13 @@ class Member:
             last_name=_str(data.get("lastName")),
             email=_str(data.get("primaryEmail")) or _str(data.get("officeEmail")),
             inactive=bool(data.get("inactiveFlag", False)),
+            license_class=_str(data.get("licenseClass")),
         )
+
+    @property
+    def is_api_member(self) -> bool:
+        """True for an API member (``licenseClass`` ``"A"``): not a person to attribute work to."""
+        return self.license_class == "A"
 
     @property
     def name(self) -> str:
@@ -275,7 +284,70 @@ class Member:
             "name": self.name,
             "email": self.email,
             "inactive": self.inactive,
+            "licenseClass": self.license_class,
         }
+
+
+@dataclass(frozen=True)
+class Company:
+    """A ConnectWise company (a customer of the MSP, or the MSP itself)."""
+
+    id: int
+    identifier: str
+    name: str
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Company:
+        return cls(
+            id=int(data["id"]),
+            identifier=_str(data.get("identifier")) or "",
+            name=_str(data.get("name")) or "",
+        )
+
+    def to_json(self) -> JSON:
+        return {"id": self.id, "identifier": self.identifier, "name": self.name}
+
+
+@dataclass(frozen=True)
+class WorkType:
+    """A time entry work type; ``billable_option`` is its ``billTime`` (``Billable`` ...)."""
+
+    id: int
+    name: str
+    billable_option: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> WorkType:
+        return cls(
+            id=int(data["id"]),
+            name=_str(data.get("name")) or "",
+            billable_option=_str(data.get("billTime")),
+        )
+
+    def to_json(self) -> JSON:
+        return {"id": self.id, "name": self.name, "billableOption": self.billable_option}
+
+
+@dataclass(frozen=True)
+class WorkRole:
+    """A time entry work role; ``location_ids`` are the locations it is valid at."""
+
+    id: int
+    name: str
+    location_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> WorkRole:
+        raw = data.get("locationIds")
+        ids = (
+            tuple(i for i in (_int(v) for v in raw) if i is not None)
+            if isinstance(raw, list)
+            else ()
+        )
+        return cls(id=int(data["id"]), name=_str(data.get("name")) or "", location_ids=ids)
+
+    def to_json(self) -> JSON:
+        return {"id": self.id, "name": self.name, "locationIds": list(self.location_ids)}
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,27 @@ def drive(client: ConnectWiseClient) -> None:
     client.update_status(12345, target.id)
     client.find_member("jdoe")
     client.find_member("asmith@company.com")
+    # issue 14: the tenant's companies, time entry fields, note visibility, member lookup
+    client.search_tickets("printer", company_ids=[250, 251])
+    client.search_tickets("12345", company_ids=[250])
+    client.add_note(12345, "resolution note", visibility="resolution")
+    client.add_note(12345, "tell the contact", visibility="discussion", email_contact=True)
+    client.add_time_entry(
+        12345,
+        hours=0.25,
+        member="jdoe",
+        notes="typed",
+        work_type=5,
+        work_role=12,
+        billable_option="NoCharge",
+        add_to="internal",
+    )
+    client.member("jdoe")
+    client.member(176)
+    client.companies()
+    client.companies("contoso")
+    client.work_types()
+    client.work_roles()
 
 
 def test_client_requests_and_sandbox_answers_conform(captured) -> None:
@@ -97,6 +118,17 @@ def test_client_requests_and_sandbox_answers_conform(captured) -> None:
         ("PATCH", "service/tickets/N"),
     } <= writes
     assert ("GET", "system/info") in capture.routes()
+    assert {
+        ("GET", "company/companies"),
+        ("GET", "time/workTypes"),
+        ("GET", "time/workRoles"),
+    } <= capture.routes()
+    typed = [
+        sent
+        for method, path, sent, _answer, _status in capture.exchanges
+        if (method, path) == ("POST", "time/entries") and sent and "workType" in sent
+    ]
+    assert typed and {"workRole", "billableOption", "addToInternalAnalysisFlag"} <= set(typed[0])
 
 
 def test_every_sandbox_read_route_answers_only_schema_fields(connectwise_sandbox) -> None:
