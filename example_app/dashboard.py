@@ -2,7 +2,7 @@
 
 Saving applies the change to ``example_voice_configurations`` and, when the operator picked a
 ConnectWise ticket, logs "Voice configuration updated for <upn>: <what changed>" to it in the
-same transaction (``form.ticket.log_change(...)`` before ``db.session.commit()``).
+same transaction (each change named by its form label: "Phone number: +1 … → +1 …") (``form.ticket.log_change(...)`` before ``db.session.commit()``).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ DIAL_PLANS = [
     SelectChoice("UK-DialPlan", "UK-DialPlan"),
     SelectChoice("DE-DialPlan", "DE-DialPlan"),
 ]
-#: The fields a change note lists, with the words it uses for them.
+#: The fields a change note lists, with their form labels (the words the note uses for them).
 LABELS = {
-    "phone_number": "phone number",
-    "voice_routing_policy": "voice routing policy",
-    "dial_plan": "dial plan",
+    "phone_number": "Phone number",
+    "voice_routing_policy": "Voice routing policy",
+    "dial_plan": "Dial plan",
 }
 UPN_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 PHONE_RE = r"^\+[1-9][0-9 ]{5,24}$"
@@ -57,7 +57,7 @@ class VoiceConfigurationForm(FlaskForm):
         ],
     )
     phone_number = StringField(
-        "Phone number",
+        LABELS["phone_number"],
         validators=[
             Optional(),
             Length(max=32),
@@ -65,8 +65,10 @@ class VoiceConfigurationForm(FlaskForm):
         ],
         description="E.164, e.g. +1 425 555 0100. Empty: no number assigned.",
     )
-    voice_routing_policy = SelectField("Voice routing policy", choices=VOICE_ROUTING_POLICIES)
-    dial_plan = SelectField("Dial plan", choices=DIAL_PLANS)
+    voice_routing_policy = SelectField(
+        LABELS["voice_routing_policy"], choices=VOICE_ROUTING_POLICIES
+    )
+    dial_plan = SelectField(LABELS["dial_plan"], choices=DIAL_PLANS)
     ticket = TicketSearchField("ConnectWise ticket (optional)")
 
 
@@ -76,12 +78,12 @@ def snapshot(config: VoiceConfiguration | None) -> dict[str, str | None]:
 
 
 def describe_changes(before: Mapping[str, str | None], after: Mapping[str, str | None]) -> str:
-    """``phone number +1 555 0100 → +1 555 0199; dial plan Global → UK-DialPlan`` ("" if equal)."""
+    """``Phone number: +1 555 0100 → +1 555 0199; Dial plan: Global → UK-DialPlan`` ("" if equal)."""
     parts = []
     for name, label in LABELS.items():
         old, new = before.get(name), after.get(name)
         if old != new:
-            parts.append(f"{label} {old or '(none)'} → {new or '(none)'}")
+            parts.append(f"{label}: {old or '(none)'} → {new or '(none)'}")
     return "; ".join(parts)
 
 

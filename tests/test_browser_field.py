@@ -257,7 +257,7 @@ def test_flask_admin_create_and_edit_with_the_mouse(site, page, connectwise_sand
     )
     notes = connectwise_sandbox.notes(12345)
     assert len(notes) == before + 1
-    assert notes[-1]["text"].startswith('Created Device #2\n- name: "sip-02"\n- extension: "202"')
+    assert notes[-1]["text"].startswith('Created Device #2\n- Name: "sip-02"\n- Extension: "202"')
 
     page.goto(f"{site}/admin/device/edit/?id=1")
     page.locator("#extension").fill("205")
@@ -275,7 +275,7 @@ def test_flask_admin_create_and_edit_with_the_mouse(site, page, connectwise_sand
     )
     notes = connectwise_sandbox.notes(ticket_id)
     assert len(notes) == before + 1
-    assert notes[-1]["text"].startswith('Updated Device #1\n- extension: "201" → "205"')
+    assert notes[-1]["text"].startswith('Updated Device #1\n- Extension: "201" → "205"')
 
 
 def axe_script() -> Path:

@@ -440,7 +440,7 @@ def test_dashboard_saves_and_logs_what_changed(app, connectwise_sandbox):
     assert "Logged to ticket #12345: note added, 15 min logged, status set." in saved
     expected = (
         "Voice configuration updated for dana.lee@contoso.example: "
-        "phone number +1 425 555 0101 → +1 425 555 0199; dial plan US-DialPlan → UK-DialPlan"
+        "Phone number: +1 425 555 0101 → +1 425 555 0199; Dial plan: US-DialPlan → UK-DialPlan"
     )
     notes = connectwise_sandbox.notes(12345)
     assert len(notes) == before + 1 and notes[-1]["text"].startswith(expected)

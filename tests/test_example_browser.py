@@ -117,8 +117,8 @@ def test_dashboard_voice_change_is_logged_with_time_and_status(site, page, conne
     assert len(notes) == notes_before + 1
     assert notes[-1]["text"].startswith(
         "Voice configuration updated for sam.ortiz@contoso.example: "
-        "phone number +1 425 555 0102 → +1 425 555 0177; "
-        "voice routing policy International → Emergency-Only"
+        "Phone number: +1 425 555 0102 → +1 425 555 0177; "
+        "Voice routing policy: International → Emergency-Only"
     )
     assert notes[-1]["member"]["identifier"] == "jdoe"
     entry = connectwise_sandbox.time_entries(12345)[-1]
@@ -147,8 +147,8 @@ def test_3cx_user_create_and_update_are_logged(site, page, app, connectwise_sand
     note = connectwise_sandbox.notes(ticket)[-1]
     assert note["text"].startswith(
         "Created 3CX user ext. 303 (Lena Fischer)\n"
-        '- extension: "303"\n- first_name: "Lena"\n- last_name: "Fischer"\n'
-        '- email: "lena.fischer@fabrikam.example"\n- outbound_caller_id: "+1 813 555 0199"'
+        '- Extension: "303"\n- First name: "Lena"\n- Last name: "Fischer"\n'
+        '- Email: "lena.fischer@fabrikam.example"\n- Outbound caller ID: "+1 813 555 0199"'
     )
     assert "tenant" not in note["text"]
     assert note["member"]["identifier"] == "tech"
@@ -168,7 +168,7 @@ def test_3cx_user_create_and_update_are_logged(site, page, app, connectwise_sand
     )
     assert connectwise_sandbox.notes(12346)[-1]["text"].startswith(
         "Updated 3CX user ext. 303 (Lena Fischer)\n"
-        '- outbound_caller_id: "+1 813 555 0199" → "+1 813 555 0123"'
+        '- Outbound caller ID: "+1 813 555 0199" → "+1 813 555 0123"'
     )
 
 
@@ -184,8 +184,8 @@ def test_did_create_and_update_are_logged_and_move_the_status(site, page, connec
         "Logged to ticket #12345: note added, 15 min logged, status set."
     )
     assert connectwise_sandbox.notes(12345)[-1]["text"].startswith(
-        'Created DID +1 425 555 0188\n- number: "+1 425 555 0188"\n'
-        '- description: "Support hotline"\n- destination_extension: "201"'
+        'Created DID +1 425 555 0188\n- DID: "+1 425 555 0188"\n'
+        '- Description: "Support hotline"\n- Destination extension: "201"'
     )
     assert connectwise_sandbox.ticket(12345)["status"]["name"] == "In Progress"
     assert connectwise_sandbox.time_entries(12345)[-1]["member"]["identifier"] == "jdoe"
@@ -196,7 +196,7 @@ def test_did_create_and_update_are_logged_and_move_the_status(site, page, connec
     save_admin_form(page)
     expect(page.locator(".alert-success", has_text="Logged to ticket")).to_be_visible()
     assert connectwise_sandbox.notes(12345)[-1]["text"].startswith(
-        'Updated DID +1 425 555 0188\n- destination_extension: "201" → "202"'
+        'Updated DID +1 425 555 0188\n- Destination extension: "201" → "202"'
     )
 
 

@@ -364,8 +364,8 @@ def test_admin_create_and_edit_log_what_changed(app, connectwise_sandbox):
     notes = connectwise_sandbox.notes(12345)
     assert len(notes) == before + 1
     created = notes[-1]["text"]
-    assert created.startswith('Created Device #2\n- name: "sip-02"\n- extension: "202"\n')
-    assert "- sip_password: set (hidden)" in created and "s3cret-value" not in created
+    assert created.startswith('Created Device #2\n- Name: "sip-02"\n- Extension: "202"\n')
+    assert "- SIP password: set (hidden)" in created and "s3cret-value" not in created
 
     page = http.get("/admin/device/edit/?id=1").get_data(as_text=True)
     assert 'id="connectwise_ticket"' in page
@@ -381,7 +381,7 @@ def test_admin_create_and_edit_log_what_changed(app, connectwise_sandbox):
     assert answer.status_code == 302
     updated = connectwise_sandbox.notes(12345)[-1]["text"]
     assert updated.startswith(
-        'Updated Device #1\n- extension: "201" → "205"\n- sip_password: changed (hidden)\n'
+        'Updated Device #1\n- Extension: "201" → "205"\n- SIP password: changed (hidden)\n'
     )
     assert "hunter2" not in updated and "new-pass" not in updated
     assert len(connectwise_sandbox.notes(12345)) == before + 2
@@ -430,7 +430,7 @@ def test_admin_delete_is_logged_only_with_the_hook(app, connectwise_sandbox):
     notes = connectwise_sandbox.notes(12346)
     assert len(notes) == before + 1
     assert notes[-1]["text"].startswith(
-        f'Deleted Device #{device_id}\n- name: "sip-09"\n- sip_password: set (hidden)'
+        f'Deleted Device #{device_id}\n- Name: "sip-09"\n- SIP password: set (hidden)'
     )
     with app.app_context():
         assert (
