@@ -24,6 +24,9 @@ SUMMARY_MAX = 100
 #: Fields whose text ``Store.prefix_text`` changes (display text only, never identifiers).
 DISPLAY_TEXT_KEYS = frozenset({"name", "summary", "text", "firstName", "lastName"})
 SYSTEM_VERSION = "v2025.1.10431"
+#: What an entry sent without workType / workRole records (the sandbox's long-standing default),
+#: and the location of an entry not charged to a ticket (every seed board sits there).
+DEFAULT_WORK_TYPE_ID, DEFAULT_WORK_ROLE_ID, DEFAULT_LOCATION_ID = 3, 11, 2
 
 
 def _prefix_display_text(value: Any, prefix: str) -> None:
@@ -72,8 +75,16 @@ def build_time_entry(
     end: str,
     hours: float,
     now: str,
+    *,
+    work_type: dict[str, Any] | None = None,
+    work_role: dict[str, Any] | None = None,
+    location_id: int = DEFAULT_LOCATION_ID,
 ) -> dict[str, Any]:
-    """A TimeEntry record as ConnectWise returns it."""
+    """A TimeEntry record as ConnectWise returns it: the work type and role sent (records of
+    ``time/workTypes`` / ``time/workRoles``), else Regular / System Engineer; ``locationId``
+    is the location of the ticket's board."""
+    work_type = work_type or {"id": DEFAULT_WORK_TYPE_ID, "name": "Regular"}
+    work_role = work_role or {"id": DEFAULT_WORK_ROLE_ID, "name": "System Engineer"}
     entry: dict[str, Any] = {
         "id": entry_id,
         "company": company_ref(base, company),
@@ -81,17 +92,17 @@ def build_time_entry(
         "chargeToId": ticket["id"] if ticket else body.get("chargeToId"),
         "chargeToType": body.get("chargeToType", "ServiceTicket" if ticket else None),
         "member": member_ref(base, member),
-        "locationId": 2,
+        "locationId": location_id,
         "businessUnitId": 10,
         "workType": {
-            "id": 3,
-            "name": "Regular",
-            "_info": {"workType_href": data.href(base, "time/workTypes/3")},
+            "id": work_type["id"],
+            "name": work_type["name"],
+            "_info": {"workType_href": data.href(base, f"time/workTypes/{work_type['id']}")},
         },
         "workRole": {
-            "id": 11,
-            "name": "System Engineer",
-            "_info": {"workRole_href": data.href(base, "time/workRoles/11")},
+            "id": work_role["id"],
+            "name": work_role["name"],
+            "_info": {"workRole_href": data.href(base, f"time/workRoles/{work_role['id']}")},
         },
         "agreement": None,
         "timeStart": start,
@@ -144,7 +155,6 @@ class Store:
             "boards": known_paths(list(d.boards.values())),
             "statuses": known_paths(list(d.statuses.values())),
             "members": known_paths(list(d.members.values())),
-            "companies": known_paths(list(d.companies.values())),
         }
 
     def reset(self) -> None:
@@ -346,6 +356,20 @@ class Store:
         if not isinstance(deduct, int | float) or deduct < 0:
             raise invalid(r, "hoursDeduct", "InvalidField", "hoursDeduct must be >= 0.")
         end, hours = self._time_span(body, start, float(deduct))
+        location_id = (
+            self.board(ticket["board"]["id"])["location"]["id"]
+            if ticket is not None
+            else DEFAULT_LOCATION_ID
+        )
+        work_type = self._work_ref(body, "workType", self.data.work_types, "Work Type")
+        work_role = self._work_ref(body, "workRole", self.data.work_roles, "Work Role")
+        if work_role is not None and location_id not in work_role["locationIds"]:
+            raise invalid(
+                r,
+                "workRole",
+                "InvalidObject",
+                "The Work Role is not valid for the selected location.",
+            )
         self._tenant_rules(body, ticket, member, start, end)
         if ticket is not None and rules.time_entry_not_allowed:
             status = self.data.statuses[ticket["status"]["id"]]
@@ -368,6 +392,9 @@ class Store:
             data.iso(end),
             hours,
             now_iso(),
+            work_type=work_type,
+            work_role=work_role,
+            location_id=location_id,
         )
         d.time_entries[d.next_time_id] = entry
         d.next_time_id += 1
@@ -375,6 +402,38 @@ class Store:
             ticket["actualHours"] = round((ticket["actualHours"] or 0) + hours, 2)
             self._touch(ticket["id"], member)
         return entry
+
+    @staticmethod
+    def _work_ref(
+        body: dict[str, Any], field: str, records: dict[int, dict[str, Any]], label: str
+    ) -> dict[str, Any] | None:
+        """The record ``body[field]`` (``{"id"}`` or ``{"name"}``, name case-insensitive) names,
+        checked always (not only under the strict rules): unknown or inactive is a 400 on
+        ``field`` (texts follow the sandbox's other NotFound / inactive messages; guesses).
+        ``None`` when the body has no reference."""
+        r = "timeEntry"
+        ref = body.get(field)
+        if ref is None:
+            return None
+        if not isinstance(ref, dict) or ("id" not in ref and "name" not in ref):
+            raise invalid(
+                r, field, "InvalidObject", f"{field} must be an object with an id or name."
+            )
+        if "id" in ref:
+            key = ref["id"]
+            found = next(
+                (w for w in records.values() if not isinstance(key, bool) and w["id"] == key),
+                None,
+            )
+        else:
+            key = ref["name"]
+            name = str(key).lower()
+            found = next((w for w in records.values() if w["name"].lower() == name), None)
+        if found is None:
+            raise invalid(r, field, "NotFound", f"{label} {key} not found")
+        if found["inactiveFlag"]:
+            raise invalid(r, field, "InvalidObject", f"{label} {found['id']} is inactive")
+        return found
 
     def _tenant_rules(
         self,
