@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from .faults import KINDS
-from .rules import RULE_NAMES, SandboxRules, parse_rule_specs
+from .rules import RULE_NAMES, SandboxRules, parse_rate_limit, parse_rule_specs
 from .server import Sandbox
 
 
@@ -50,10 +50,9 @@ def parse_fault(spec: str) -> dict[str, object]:
 
 
 def parse_rate(spec: str) -> tuple[int, float]:
-    """``N/SECONDS``, e.g. ``60/60``."""
+    """``N/SECONDS``, e.g. ``60/60`` (the same check as the ``rate_limit`` rule)."""
     try:
-        count, seconds = spec.split("/", 1)
-        return int(count), float(seconds)
+        return parse_rate_limit(spec)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--rate-limit {spec!r}: expected N/SECONDS") from None
 
@@ -98,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "tenant rule switch, repeatable, applied in order: a profile (strict, lenient), "
             "a rule to turn on, no-RULE to turn it off, or RULE=VALUE "
-            f"(e.g. billable_default=DoNotBill). Rules: {', '.join(RULE_NAMES)}"
+            f"(e.g. billable_default=DoNotBill, rate_limit=60/60). Rules: {', '.join(RULE_NAMES)}"
         ),
     )
     return p

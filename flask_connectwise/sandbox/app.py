@@ -24,7 +24,7 @@ from . import api
 from .control import control
 from .errors import CWError, bad_request, for_status, not_found
 from .faults import Fault, FaultQueue, RateLimiter, make_fault, path_matches
-from .rules import SandboxRules
+from .rules import SandboxRules, parse_rate_limit, rate_limit_spec
 from .rules import coerce as coerce_rules
 from .store import Store
 
@@ -170,6 +170,7 @@ class SandboxApp:
         self.store = Store(seed, url, self._initial_rules)
         self.faults = FaultQueue()
         self.limiter = RateLimiter()
+        self._apply_rate_limit_rule(self._initial_rules.rate_limit)
         self._log_lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._connections = 0
@@ -201,8 +202,12 @@ class SandboxApp:
 
     @property
     def rules(self) -> SandboxRules:
-        """The tenant rules in force (``cloud_auth_404`` follows its own knob)."""
-        return self.store.rules.updated({"cloud_auth_404": self.cloud_auth_404})
+        """The tenant rules in force (``cloud_auth_404`` and ``rate_limit`` follow their own
+        knobs too: the last one set wins)."""
+        limit = rate_limit_spec(self.limiter.max_requests, self.limiter.per_seconds)
+        return self.store.rules.updated(
+            {"cloud_auth_404": self.cloud_auth_404, "rate_limit": limit}
+        )
 
     def set_rules(self, rules: SandboxRules | str | dict[str, Any] | None) -> SandboxRules:
         """Switch tenant rules: a ``SandboxRules``, a profile name (``"strict"``) or a dict
@@ -211,7 +216,15 @@ class SandboxApp:
         with self.store.lock:
             self.store.rules = new
         self.cloud_auth_404 = new.cloud_auth_404
+        if new.rate_limit != self.rules.rate_limit:  # unchanged: keep the window and Retry-After
+            self._apply_rate_limit_rule(new.rate_limit)
         return new
+
+    def _apply_rate_limit_rule(self, spec: str | None) -> None:
+        if spec is None:
+            self.limiter.configure(None)
+        else:
+            self.limiter.configure(*parse_rate_limit(spec))
 
     def inject_fault(
         self,
@@ -251,14 +264,18 @@ class SandboxApp:
     def set_rate_limit(
         self, max_requests: int | None, per_seconds: float = 60.0, retry_after: int | None = None
     ) -> None:
-        """Sliding-window limit over API requests; ``None`` disables it."""
+        """Sliding-window limit over API requests; ``None`` disables it. The same limiter as
+        the ``rate_limit`` rule: whichever was set last wins."""
+        if max_requests is not None:
+            parse_rate_limit(rate_limit_spec(max_requests, per_seconds))
         self.limiter.configure(max_requests, per_seconds, retry_after)
 
     def reset(self) -> None:
-        """Seed data, no faults, no latency, no rate limit, empty log, initial codebase."""
+        """Seed data, no faults, no latency, empty log, initial codebase and the starting rules
+        (including their rate limit, none by default)."""
         self.store.reset()
         self.faults.clear()
-        self.limiter.configure(None)
+        self._apply_rate_limit_rule(self._initial_rules.rate_limit)
         self.codebase, self.latency = self._initial
         self.cloud_auth_404 = self._initial_cloud_auth_404
         with self.store.lock:

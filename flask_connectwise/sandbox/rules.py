@@ -20,13 +20,22 @@ work_role_required       | an entry without ``workRole``: 400 "The default Work 
                          | for the selected location." (real wording, §10) on workRole
 api_member_time          | time for a member with ``licenseClass`` "A" (API member): 400 on member
 cloud_auth_404           | bad credentials answer 404 (the ``cloud_auth_404`` knob)
+rate_limit               | ``"N/S"``: at most N API requests per S seconds, then 429
+                         | ``ConnectWiseApi`` (errors null) with ``Retry-After``; ``None`` = off
 
-A rate limit is not part of ``STRICT``: it would slow every strict-profile test for no extra
-coverage (the ``rate_limit`` knob and ``--rate-limit`` stay separate).
+``rate_limit`` is not part of ``STRICT``: the real limit is undocumented and differs per tenant,
+and any value low enough to matter would make strict-profile tests fail or wait for reasons
+that have nothing to do with the rule under test. It drives the same limiter as the older
+``Sandbox.set_rate_limit`` / ``--rate-limit`` / ``POST /_sandbox/rate-limit`` knob: whichever was
+set last wins, and ``rules`` reports the limit in force. Work types and roles sent on a time
+entry are always checked against ``time/workTypes`` / ``time/workRoles`` (unknown, inactive,
+role not valid at the board's location: 400); that is not a switch.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -45,8 +54,13 @@ class SandboxRules:
     work_role_required: bool = False
     api_member_time: bool = False
     cloud_auth_404: bool = False
+    rate_limit: str | None = None
 
     def __post_init__(self) -> None:
+        if self.rate_limit is not None:  # validated, then kept as "N/S" without spaces
+            object.__setattr__(
+                self, "rate_limit", rate_limit_spec(*parse_rate_limit(self.rate_limit))
+            )
         if self.billable_default not in BILLABLE_OPTIONS:
             raise ValueError(
                 f"billable_default must be one of {', '.join(BILLABLE_OPTIONS)}, "
@@ -85,6 +99,31 @@ PROFILES = {"lenient": LENIENT, "strict": STRICT}
 RULE_NAMES = tuple(f.name for f in fields(SandboxRules))
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
+
+
+def parse_rate_limit(spec: Any) -> tuple[int, float]:
+    """``"N/S"`` (N requests per S seconds, e.g. ``"60/60"``) as ``(N, S)``; anything else,
+    N < 1 or S not above 0, is a ValueError that says what is expected."""
+    match = _RATE.fullmatch(spec) if isinstance(spec, str) else None
+    if match:
+        count, seconds = int(match[1]), float(match[2])
+        if count >= 1 and seconds > 0 and math.isfinite(seconds):
+            return count, seconds
+    raise ValueError(
+        f"rate_limit must be N/SECONDS (at least 1 request per more than 0 seconds, "
+        f"e.g. 60/60) or null for no limit, not {spec!r}"
+    )
+
+
+def rate_limit_spec(max_requests: int | None, per_seconds: float) -> str | None:
+    """The ``rate_limit`` rule value for a limiter setting (``None`` when off)."""
+    if max_requests is None:
+        return None
+    seconds = float(per_seconds)
+    return f"{max_requests}/{int(seconds) if seconds.is_integer() else seconds}"
 
 
 def coerce(rules: SandboxRules | str | dict[str, Any] | None) -> SandboxRules:
@@ -127,9 +166,13 @@ def parse_rule_specs(specs: list[str]) -> SandboxRules:
         value: Any = True
         if not sep and name.startswith("no_"):
             name, value = name[3:], False
+            if name == "rate_limit":
+                value = None
         elif sep:
             value = raw.strip()
-            if name != "billable_default":
+            if name == "rate_limit":
+                value = None if value.lower() in _FALSE | {"none", "null", ""} else value
+            elif name != "billable_default":
                 if value.lower() in _TRUE:
                     value = True
                 elif value.lower() in _FALSE:
