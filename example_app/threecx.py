@@ -2,8 +2,10 @@
 
 Each view shows, changes and deletes only rows of the logged-in user's tenant and stamps that
 tenant on the rows it creates. ``ConnectWiseChangeLogging`` adds the ticket field to the create
-and edit forms and logs a note listing the changed fields (deletions have no form, so they are
-not logged).
+and edit forms and logs a note listing the changed fields by their labels ("Outbound caller ID:
+… → …", from ``column_labels`` and ``form_args``). A deletion is logged ("Deleted 3CX user ext.
+202 (Sam Ortiz)" and its last values) when the delete request carries ``connectwise_ticket``;
+the stock list template's delete buttons do not send one, so a plain delete is not logged.
 """
 
 from __future__ import annotations

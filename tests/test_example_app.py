@@ -513,6 +513,69 @@ def test_threecx_views_are_scoped_to_the_users_tenant(app):
     assert "Fischer" not in fabrikam.get("/admin/threecx_users/").get_data(as_text=True)
 
 
+def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
+    app, connectwise_sandbox
+):
+    client = app.test_client()
+    log_in(client, CONTOSO_OPERATOR)
+    with app.app_context():
+        sam = db.session.execute(db.select(PhoneUser).filter_by(last_name="Ortiz")).scalar_one()
+        sam_id = sam.id
+    before = len(connectwise_sandbox.notes(12345))
+    edited = client.post(
+        f"/admin/threecx_users/edit/?id={sam_id}",
+        data={
+            "csrf_token": token_of(client),
+            "extension": "202",
+            "first_name": "Sam",
+            "last_name": "Ortiz",
+            "email": "sam.ortiz@contoso.example",
+            "outbound_caller_id": "+1 425 555 0155",
+            "connectwise_ticket": "12345",
+        },
+    )
+    assert edited.status_code == 302
+    note = connectwise_sandbox.notes(12345)[-1]["text"]
+    assert note.startswith(
+        "Updated 3CX user ext. 202 (Sam Ortiz)\n"
+        '- Outbound caller ID: "+1 425 555 0100" → "+1 425 555 0155"'
+    )
+    assert "outbound_caller_id" not in note
+
+    created = client.post(
+        "/admin/threecx_users/new/",
+        data={"csrf_token": token_of(client), "extension": "260", "first_name": "Ada",
+              "last_name": "Byron", "email": "", "outbound_caller_id": ""},
+    )  # fmt: skip
+    assert created.status_code == 302
+    with app.app_context():
+        ada_id = db.session.execute(db.select(PhoneUser.id).filter_by(extension="260")).scalar()
+    count = len(connectwise_sandbox.notes(12345))
+    client.post("/admin/threecx_users/delete/", data={"id": ada_id, "csrf_token": token_of(client)})
+    assert len(connectwise_sandbox.notes(12345)) == count  # no ticket: nothing logged
+    client.post(
+        f"/admin/threecx_users/edit/?id={sam_id}",
+        data={"csrf_token": token_of(client), "extension": "202", "first_name": "Sam",
+              "last_name": "Ortiz", "email": "", "outbound_caller_id": ""},
+    )  # fmt: skip
+    count = len(connectwise_sandbox.notes(12345))
+    deleted = client.post(
+        "/admin/threecx_users/delete/",
+        data={"id": sam_id, "csrf_token": token_of(client), "connectwise_ticket": "#12345"},
+    )
+    assert deleted.status_code == 302
+    notes = connectwise_sandbox.notes(12345)
+    assert len(notes) == count + 1
+    assert notes[-1]["text"].startswith(
+        'Deleted 3CX user ext. 202 (Sam Ortiz)\n- Extension: "202"\n- First name: "Sam"\n'
+        '- Last name: "Ortiz"'
+    )
+    with app.app_context():
+        assert db.session.get(PhoneUser, sam_id) is None
+        assert db.session.get(PhoneUser, ada_id) is None
+    assert notes[-1]["text"].count("Deleted") == 1 and count - before == 1
+
+
 # -- migrations --------------------------------------------------------------------------------
 
 
