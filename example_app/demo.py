@@ -72,14 +72,40 @@ USERS = (
     DemoUser("admin@fabrikam.example", "Maria Garcia", "admin", "fabrikam", "mgarcia"),
     DemoUser("operator@fabrikam.example", "Tech Support", "operator", "fabrikam", "tech"),
 )
-#: Per tenant: minutes logged per change, and the status a ticket moves to (Contoso only).
+#: Per tenant: the ConnectWise company it serves (the sandbox's Contoso Ltd and Fabrikam Inc),
+#: the time-entry defaults, where notes go, and the status each board's tickets move to.
+#: Contoso maps only Help Desk, so a change on a Voice Services ticket leaves its status alone.
 TENANT_SETTINGS: dict[str, dict[str, Any]] = {
     "contoso": {
         "defaultTimeMinutes": 15,
         "autoUpdateStatus": True,
         "defaultStatusId": HELP_DESK_IN_PROGRESS,
+        "companyScope": "listed",
+        "companies": [{"id": 250, "identifier": "Contoso", "name": "Contoso Ltd"}],
+        "workType": {"id": 3, "name": "Regular"},
+        "workRole": {"id": 11, "name": "System Engineer"},
+        "billableOption": "Billable",
+        "noteVisibility": "internal",
+        "boardStatuses": [
+            {
+                "boardId": 1,
+                "boardName": "Help Desk",
+                "statusId": HELP_DESK_IN_PROGRESS,
+                "statusName": "In Progress",
+            }
+        ],
     },
-    "fabrikam": {"defaultTimeMinutes": 30, "autoUpdateStatus": False},
+    "fabrikam": {
+        "defaultTimeMinutes": 30,
+        "autoUpdateStatus": False,
+        "companyScope": "listed",
+        "companies": [{"id": 251, "identifier": "Fabrikam", "name": "Fabrikam Inc"}],
+        "workType": {"id": 4, "name": "Remote Support"},
+        "workRole": {"id": 12, "name": "Help Desk Technician"},
+        "billableOption": "DoNotBill",
+        "noteVisibility": "discussion",
+        "ticketPolicy": "warn",
+    },
 }
 VOICE = {
     "contoso": [
