@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from flask import flash, request
+from flask import flash, g, jsonify, request
 from flask_admin.helpers import get_form_data
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
 
+from ..choices import (
+    BILLABLE_OPTIONS,
+    SCOPE_ALL,
+    SCOPE_LISTED,
+    CompanyChoice,
+    load_board_statuses,
+    load_companies,
+    load_work,
+)
 from ..client import ConnectWiseClient
-from ..credentials import CredentialsInput, mask
+from ..credentials import CredentialsInput, TenantSettings, mask, setting_warnings
 from ..crypto import CryptoError
+from ..csrf import csrf_valid
 from ..errors import ConnectWiseError
 from ..models import CredentialsRow, utcnow
 from ..validation import InputError, check_tenant_id
@@ -30,7 +48,7 @@ from .base import (
 )
 from .forms import ConnectWiseAdminForm
 from .text import crypto_message, error_message, plain_text
-from .widgets import PostRowAction
+from .widgets import BoardStatusField, CompanyPickerField, PostRowAction
 
 __all__ = ["CredentialsForm", "CredentialsView"]
 
@@ -41,6 +59,13 @@ _WRITE_ONLY_HELP = (
     "Write-only: the stored value is never shown. Leave blank to keep it; required when "
     "first storing credentials."
 )
+
+_BILLABLE = {
+    "Billable": "Billable",
+    "DoNotBill": "Do not bill",
+    "NoCharge": "No charge",
+    "NoDefault": "No default",
+}
 
 
 def _optional_int(value: str | int | None) -> int | None:
@@ -109,6 +134,59 @@ class CredentialsForm(ConnectWiseAdminForm):
         validate_choice=False,
         description="Statuses of the tenant's service boards (loaded once the keys work).",
     )
+    company_scope = RadioField(
+        "Companies served",
+        choices=[
+            SelectChoice(SCOPE_LISTED, "Only these companies"),
+            SelectChoice(SCOPE_ALL, "All companies (our own internal tenant)"),
+        ],
+        validate_choice=False,
+        description="Operators can pick only tickets of the companies chosen here.",
+    )
+    companies = CompanyPickerField(
+        "Companies",
+        description="Tick the companies this tenant serves (search ConnectWise, or type ids).",
+    )
+    work_type = SelectField(
+        "Work type", choices=[], validate_choice=False, description="Sent on every time entry."
+    )
+    work_role = SelectField(
+        "Work role", choices=[], validate_choice=False, description="Sent on every time entry."
+    )
+    billable_option = SelectField(
+        "Billable option",
+        choices=[SelectChoice("", "— ConnectWise decides —")]
+        + [SelectChoice(o, _BILLABLE[o]) for o in BILLABLE_OPTIONS],
+        validate_choice=False,
+    )
+    note_visibility = SelectField(
+        "Note visibility",
+        choices=[
+            SelectChoice("internal", "Internal analysis (not shown to the customer)"),
+            SelectChoice("discussion", "Discussion (visible to the customer)"),
+            SelectChoice("resolution", "Resolution"),
+        ],
+        default="internal",
+        validate_choice=False,
+    )
+    email_contact = BooleanField(
+        "E-mail the contact about Discussion notes",
+        description="ConnectWise's notification rules e-mail the ticket's contact; only for "
+        "Discussion notes.",
+    )
+    board_statuses = BoardStatusField(
+        "Status per board",
+        description="The status a logged change sets, per board; blank leaves it as is.",
+    )
+    ticket_policy = RadioField(
+        "Ticket of another company, closed, or not taking time",
+        choices=[
+            SelectChoice("refuse", "Refuse the change"),
+            SelectChoice("warn", "Accept it, skip what cannot succeed, and say so"),
+        ],
+        default="refuse",
+        validate_choice=False,
+    )
 
 
 #: CredentialsInput's (camelCase) field names -> form fields.
@@ -121,6 +199,15 @@ _INPUT_FIELDS = {
     "defaultTimeMinutes": "default_time_minutes",
     "autoUpdateStatus": "auto_update_status",
     "defaultStatusId": "default_status_id",
+    "companyScope": "company_scope",
+    "companies": "companies",
+    "workType": "work_type",
+    "workRole": "work_role",
+    "billableOption": "billable_option",
+    "noteVisibility": "note_visibility",
+    "emailContact": "email_contact",
+    "boardStatuses": "board_statuses",
+    "ticketPolicy": "ticket_policy",
 }
 
 
@@ -138,9 +225,76 @@ def _short_error(view: object, context: object, model: CredentialsRow, name: str
     return value if len(value) <= 120 else value[:117] + "…"
 
 
+def _json_error(message: str, status: int) -> Response:
+    answer = jsonify({"error": message})
+    answer.status_code = status
+    return answer
+
+
+def _work_id(text: str | None) -> str:
+    work = load_work(text)
+    return str(work.id) if work is not None else ""
+
+
 def _boards(client: ConnectWiseClient) -> list[tuple[int, str]]:
     """The tenant's active service boards, ``(id, name)``."""
     return [(board.id, board.name or f"Board {board.id}") for board in client.boards()]
+
+
+def _companies_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    scope = model.company_scope or "unset"
+    if scope == SCOPE_ALL:
+        return "All companies"
+    if scope == SCOPE_LISTED:
+        return ", ".join(c.label for c in load_companies(model.companies)) or "none chosen"
+    return "not chosen yet (every company)"
+
+
+def _time_defaults_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    work_type, work_role = load_work(model.work_type), load_work(model.work_role)
+    billable = _BILLABLE.get(model.billable_option or "", "ConnectWise decides")
+    return (
+        f"{model.default_time_minutes or 15} min; work type "
+        f"{work_type.label if work_type else 'not set'}; work role "
+        f"{work_role.label if work_role else 'not set'}; billable: {billable}"
+    )
+
+
+def _notes_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    visibility = {
+        "internal": "Internal analysis",
+        "discussion": "Discussion",
+        "resolution": "Resolution",
+    }.get(model.note_visibility or "internal", "Internal analysis")
+    mail = "the contact is e-mailed" if model.email_contact else "no e-mail to the contact"
+    return f"{visibility}; {mail}"
+
+
+def _board_map_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    choices = load_board_statuses(model.board_statuses)
+    if not choices:
+        return "none (statuses are left as is)"
+    return "; ".join(f"{c.board_label} → {c.status_label}" for c in choices)
+
+
+def _policy_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    if (model.ticket_policy or "refuse") == "warn":
+        return "accept with a warning, skip what cannot succeed"
+    return "refuse"
+
+
+def _warnings_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    return " ".join(setting_warnings(model)) or "none"
+
+
+_SETTING_FORMATTERS: dict[str, Formatter[CredentialsRow]] = {
+    "company_scope": _companies_text,
+    "work_type": _time_defaults_text,
+    "note_visibility": _notes_text,
+    "board_statuses": _board_map_text,
+    "ticket_policy": _policy_text,
+    "warnings": _warnings_text,
+}
 
 
 class CredentialsView(TenantScopedView[CredentialsRow]):
@@ -164,6 +318,8 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         "public_key_hint",
         "client_id_hint",
         "configured",
+        "company_scope",
+        "warnings",
         "last_verified_at",
         "last_error",
     ]
@@ -177,6 +333,12 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         "default_time_minutes",
         "auto_update_status",
         "default_status_id",
+        "company_scope",
+        "work_type",
+        "note_visibility",
+        "board_statuses",
+        "ticket_policy",
+        "warnings",
         "revision",
         "created_at",
         "updated_at",
@@ -198,22 +360,31 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         "auto_update_status": "Auto-update status",
         "default_status_id": "Default status id",
         "updated_by": "Updated by",
+        "company_scope": "ConnectWise companies",
+        "work_type": "Time entries",
+        "note_visibility": "Notes",
+        "board_statuses": "Status per board",
+        "ticket_policy": "Unusable ticket",
+        "warnings": "Warnings",
     }
     column_formatters: ClassVar[dict[str, Formatter[CredentialsRow]]] = {
         "public_key_hint": _masked,
         "client_id_hint": _masked,
         "configured": _configured,
         "last_error": _short_error,
+        **_SETTING_FORMATTERS,
     }
     column_formatters_detail: ClassVar[dict[str, Formatter[CredentialsRow]]] = {
         "public_key_hint": _masked,
         "client_id_hint": _masked,
         "configured": _configured,
+        **_SETTING_FORMATTERS,
     }
     column_formatters_export: ClassVar[dict[str, Formatter[CredentialsRow]]] = {
         "public_key_hint": lambda view, context, model, name: _masked(view, context, model, name),
         "client_id_hint": lambda view, context, model, name: _masked(view, context, model, name),
         "configured": lambda view, context, model, name: _configured(view, context, model, name),
+        **_SETTING_FORMATTERS,
     }
     column_sortable_list: ClassVar[list[str]] = [
         "tenant_id",
@@ -233,6 +404,12 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         PostRowAction(".test_connection_view", f"Test connection ({TEST_HINT})", "fa fa-plug"),
     ]
 
+    def render(self, template: str, **kwargs: Any) -> str:
+        from ..fields import csp_nonce
+
+        kwargs.setdefault("cw_csp_nonce", csp_nonce())
+        return super().render(template, **kwargs)
+
     # -- forms -----------------------------------------------------------------------------
 
     def create_form(self, obj: CredentialsRow | None = None) -> CredentialsForm:
@@ -241,6 +418,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         )
         form._cw_row = None
         self._status_choices(form, None)
+        self._setting_choices(form, None)
         return form
 
     def edit_form(self, obj: CredentialsRow) -> CredentialsForm:
@@ -252,13 +430,115 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             "default_time_minutes": obj.default_time_minutes,
             "auto_update_status": obj.auto_update_status,
             "default_status_id": obj.default_status_id,
+            "company_scope": obj.company_scope,
+            "companies": load_companies(obj.companies),
+            "work_type": _work_id(obj.work_type),
+            "work_role": _work_id(obj.work_role),
+            "billable_option": obj.billable_option or "",
+            "note_visibility": obj.note_visibility or "internal",
+            "email_contact": bool(obj.email_contact),
+            "board_statuses": load_board_statuses(obj.board_statuses),
+            "ticket_policy": obj.ticket_policy or "refuse",
         }
         form: CredentialsForm = self._edit_form_class(get_form_data(), data=data)
         form._cw_row = obj
         form.tenant_id.data = obj.tenant_id  # the tenant is fixed: ciphertext is bound to it
         form.tenant_id.render_kw = {"readonly": True}
         self._status_choices(form, obj)
+        self._setting_choices(form, obj)
         return form
+
+    def _setting_choices(self, form: CredentialsForm, row: CredentialsRow | None) -> None:
+        """Fill the company, work type/role and board selects from ConnectWise; when it
+        cannot be reached, the stored choices are shown by name with a plain message."""
+        form.companies.search_url = self.get_url(".company_search_view")
+        stored_companies = load_companies(row.companies) if row is not None else ()
+        form.companies.companies = list(stored_companies)
+        # companies a search added (posted back with their names) stay listed
+        known = {c.id for c in stored_companies}
+        for item in form.companies.raw_values():
+            if (
+                isinstance(item, dict)
+                and isinstance(item.get("id"), int)
+                and item["id"] not in known
+            ):
+                known.add(item["id"])
+                form.companies.companies.append(
+                    CompanyChoice(
+                        item["id"],
+                        str(item.get("identifier", ""))[:100],
+                        str(item.get("name", ""))[:100],
+                    )
+                )
+        loaded: dict[str, Any] = {"work_types": [], "work_roles": [], "boards": []}
+        problem = None
+        if row is None:
+            problem = "Save working credentials first; then choose these from ConnectWise."
+        else:
+            try:
+                loaded = self.load_choices(row)
+            except (ConnectWiseError, CryptoError) as exc:
+                problem = (
+                    f"ConnectWise's lists could not be loaded ({error_message(exc)}); the "
+                    "stored choices are kept."
+                )
+            except Exception:
+                log.exception("connectwise admin: loading ConnectWise's lists failed")
+                problem = "ConnectWise's lists could not be loaded; the stored choices are kept."
+        for name, column in (("work_type", "work_type"), ("work_role", "work_role")):
+            field = form[name]
+            options = [SelectChoice("", "— none —")]
+            options.extend(SelectChoice(str(i), n) for i, n in loaded[f"{name}s"])
+            stored = load_work(getattr(row, column, None)) if row is not None else None
+            if stored is not None and str(stored.id) not in {o.value for o in options}:
+                options.append(SelectChoice(str(stored.id), stored.label))
+            field.choices = options
+            if problem:
+                field.description = plain_text(problem)
+        boards: list[tuple[int, str, list[tuple[int, str]]]] = [
+            (b, n, list(st)) for b, n, st in loaded["boards"]
+        ]
+        stored_map = load_board_statuses(row.board_statuses) if row is not None else ()
+        for choice in stored_map:
+            entry = next((b for b in boards if b[0] == choice.board_id), None)
+            if entry is None:
+                entry = (choice.board_id, choice.board_label, [])
+                boards.append(entry)
+            if choice.status_id not in {i for i, _ in entry[2]}:
+                entry[2].append((choice.status_id, choice.status_label))
+        form.board_statuses.boards = boards
+        if problem:
+            form.board_statuses.description = plain_text(problem)
+
+    def load_choices(self, row: CredentialsRow) -> dict[str, Any]:
+        """Work types, work roles and active boards with their active statuses (5 min cache)."""
+        tenants = self.tenants
+        key = f"connectwise:admin:choices:{row.tenant_id}:{row.revision}"
+        try:
+            cached = tenants.cache.get(key)
+        except Exception:
+            cached = None
+        if isinstance(cached, dict):
+            return cached
+        client = tenants.client_for(row.tenant_id)
+        boards = []
+        for board_id, board_name in _boards(client)[:MAX_STATUS_BOARDS]:
+            statuses = [
+                (s.id, s.name or f"Status {s.id}")
+                for s in client.board_statuses(board_id)
+                if not s.inactive
+            ]
+            boards.append((board_id, board_name, statuses))
+        result: dict[str, Any] = {
+            "work_types": [(w.id, w.name or f"#{w.id}") for w in client.work_types()],
+            "work_roles": [(w.id, w.name or f"#{w.id}") for w in client.work_roles()],
+            "boards": boards,
+        }
+        try:
+            tenants.cache.set(key, result, timeout=STATUS_CACHE_SECONDS)
+        except Exception:
+            log.debug("connectwise admin: could not cache ConnectWise's lists")
+        return result
 
     def _status_choices(self, form: CredentialsForm, row: CredentialsRow | None) -> None:
         field = form.default_status_id
@@ -317,7 +597,12 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             valid = super().validate_form(form)
             if request.method != "POST":
                 return False
-            return self._check_credentials(form) and bool(valid)
+            checked = self._check_credentials(form) and bool(valid)
+            if checked and request.form.get("cw_test"):
+                # "Test connection" in the form: test what was typed, save nothing.
+                self._test_form(form)
+                return False
+            return checked
         return bool(super().validate_form(form))
 
     def _tenant_of(self, form: CredentialsForm) -> str:
@@ -336,7 +621,42 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             "defaultTimeMinutes": form.default_time_minutes.data,
             "autoUpdateStatus": bool(form.auto_update_status.data),
             "defaultStatusId": form.default_status_id.data,
-        }
+        } | self._choices_payload(form)
+
+    def _choices_payload(self, form: CredentialsForm) -> dict[str, object]:
+        """The company, time and status choices the form carried (left out: keep stored)."""
+        sent = request.form
+        payload: dict[str, object] = {}
+        if "company_scope" in sent:
+            payload["companyScope"] = form.company_scope.data
+        if form.companies.sent:
+            payload["companies"] = form.companies.raw_values()
+            if payload.get("companyScope") == SCOPE_ALL:
+                payload["companies"] = []
+        for key, name in (("workType", "work_type"), ("workRole", "work_role")):
+            if name in sent:
+                payload[key] = self._work_value(form, name)
+        if "billable_option" in sent:
+            payload["billableOption"] = form.billable_option.data or None
+        if "note_visibility" in sent:
+            payload["noteVisibility"] = form.note_visibility.data
+            payload["emailContact"] = bool(form.email_contact.data)
+        if form.board_statuses.sent:
+            payload["boardStatuses"] = form.board_statuses.raw_values()
+        if "ticket_policy" in sent:
+            payload["ticketPolicy"] = form.ticket_policy.data
+        return payload
+
+    @staticmethod
+    def _work_value(form: CredentialsForm, name: str) -> object:
+        value = form[name].data
+        if value in (None, ""):
+            return None
+        labels = {str(o.value): str(o.label) for o in form[name].choices or []}
+        label = labels.get(str(value), "")
+        if label.startswith("#") or label.startswith("—"):
+            label = ""
+        return {"id": value, "name": label}
 
     def _input_error(self, form: CredentialsForm, exc: InputError) -> None:
         name = _INPUT_FIELDS.get(exc.field)
@@ -407,10 +727,153 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
 
     def create_model(self, form: CredentialsForm) -> CredentialsRow | bool:
         row = self._save(form)
+        if row is not None:
+            self._verify_saved(row)
         return row if row is not None else False
 
     def update_model(self, form: CredentialsForm, model: CredentialsRow) -> bool:
-        return self._save(form) is not None
+        row = self._save(form)
+        if row is not None:
+            self._verify_saved(row)
+        return row is not None
+
+    def _verify_saved(self, row: CredentialsRow) -> None:
+        """Saved credentials are tested at once: when ConnectWise refuses them, say so."""
+        tenant = row.tenant_id
+        try:
+            self.tenants.client_for(tenant).system_info()
+        except (ConnectWiseError, CryptoError) as exc:
+            message = error_message(exc)
+            self._record(row, error=message)
+            flash(
+                f"Tenant {tenant}: the credentials were saved, but the connection test failed: "
+                f"{message} Check the keys and test again.",
+                "warning",
+            )
+            return
+        except Exception:
+            log.exception("connectwise admin: testing saved credentials failed unexpectedly")
+            flash(
+                f"Tenant {tenant}: the credentials were saved, but the connection test failed "
+                "unexpectedly; the details are in the server log.",
+                "warning",
+            )
+            return
+        self._record(row, error=None)
+
+    def _form_settings(self, form: CredentialsForm) -> TenantSettings:
+        """The settings the form holds (blank secrets: the stored ones), checked by
+        :class:`CredentialsInput` like a save; :class:`InputError` when unusable."""
+        data = CredentialsInput.parse(self._payload(form), self.tenants.policy)
+        secrets = {
+            "public_key": data.public_key,
+            "private_key": data.private_key,
+            "client_id": data.client_id,
+        }
+        if not all(secrets.values()):
+            stored = None
+            if form._cw_row is not None:
+                stored = self.tenants.store().decrypt_row(form._cw_row)
+            for name in secrets:
+                if not secrets[name] and stored is not None:
+                    secrets[name] = getattr(stored, name)
+            missing = [n for n, v in secrets.items() if not v]
+            if missing:
+                raise InputError(
+                    {"public_key": "publicKey", "private_key": "privateKey"}.get(
+                        missing[0], "clientId"
+                    ),
+                    "Enter the keys to test them.",
+                )
+        return TenantSettings(
+            tenant_id=self._tenant_of(form),
+            base_url=data.base_url,
+            company_id=data.company_id,
+            public_key=str(secrets["public_key"]),
+            private_key=str(secrets["private_key"]),
+            client_id=str(secrets["client_id"]),
+        )
+
+    def _test_form(self, form: CredentialsForm) -> bool:
+        """Test the values in the form (not the stored row); nothing is saved."""
+        tenant = self._tenant_of(form)
+        try:
+            client = self.tenants.build_client(self._form_settings(form))
+        except InputError as exc:
+            self._input_error(form, exc)
+            return False
+        except (ConnectWiseError, CryptoError) as exc:
+            flash(f"Tenant {tenant}: the connection failed. {error_message(exc)}", "error")
+            return False
+        try:
+            info = client.system_info()
+        except (ConnectWiseError, CryptoError) as exc:
+            flash(
+                f"Tenant {tenant}: the connection with the values in the form failed. "
+                f"{error_message(exc)} Nothing was saved.",
+                "error",
+            )
+            return False
+        except Exception:
+            log.exception("connectwise admin: testing the form's credentials failed")
+            flash(
+                f"Tenant {tenant}: the connection failed unexpectedly; the details are in the "
+                "server log. Nothing was saved.",
+                "error",
+            )
+            return False
+        finally:
+            client.close()
+        flash(
+            f"Tenant {tenant}: the values in the form connect to ConnectWise "
+            f"{info.version or 'unknown'}. Save to keep them.",
+            "success",
+        )
+        return True
+
+    @post_route("/companies/")
+    def company_search_view(self) -> Response:
+        """The company picker's search (JSON): ConnectWise companies matching ``q``, with the
+        form's credentials (blank secrets: the stored ones) or else the tenant's stored ones."""
+        if not (g.get("csrf_valid", False) or csrf_valid(request.form.get("csrf_token"))):
+            return _json_error("The page has expired; reload it and try again.", 400)
+        row = self.get_one(request.form.get("id") or "") if request.form.get("id") else None
+        if request.form.get("id") and row is None:
+            return _json_error("Record does not exist.", 404)
+        form: CredentialsForm = self._create_form_class(request.form)
+        form._cw_row = row
+        tenant = self._tenant_of(form)
+        if not tenant or not self.may(tenant):
+            return _json_error("You may not configure ConnectWise for this tenant.", 403)
+        text = str(request.form.get("q") or "")[:100]
+        client: ConnectWiseClient | None = None
+        try:
+            if request.form.get("base_url"):
+                client = self.tenants.build_client(self._form_settings(form))
+                owned = True
+            elif row is not None:
+                client = self.tenants.client_for(tenant)
+                owned = False
+            else:
+                return _json_error("Enter the base URL, company id and keys first.", 400)
+            try:
+                found = client.companies(text, limit=25)
+            finally:
+                if owned:
+                    client.close()
+        except InputError as exc:
+            return _json_error(exc.message, 400)
+        except (ConnectWiseError, CryptoError) as exc:
+            return _json_error(
+                f"ConnectWise's companies could not be searched: {error_message(exc)}", 502
+            )
+        except Exception:
+            log.exception("connectwise admin: company search failed")
+            return _json_error(
+                "ConnectWise's companies could not be searched; the details are in the server log.",
+                502,
+            )
+        return jsonify({"companies": [c.to_json() for c in found]})
 
     def delete_model(self, model: CredentialsRow) -> bool:
         if not self.may(model.tenant_id):
