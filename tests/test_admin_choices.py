@@ -85,6 +85,12 @@ def test_picker_finds_contoso_with_the_stored_credentials(app, connectwise_sandb
     assert answer.get_json()["companies"] == [
         {"id": 250, "identifier": "Contoso", "name": "Contoso Ltd"}
     ]
+    # as the edit page's picker sends it: its search URL, the form's values, blank secrets
+    edit = user.get(f"{CRED}/edit/?id={row_id}").get_data(as_text=True)
+    url = re.search(r'data-search-url="([^"]+)"', edit).group(1).replace("&amp;", "&")
+    answer = user.post(url, edit_body(connectwise_sandbox) | {"q": "Cont"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert [c["id"] for c in answer.get_json()["companies"]] == [250]
 
 
 def test_picker_uses_the_forms_values_before_anything_is_stored(app, connectwise_sandbox):

@@ -451,7 +451,11 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
     def _setting_choices(self, form: CredentialsForm, row: CredentialsRow | None) -> None:
         """Fill the company, work type/role and board selects from ConnectWise; when it
         cannot be reached, the stored choices are shown by name with a plain message."""
-        form.companies.search_url = self.get_url(".company_search_view")
+        form.companies.search_url = (
+            self.get_url(".company_search_view", id=row.id)
+            if row is not None
+            else self.get_url(".company_search_view")
+        )
         stored_companies = load_companies(row.companies) if row is not None else ()
         form.companies.companies = list(stored_companies)
         # companies a search added (posted back with their names) stay listed
@@ -837,8 +841,9 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         form's credentials (blank secrets: the stored ones) or else the tenant's stored ones."""
         if not (g.get("csrf_valid", False) or csrf_valid(request.form.get("csrf_token"))):
             return _json_error("The page has expired; reload it and try again.", 400)
-        row = self.get_one(request.form.get("id") or "") if request.form.get("id") else None
-        if request.form.get("id") and row is None:
+        row_id = request.form.get("id") or request.args.get("id")
+        row = self.get_one(row_id) if row_id else None
+        if row_id and row is None:
             return _json_error("Record does not exist.", 404)
         form: CredentialsForm = self._create_form_class(request.form)
         form._cw_row = row
