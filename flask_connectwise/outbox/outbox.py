@@ -124,6 +124,9 @@ class Outbox:
         idempotency_key: str | None = None,
         operator: str | None = None,
         lease_owner: str | None = None,
+        visibility: str | None = None,
+        auto_status: bool = False,
+        time_skipped: str | None = None,
     ) -> tuple[ChangeLogRow, bool]:
         """Add a change to the session (not committed); returns ``(row, created)``.
 
@@ -132,7 +135,9 @@ class Outbox:
         first row; the same key with different content raises :class:`IdempotencyConflict`.
         ``hours=0`` logs no time entry; other ``hours`` under one minute (or over 24) raise
         :class:`~.settings.InputError`. ``lease_owner``: leased to the caller from the start,
-        so no worker races its first delivery.
+        so no worker races its first delivery. ``visibility``, ``auto_status`` and
+        ``time_skipped`` (why the time step is skipped) go to the row as they are
+        (:func:`~.recording.new_change`).
         """
         hours = check_hours(hours)
         row = self.tenants.credentials_row(tenant_id)
@@ -153,6 +158,9 @@ class Outbox:
             internal=internal,
             idempotency_key=idempotency_key,
             operator=operator,
+            visibility=visibility,
+            auto_status=auto_status,
+            time_skipped=time_skipped,
         )
         if idempotency_key:
             existing = self.find_by_key(tenant_id, idempotency_key)
@@ -246,6 +254,9 @@ class Outbox:
 
     def log_change(self, tenant_id: str, ticket_id: int, note_text: str, **fields: Any) -> Outcome:
         """Record the change, commit, deliver it now and return the outcome.
+
+        ``fields`` are :meth:`record`'s (``member``, ``hours``, ``status_id``, ``internal``,
+        ``visibility``, ``auto_status``, ``time_skipped``, ``idempotency_key``, ``operator``).
 
         With the feature flag off nothing is recorded or sent: :class:`IntegrationOffError`.
         A repeated idempotency key answers the first change's outcome (:meth:`replay`).

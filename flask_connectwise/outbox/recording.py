@@ -44,8 +44,18 @@ def new_change(
     internal: bool = False,
     idempotency_key: str | None = None,
     operator: str | None = None,
+    visibility: str | None = None,
+    auto_status: bool = False,
+    time_skipped: str | None = None,
 ) -> Any:
-    """A new change-log row in state ``pending`` (not added to a session)."""
+    """A new change-log row in state ``pending`` (not added to a session).
+
+    ``visibility``: the note's visibility (``internal``/``discussion``/``resolution``; ``None``:
+    from ``internal``). ``auto_status``: the status is chosen at delivery from the tenant's
+    board map. ``time_skipped``: why no time entry is made (e.g. "no time entry: ticket #12348
+    is closed"); the time step is recorded ``skipped`` with that reason as its error. It is
+    not part of the request hash: it comes from the ticket's state, not from the request.
+    """
     digest = request_hash(
         ticket_id=ticket_id,
         note_text=note_text,
@@ -53,7 +63,11 @@ def new_change(
         hours=hours,
         status_id=status_id,
         internal=internal,
+        visibility=visibility,
+        auto_status=auto_status,
     )
+    if time_skipped:
+        hours = None
     return models.ChangeLog(
         reference=new_reference(),
         tenant_id=tenant_id,
@@ -69,7 +83,10 @@ def new_change(
         state=ChangeState.PENDING,
         note_state=StepState.PENDING,
         time_state=StepState.PENDING if hours else StepState.SKIPPED,
-        status_state=StepState.PENDING if status_id else StepState.SKIPPED,
+        time_error=time_skipped or None,
+        status_state=StepState.PENDING if status_id or auto_status else StepState.SKIPPED,
+        visibility=visibility,
+        auto_status=bool(auto_status),
         note_attempts=0,
         time_attempts=0,
         status_attempts=0,
