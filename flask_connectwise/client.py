@@ -281,6 +281,7 @@ class ConnectWiseClient:
         self._statuses: dict[int, tuple[float, list[BoardStatus]]] = {}
         self._members: dict[str, tuple[float, Member | None]] = {}
         self._ticket_boards: dict[int, tuple[float, int]] = {}
+        self._tickets: dict[int, tuple[float, Ticket]] = {}
         self._credentials_confirmed_until = float("-inf")
         self._lock = threading.Lock()
         self._sleep = sleep
@@ -929,10 +930,17 @@ class ConnectWiseClient:
         for ticket in tickets:
             if ticket.board_id:
                 self._ticket_boards[ticket.id] = (expires, ticket.board_id)
+            self._tickets[ticket.id] = (expires, ticket)
 
     def known_board(self, ticket_id: int) -> int | None:
         """The ticket's board as last seen by this client (searches, reads), if recent."""
         known = self._ticket_boards.get(ticket_id)
+        return known[1] if known and known[0] > time.monotonic() else None
+
+    def known_ticket(self, ticket_id: int) -> Ticket | None:
+        """The ticket as last seen by this client (searches, reads, updates), if recent:
+        its company, board, status and closed flag without a call."""
+        known = self._tickets.get(ticket_id)
         return known[1] if known and known[0] > time.monotonic() else None
 
     def cached_statuses(self, board_id: int) -> list[BoardStatus] | None:
@@ -959,6 +967,7 @@ class ConnectWiseClient:
                 except ConnectWiseValidationError:
                     # The ticket may have moved to another board: read it and try once more.
                     self._ticket_boards.pop(ticket_id, None)
+                    self._tickets.pop(ticket_id, None)
                     if self.get_ticket(ticket_id).board_id == remembered:
                         raise
             board_id = self.get_ticket(ticket_id).board_id

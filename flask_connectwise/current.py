@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from flask import Flask, current_app
 
+from .members import MemberCheck
 from .models import Models
 from .outbox import Outbox
 from .search import TicketSearch
@@ -36,12 +37,15 @@ class AppState:
         tenants: Tenants,
         search: TicketSearch,
         outbox: Outbox,
+        members: MemberCheck | None = None,
     ) -> None:
         self.extension = extension
         self.models = models
         self.tenants = tenants
         self.search = search
         self.outbox = outbox
+        #: The cached member check (exists, active, not an API member).
+        self.members = members or MemberCheck(tenants, search.cache, tenants.config)
         #: The three services behind the older one-object API.
         self.service = ConnectWiseService(tenants, search, outbox)
 

@@ -201,3 +201,40 @@ class StatusNotOnBoardError(ConnectWiseValidationError):
 #: collides with WTForms'): prefer ``ConnectWiseTimeoutError`` and ``ConnectWiseValidationError``.
 TimeoutError = ConnectWiseTimeoutError
 ValidationError = ConnectWiseValidationError
+
+
+class MemberUnusableError(ConnectWiseError):
+    """The change's member cannot be used: it does not exist, is inactive, or is an API member.
+
+    Permanent: nothing was written, and sending the change again cannot help until the member
+    (or the operator's link to it) is corrected.
+    """
+
+    http_status = 400
+    error_code = "member_unusable"
+
+    @property
+    def permanent(self) -> bool:
+        return True
+
+
+class MemberRequiredError(ConnectWiseError):
+    """Time was asked for, but no ConnectWise member is linked to the caller's user and
+    ``CONNECTWISE_REQUIRE_MEMBER`` is on."""
+
+    http_status = 400
+    error_code = "member_required"
+
+    def __init__(self, message: str | None = None, **kwargs: object) -> None:
+        super().__init__(
+            message
+            or (
+                "No ConnectWise member is linked to your user: time cannot be logged (an "
+                "administrator can link one, or set CONNECTWISE_REQUIRE_MEMBER = False)"
+            ),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @property
+    def permanent(self) -> bool:
+        return True

@@ -20,6 +20,7 @@ from .current import Action as Action
 from .current import AppState as AppState
 from .current import state as state
 from .faults import DatabaseUnavailableError, database_cause, log_fields
+from .members import MemberCheck
 from .models import Models, define_models
 from .outbox import Outbox
 from .records import Ticket
@@ -105,8 +106,9 @@ class ConnectWise:
             flag_loader=lambda: self._flag_loader,
         )
         search = TicketSearch(tenants, cache=safe_cache, config=app.config)
-        outbox = Outbox(app=app, db=db, models=models, tenants=tenants)
-        app.extensions[EXTENSION_KEY] = AppState(self, models, tenants, search, outbox)
+        members = MemberCheck(tenants, safe_cache, app.config)
+        outbox = Outbox(app=app, db=db, models=models, tenants=tenants, members=members)
+        app.extensions[EXTENSION_KEY] = AppState(self, models, tenants, search, outbox, members)
 
         from .api import create_blueprint
         from .cli import connectwise_cli
@@ -235,6 +237,11 @@ class ConnectWise:
     def search(self) -> TicketSearch:
         """The current app's cached ticket search."""
         return state().search
+
+    @property
+    def members(self) -> MemberCheck:
+        """The current app's cached member check (exists, active, not an API member)."""
+        return state().members
 
     @property
     def outbox(self) -> Outbox:

@@ -68,7 +68,7 @@ class Tenants:
         self.policy = URLPolicy.from_config(config)
         self._flag_loader = flag_loader
         self._keyring: Keyring | None = None
-        self._clients: dict[str, tuple[int, ConnectWiseClient]] = {}
+        self._clients: dict[str, tuple[int, ConnectWiseClient, TenantSettings]] = {}
         self._memo: dict[str, tuple[float, bool, int | None]] = {}
         self._lock = threading.Lock()
         self._credentials_listeners: list[CredentialsListener] = []
@@ -221,26 +221,34 @@ class Tenants:
     def client_and_revision(self, tenant_id: str) -> tuple[ConnectWiseClient, int]:
         """The tenant's client and the credentials revision it was built from;
         :class:`NotConfiguredError` when the tenant has no credentials."""
+        client, _, revision = self.client_settings_and_revision(tenant_id)
+        return client, revision
+
+    def client_settings_and_revision(
+        self, tenant_id: str
+    ) -> tuple[ConnectWiseClient, TenantSettings, int]:
+        """The tenant's client, the settings it was built from (work type, board statuses...)
+        and their credentials revision; :class:`NotConfiguredError` without credentials."""
         revision = self._tenant_state(tenant_id)[1]
         with self._lock:
             cached = self._clients.get(tenant_id)
         if revision is not None and cached and cached[0] == revision:
-            return cached[1], revision
+            return cached[1], cached[2], revision
         row = self.credentials_row(tenant_id)
         if row is None:
             raise NotConfiguredError("ConnectWise is not configured for this tenant", status=None)
         with self._lock:
             cached = self._clients.get(tenant_id)
             if cached and cached[0] == row.revision:
-                return cached[1], row.revision
+                return cached[1], cached[2], row.revision
         settings = self.store().decrypt_row(row)
         client = self.build_client(settings)
         with self._lock:
             old = self._clients.get(tenant_id)
-            self._clients[tenant_id] = (row.revision, client)
+            self._clients[tenant_id] = (row.revision, client, settings)
         if old and old[1] is not client:
             old[1].close()
-        return client, row.revision
+        return client, settings, row.revision
 
     def build_client(self, settings: TenantSettings) -> ConnectWiseClient:
         """A new client for ``settings`` (base URL checked against the URL policy)."""

@@ -68,7 +68,13 @@ def record(app, **kw: Any) -> tuple[int, str]:
     """Queue one change for tenant A; ``(id, reference)``."""
     with app.app_context():
         cw = cw_of(app)
-        fields = {"ticket_id": TICKET, "note_text": "needs attention?", "hours": 0.25} | kw
+        # A member: with none, CONNECTWISE_REQUIRE_MEMBER skips the time entry.
+        fields = {
+            "ticket_id": TICKET,
+            "note_text": "needs attention?",
+            "hours": 0.25,
+            "member": "jdoe",
+        } | kw
         ticket_id = fields.pop("ticket_id")
         note_text = fields.pop("note_text")
         row, _ = cw.outbox.record(TENANT_A, ticket_id, note_text, **fields)
@@ -195,6 +201,14 @@ def test_a_400_validation_error_carries_connectwise_reason(make_client):
                 }
             ],
         },
+    )
+    responses.get(  # the ticket, read before a time entry (closed? status forbids time?)
+        f"{API}/service/tickets/123",
+        json={"id": 123, "summary": "x", "board": {"id": 21}, "status": {"id": 17}},
+    )
+    responses.get(
+        f"{API}/service/boards/21/statuses",
+        json=[{"id": 17, "name": "In Progress", "inactive": False}],
     )
     row = Row(hours=0.5, time_state="pending")
     deliver(make_client(), row)
@@ -349,7 +363,8 @@ def test_an_inactive_status_fails_but_keeps_what_was_done(
         outcome = cw.outbox.deliver(cw.outbox.session.get(cw.models.ChangeLog, change_id)).to_json()
     assert outcome["state"] == "failed"
     assert outcome["note"]["ok"] and outcome["timeEntry"]["ok"]
-    assert f"refused status #{INACTIVE_STATUS} for ticket #{TICKET}" in outcome["status"]["error"]
+    # Named, never a bare id (issue 14): status 108 is "Legacy - Do Not Use".
+    assert f'refused status "Legacy - Do Not Use" for ticket #{TICKET}' in outcome["status"]["error"]
     assert finals == [True]
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
 

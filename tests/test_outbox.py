@@ -200,6 +200,7 @@ def test_changes_past_the_give_up_age_fail_and_signal(app, connectwise_sandbox):
 
 
 def test_outbox_cli_status_and_retry(app, connectwise_sandbox):
+    app.config["CONNECTWISE_REQUIRE_MEMBER"] = False  # the time entry goes out as the API member
     configure(app, connectwise_sandbox)
     connectwise_sandbox.inject_fault("time/entries", "status", status=401)
     with app.app_context():
@@ -270,7 +271,7 @@ def test_a_failed_lookup_keeps_the_step_in_doubt(app, connectwise_sandbox):
         connectwise_sandbox.inject_fault(
             "service/tickets/*/notes", "apply_then_drop", method="POST"
         )
-        row, _ = cw.outbox.record(TENANT_A, TICKET, "in doubt", hours=0.25)
+        row, _ = cw.outbox.record(TENANT_A, TICKET, "in doubt", hours=0.25, member="jdoe")
         cw.outbox.session.commit()
         cw.outbox.deliver(row)
         assert row.note_state == "sent"
@@ -284,12 +285,14 @@ def test_a_failed_lookup_keeps_the_step_in_doubt(app, connectwise_sandbox):
 
 def test_a_status_that_accepts_time_goes_out_with_the_note_and_time_entry(app, connectwise_sandbox):
     """Warm (board and statuses known from the search), a log-change costs one round trip."""
+    app.config["CONNECTWISE_REQUIRE_MEMBER"] = False  # about concurrency, not attribution
     api = configure(app, connectwise_sandbox)
     status_id = target_status(connectwise_sandbox)
     api.call("GET", "/tickets/search?q=12345")  # the operator's autocomplete
     with app.app_context():
         client = cw_of(app).tenants.client_for(TENANT_A)
         client.board_statuses(client.known_board(TICKET))
+        cw_of(app).members.check(TENANT_A, "jdoe")  # the operator's member, checked before
     connectwise_sandbox.set_latency(0.2)
     connectwise_sandbox.clear_requests()
     body = api.call(

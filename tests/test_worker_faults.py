@@ -54,7 +54,8 @@ def poison_tenant(app: Any, sandbox: Any, tenant: str = POISON) -> None:
 def queue(app: Any, tenant: str, text: str) -> tuple[int, str]:
     with app.app_context():
         cw = cw_of(app)
-        row, _ = cw.outbox.record(tenant, TICKET, text, hours=0.25)
+        # A member: with none, CONNECTWISE_REQUIRE_MEMBER skips the time entry.
+        row, _ = cw.outbox.record(tenant, TICKET, text, hours=0.25, member="jdoe")
         cw.outbox.session.commit()
         return row.id, row.reference
 

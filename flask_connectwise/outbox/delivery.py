@@ -23,17 +23,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client import ConnectWiseClient
+from ..credentials import TenantSettings
 from ..errors import (
     AuthenticationError,
     ConnectWiseError,
     ConnectWiseValidationError,
     ForbiddenError,
+    MemberUnusableError,
     NotFoundError,
     RateLimitedError,
     StatusNotOnBoardError,
 )
+from ..members import MemberCheck
 from ..models import ChangeState, StepState, utcnow
-from ..records import Member
+from ..records import BoardStatus, Member, Ticket
 from .outcome import Step
 from .recording import reference_line
 
@@ -68,6 +71,7 @@ def failure_text(
     ticket_id: int,
     member: str | None = None,
     status_id: int | None = None,
+    status_name: str | None = None,
 ) -> str:
     """What went wrong with one step, in plain words; for a failure that retrying cannot fix,
     or one an admin must fix, also what to do. At most 500 characters."""
@@ -81,8 +85,13 @@ def failure_text(
                 "and log the change again."
             )
         elif isinstance(exc, StatusNotOnBoardError) or _about(exc, "status", "statusid"):
+            status = (
+                f'status "{status_name}"'
+                if status_name
+                else (f"status {status_id}" if status_id else "the status")
+            )
             text = (
-                f"ConnectWise refused status #{status_id} for ticket #{ticket_id} "
+                f"ConnectWise refused {status} for ticket #{ticket_id} "
                 f"({_reason(exc)}): pick an active status of the ticket's board and log the "
                 "change again."
             )
@@ -133,13 +142,50 @@ class _Job:
     note_text: str
     internal: bool
     hours: float | None
+    #: The note's visibility, also where the time entry's notes are copied (``add_to``).
+    visibility: str = "discussion"
+    email_contact: bool = False
+    work_type: int | None = None
+    work_role: int | None = None
+    billable_option: str | None = None
+
+
+#: The time step's reason when no member is known and ``CONNECTWISE_REQUIRE_MEMBER`` is on.
+NO_MEMBER_REASON = "no time entry: no ConnectWise member is linked to the operator"
+
+
+def visibility_of(row: Any) -> str:
+    """The note's visibility: the row's own, else from its ``internal`` flag."""
+    value = getattr(row, "visibility", None)
+    if value in ("internal", "discussion", "resolution"):
+        return str(value)
+    return "internal" if row.internal else "discussion"
+
+
+def _auto_status(row: Any) -> bool:
+    """Whether the row asks for the tenant's status for the ticket's board."""
+    return getattr(row, "auto_status", False) is True
+
+
+def _status_named(statuses: list[BoardStatus], status_id: int | None) -> BoardStatus | None:
+    return next((s for s in statuses if s.id == status_id), None)
 
 
 class Deliverer:
     """Runs a change's outstanding steps against one tenant's client."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(
+        self,
+        session: Any,
+        *,
+        members: MemberCheck | None = None,
+        require_member: bool = False,
+    ) -> None:
         self._session = session
+        #: Checks the change's member before anything is written (``None``: not checked).
+        self._members = members
+        #: With no member, skip the time entry instead of billing the API member.
+        self._require_member = require_member
         #: The longest ``Retry-After`` ConnectWise asked for during the last delivery.
         self.retry_after: float | None = None
         #: True when a step failed in a way no retry can fix (the change is then ``failed``).
@@ -148,6 +194,7 @@ class Deliverer:
         self._member_failure: ConnectWiseError | None = None
         self._ticket_id = 0
         self._status_id: int | None = None
+        self._status_name: str | None = None
 
     def _failed(self, exc: ConnectWiseError, *, step: str, in_doubt: bool = False) -> StepUpdate:
         """The step's state after ``exc``: ``sent`` while a copy may exist on the ticket
@@ -169,6 +216,7 @@ class Deliverer:
             ticket_id=self._ticket_id,
             member=member,
             status_id=self._status_id,
+            status_name=self._status_name,
         )
         return (StepState.SENT if doubt else StepState.FAILED), None, text
 
@@ -178,35 +226,41 @@ class Deliverer:
         _, _, text = self._failed(exc, step=step)
         return (StepState.SENT if in_doubt else StepState.FAILED), None, text
 
+    def _stop(self, row: Any, steps: list[str], exc: ConnectWiseError, text: str | None) -> None:
+        """Nothing is sent: each of ``steps`` fails with ``text`` (else the failure's words);
+        a step in doubt from an earlier attempt stays ``sent``."""
+        for name in steps:
+            step = Step(name)
+            in_doubt = step.state_of(row) == StepState.SENT
+            state, _, words = self._unsent(exc, step=name, in_doubt=in_doubt)
+            step.set_state(row, state)
+            step.count_attempt(row)
+            step.set_error(row, (text or words or "")[:500])
+
     def deliver(
         self,
         row: Any,
         client: ConnectWiseClient,
         *,
+        settings: TenantSettings | None = None,
         board_id: int | None = None,
         commit_in_flight: bool = True,
     ) -> Any:
         """Run the steps not confirmed; update the row (not committed) and return it.
 
-        With ``commit_in_flight`` the steps about to be sent are first committed as ``sent``,
-        so a process that dies mid-call never leads to a blind repeat.
+        The ticket is read first and the tenant's rules applied before anything is written: a
+        ticket of a company the tenant does not serve, or a member ConnectWise would not
+        accept, fails the change with nothing written; a time entry that cannot succeed
+        (closed ticket, a status that forbids time, no member while one is required) and a
+        status the ticket's board lacks are ``skipped`` with the reason as their error.
+        ``settings`` gives the work type and role, billable option, e-mail contact and the
+        board -> status map. With ``commit_in_flight`` the steps about to be sent are first
+        committed as ``sent``, so a process that dies mid-call never leads to a blind repeat.
         """
         self._ticket_id, self._status_id = row.ticket_id, row.status_id
+        self._status_name = None
         self.permanent = False
-        member: str | Member | None = row.member or None
         self._member_failure = None
-        if member and "@" in str(member):
-            try:
-                found = client.find_member(str(member))
-            except ConnectWiseError as exc:
-                found = None
-                if not exc.permanent:
-                    # Sending the raw e-mail would be refused as an unknown member, a
-                    # permanent failure born of a passing one: wait for the next attempt.
-                    self._member_failure = exc
-            member = found or member
-        self._member = member
-        status_tried = False
         note_in_doubt = row.note_state == StepState.SENT
         time_in_doubt = row.time_state == StepState.SENT
         todo: list[str] = []
@@ -216,6 +270,88 @@ class Deliverer:
             todo.append("time")
         elif row.time_state != StepState.CONFIRMED:
             row.time_state = StepState.SKIPPED
+        status_pending = row.status_state not in StepState.FINISHED and bool(
+            row.status_id or _auto_status(row)
+        )
+        if not todo and not status_pending:
+            return self._settle(row)
+        waiting = todo + (["status"] if status_pending else [])
+        member: str | Member | None = row.member or None
+        if "time" in todo and not time_in_doubt and not member and self._require_member:
+            # No member: no time billed to the API member (the note still goes out).
+            todo.remove("time")
+            row.time_state, row.time_error = StepState.SKIPPED, NO_MEMBER_REASON
+        limited = settings is not None and settings.company_ids is not None
+        ticket: Ticket | None = None
+        statuses: list[BoardStatus] = []
+        if status_pending or "time" in todo or (limited and todo):
+            # The ticket, read once: whose it is, whether it takes time, its board's statuses.
+            try:
+                ticket = client.known_ticket(row.ticket_id) or client.get_ticket(row.ticket_id)
+                statuses = client.board_statuses(ticket.board_id) if ticket.board_id else []
+            except ConnectWiseError as exc:
+                self._stop(row, waiting, exc, None)
+                return self._settle(row)
+            board_id = ticket.board_id
+        if (
+            ticket is not None
+            and settings is not None
+            and not settings.serves_company(ticket.company_id)
+        ):
+            refusal = (
+                f"Ticket #{ticket.id} belongs to {ticket.company or 'another company'}, "
+                f"not {settings.company_names}"
+            )
+            self._stop(row, waiting, ConnectWiseValidationError(refusal, status=400), refusal)
+            return self._settle(row)
+        if member and todo:
+            try:
+                member = self._checked_member(row.tenant_id, str(member), client)
+            except MemberUnusableError as exc:
+                self._member = member
+                self._stop(row, waiting, exc, self._failed(exc, step="the change")[2])
+                return self._settle(row)
+        self._member = member
+        current = _status_named(statuses, ticket.status_id) if ticket is not None else None
+        target: BoardStatus | None = None
+        if status_pending and ticket is not None:
+            target, reason = self._target_status(row, settings, ticket, statuses)
+            if target is None:
+                row.status_state, row.status_error = StepState.SKIPPED, reason
+                status_pending = False
+            else:
+                row.status_id = target.id
+                self._status_id, self._status_name = target.id, target.name
+        status_first = False
+        if "time" in todo and not time_in_doubt and ticket is not None:
+            skip: str | None = None
+            if ticket.closed or (current is not None and current.closed):
+                skip = f"no time entry: ticket #{ticket.id} is closed"
+            elif current is not None and not current.time_entry_allowed:
+                if target is not None and target.time_entry_allowed and not target.inactive:
+                    status_first = True  # the new status takes time: set it before the entry
+                else:
+                    skip = (
+                        f"no time entry: status {current.name or current.id} does not allow "
+                        "time entries"
+                    )
+            if skip:
+                todo.remove("time")
+                row.time_state, row.time_error = StepState.SKIPPED, skip
+        status_tried = False
+        if status_first and status_pending:
+            status_tried = True
+            row.status_attempts += 1
+            row.status_state, row.status_error = self._status(
+                client, row.ticket_id, row.status_id, board_id
+            )
+            if row.status_state != StepState.CONFIRMED:
+                todo.remove("time")
+                row.time_state = StepState.SKIPPED
+                row.time_error = (
+                    f"no time entry: status {current.name if current else '?'} does not "
+                    "allow time entries"
+                )
         if todo and commit_in_flight:
             # Recovery point: a crash from here on leaves the steps "sent", so the next
             # attempt looks for them on the ticket before posting again.
@@ -224,30 +360,38 @@ class Deliverer:
             self._session.commit()
         if todo:
             # Worker threads must not touch the ORM row (its session is not theirs).
-            job = _Job(row.reference, row.ticket_id, row.note_text, bool(row.internal), row.hours)
+            job = _Job(
+                row.reference,
+                row.ticket_id,
+                row.note_text,
+                bool(row.internal),
+                row.hours,
+                visibility=visibility_of(row),
+                email_contact=bool(settings and settings.email_contact),
+                work_type=settings.work_type.id if settings and settings.work_type else None,
+                work_role=settings.work_role.id if settings and settings.work_role else None,
+                billable_option=settings.billable_option if settings else None,
+            )
             steps: dict[str, Callable[[], StepUpdate]] = {
                 "note": lambda: self._note(job, client, lookup=note_in_doubt),
                 "time": lambda: self._time(job, client, lookup=time_in_doubt),
             }
-            status_pending = bool(row.status_id) and row.status_state not in StepState.FINISHED
-            known_board = board_id or client.known_board(job.ticket_id)
-            together = status_pending and self._status_allows_time(
-                client, known_board, row.status_id
+            # The new status accepts time entries: all three go out at once.
+            together = (
+                status_pending
+                and not status_tried
+                and target is not None
+                and not target.inactive
+                and target.time_entry_allowed
             )
             with ThreadPoolExecutor(max_workers=len(todo) + 1) as pool:
                 futures = {name: pool.submit(steps[name]) for name in todo}
-                status_future = board = None
+                status_future = None
                 if together:
-                    # The new status accepts time entries: all three go out at once.
                     status_future = pool.submit(
-                        self._status, client, job.ticket_id, row.status_id, known_board
+                        self._status, client, job.ticket_id, row.status_id, board_id
                     )
-                elif status_pending and known_board is None:
-                    # The status needs the ticket's board: look it up alongside the others.
-                    board = pool.submit(self._board_of, client, job.ticket_id)
                 results = {name: future.result() for name, future in futures.items()}
-                if board is not None:
-                    board_id = board.result()
                 if status_future is not None:
                     status_tried = True
                     row.status_attempts += 1
@@ -259,11 +403,72 @@ class Deliverer:
                 step.set_error(row, error)
                 if remote_id is not None:
                     step.set_remote_id(row, remote_id)
-        if row.status_id and row.status_state not in StepState.FINISHED and not status_tried:
+        if status_pending and not status_tried:
             row.status_attempts += 1
             row.status_state, row.status_error = self._status(
                 client, row.ticket_id, row.status_id, board_id
             )
+        return self._settle(row)
+
+    def _checked_member(self, tenant_id: str, member: str, client: ConnectWiseClient) -> Any:
+        """The member to write as: checked by :class:`MemberCheck` when there is one (an
+        e-mail address resolved to its member). A failure to reach ConnectWise is kept in
+        ``_member_failure``: the note and time entry wait for the next attempt."""
+        try:
+            if self._members is not None:
+                return self._members.check(tenant_id, member)
+            if "@" in member:
+                return client.find_member(member) or member
+        except MemberUnusableError:
+            raise
+        except ConnectWiseError as exc:
+            if not exc.permanent:
+                # Sending the raw e-mail would be refused as an unknown member, a
+                # permanent failure born of a passing one: wait for the next attempt.
+                self._member_failure = exc
+        return member
+
+    @staticmethod
+    def _target_status(
+        row: Any,
+        settings: TenantSettings | None,
+        ticket: Ticket,
+        statuses: list[BoardStatus],
+    ) -> tuple[BoardStatus | None, str | None]:
+        """The status to set on ``ticket``, or ``None`` and why it is left as is."""
+        board = ticket.board or (f"board {ticket.board_id}" if ticket.board_id else "no board")
+        if _auto_status(row):
+            choice = settings.status_for_board(ticket.board_id) if settings else None
+            if choice is not None:
+                found = _status_named(statuses, choice.status_id)
+                if found is None:
+                    return None, (
+                        f"status left as is: {choice.status_label} is not on board {board}"
+                    )
+                return found, None
+            legacy = settings.default_status_id if settings else None
+            found = _status_named(statuses, legacy)
+            if found is not None and not found.inactive:
+                return found, None
+            return None, f"status left as is: no status set for board {board}"
+        found = _status_named(statuses, row.status_id)
+        if found is None:
+            named = None
+            if settings is not None:
+                named = next(
+                    (
+                        c.status_name
+                        for c in settings.board_statuses
+                        if c.status_id == row.status_id
+                    ),
+                    None,
+                )
+            what = named or f"Status {row.status_id}"
+            return None, f"status left as is: {what} is not on board {board}"
+        return found, None
+
+    def _settle(self, row: Any) -> Any:
+        """Set the change's state from its steps' and log it."""
         states = {row.note_state, row.time_state, row.status_state}
         if states <= StepState.FINISHED:
             row.state = ChangeState.DELIVERED
@@ -298,28 +503,6 @@ class Deliverer:
             return StepState.FAILED, self._failed(exc, step="status")[2]
         return StepState.CONFIRMED, None
 
-    @staticmethod
-    def _status_allows_time(
-        client: ConnectWiseClient, board_id: int | None, status_id: int | None
-    ) -> bool:
-        """True when the status is known (cached) to be active and to accept time entries."""
-        if not board_id or not status_id:
-            return False
-        statuses = client.cached_statuses(board_id) or []
-        status = next((s for s in statuses if s.id == status_id), None)
-        return bool(status and not status.inactive and status.time_entry_allowed)
-
-    @staticmethod
-    def _board_of(client: ConnectWiseClient, ticket_id: int) -> int | None:
-        """The ticket's board (with its statuses cached), or ``None`` if that failed."""
-        try:
-            board_id = client.get_ticket(ticket_id).board_id
-            if board_id:
-                client.board_statuses(board_id)
-        except ConnectWiseError:
-            return None
-        return board_id
-
     def _note(self, row: _Job, client: ConnectWiseClient, *, lookup: bool) -> StepUpdate:
         marker = reference_line(row.reference)
         try:
@@ -333,7 +516,8 @@ class Deliverer:
                 row.ticket_id,
                 f"{row.note_text}\n\n{marker}",
                 member=self._member,
-                internal=bool(row.internal),
+                visibility=row.visibility,
+                email_contact=row.email_contact,
             )
         except ConnectWiseError as exc:
             return self._failed(exc, step="note", in_doubt=lookup)
@@ -353,6 +537,10 @@ class Deliverer:
                 hours=float(row.hours or 0),
                 member=self._member,
                 notes=f"{row.note_text[:900]}\n\n{marker}",
+                work_type=row.work_type,
+                work_role=row.work_role,
+                billable_option=row.billable_option,
+                add_to=row.visibility,
             )
         except ConnectWiseError as exc:
             return self._failed(exc, step="time", in_doubt=lookup)

@@ -24,6 +24,7 @@ from blinker import NamedSignal
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError, CredentialsUnusableError
 from ..faults import log_fields, new_incident, outage_cause, unexpected_reason
+from ..members import MemberCheck
 from ..models import ChangeLogRow, ChangeState, Models, StepState, utcnow
 from ..records import Note, TimeEntry
 from ..signals import change_failed, change_logged
@@ -64,12 +65,22 @@ def new_lease_owner() -> str:
 class Outbox:
     """The change log of one app: record, claim, deliver, retry, count, find."""
 
-    def __init__(self, *, app: Any, db: Any, models: Models, tenants: Tenants) -> None:
+    def __init__(
+        self,
+        *,
+        app: Any,
+        db: Any,
+        models: Models,
+        tenants: Tenants,
+        members: MemberCheck | None = None,
+    ) -> None:
         #: The Flask app: the sender of the signals, and the context of after-commit deliveries.
         self.app = app
         self.db = db
         self.models = models
         self.tenants = tenants
+        #: Checks each change's member before anything is written (``None``: not checked).
+        self.members = members
         #: Seconds a repeated idempotency key waits for the first request (see :meth:`replay`).
         self.replay_wait = REPLAY_WAIT_SECONDS
         tenants.on_credentials_saved(self.make_due)
@@ -482,7 +493,7 @@ class Outbox:
             return Outcome.of(change), None
         self.tenants.ensure_on(change.tenant_id)
         try:
-            client = self.tenants.client_for(change.tenant_id)
+            client, settings, _ = self.tenants.client_settings_and_revision(change.tenant_id)
         except CredentialsUnusableError as exc:
             # No call can carry these settings: set the change aside like any poison.
             return self._unexpected(change, exc, contain=contain_errors, release=release), None
@@ -496,9 +507,13 @@ class Outbox:
             return outcome, None
         except Exception as exc:
             return self._unexpected(change, exc, contain=contain_errors, release=release), None
-        deliverer = Deliverer(self.session)
+        deliverer = Deliverer(
+            self.session,
+            members=self.members,
+            require_member=bool(self.tenants.config.get("CONNECTWISE_REQUIRE_MEMBER", True)),
+        )
         try:
-            deliverer.deliver(change, client)
+            deliverer.deliver(change, client, settings=settings)
             finish()
         except Exception as exc:
             return self._unexpected(change, exc, contain=contain_errors, release=release), None

@@ -86,9 +86,14 @@ class StepResult:
         return self.state == StepState.SKIPPED
 
     def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any]
         if self.skipped:
-            return {"ok": True, "state": StepState.SKIPPED, "skipped": True}
-        data: dict[str, Any] = {"ok": self.ok, "state": self.state}
+            data = {"ok": True, "state": StepState.SKIPPED, "skipped": True}
+            if self.error:
+                # Why the step was left out (e.g. "no time entry: ticket #12348 is closed").
+                data["reason"] = self.error
+            return data
+        data = {"ok": self.ok, "state": self.state}
         if self.id is not None:
             data["id"] = self.id
         if self.error:
@@ -98,7 +103,8 @@ class StepResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepResult:
         if data.get("skipped"):
-            return cls(StepState.SKIPPED)
+            reason = data.get("reason")
+            return cls(StepState.SKIPPED, error=str(reason) if reason else None)
         state = data.get("state") or (StepState.CONFIRMED if data.get("ok") else StepState.FAILED)
         if data.get("ok") and state not in StepState.FINISHED:
             state = StepState.CONFIRMED
@@ -181,6 +187,10 @@ class Outcome:
         }
         return [done[s] for s, r in self.steps.items() if r.ok and not r.skipped]
 
+    def skipped_words(self) -> list[str]:
+        """Why steps were left out: ``["no time entry: ticket #12348 is closed"]``."""
+        return [r.error for r in self.steps.values() if r.skipped and r.error]
+
     def failed_words(self) -> list[str]:
         """What did not, with the reason: ``["the time entry (ConnectWise is down)"]``."""
         return [
@@ -200,7 +210,13 @@ class Outcome:
         """The outcome in plain words, for the operator, the admin and the CLI."""
         ticket = self.ticket_id
         done, failed = self.done_words(), self.failed_words()
+        skipped = "".join(f" {reason[:1].upper()}{reason[1:]}." for reason in self.skipped_words())
+        return self._summary(ticket, done, failed) + skipped
+
+    def _summary(self, ticket: int | None, done: list[str], failed: list[str]) -> str:
         if not failed:
+            if not done:
+                return f"Nothing was logged to ticket #{ticket}."
             return f"Logged to ticket #{ticket}: {', '.join(done)}."
         head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
         what = " and ".join(failed)
