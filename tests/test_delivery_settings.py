@@ -99,9 +99,7 @@ def test_a_discussion_note_emails_the_contact_when_the_tenant_says_so(app, conne
     assert body["addToDetailDescriptionFlag"] is True
 
 
-def test_the_row_internal_flag_gives_the_visibility_when_none_is_recorded(
-    app, connectwise_sandbox
-):
+def test_the_row_internal_flag_gives_the_visibility_when_none_is_recorded(app, connectwise_sandbox):
     setup(app, connectwise_sandbox, emailContact=True)
     connectwise_sandbox.clear_requests()
     outcome, _ = log(app, member="jdoe", internal=True)
@@ -372,7 +370,9 @@ def test_skipped_reasons_survive_the_json_round_trip():
     }
     outcome = Outcome.from_json(data, hours=0.25)
     assert outcome.to_json() == data
-    assert outcome.summary() == "Logged to ticket #5: note added. No time entry: ticket #5 is closed."
+    assert (
+        outcome.summary() == "Logged to ticket #5: note added. No time entry: ticket #5 is closed."
+    )
 
 
 def test_warm_delivery_reads_nothing_before_writing(app, connectwise_sandbox):

@@ -364,7 +364,9 @@ def test_an_inactive_status_fails_but_keeps_what_was_done(
     assert outcome["state"] == "failed"
     assert outcome["note"]["ok"] and outcome["timeEntry"]["ok"]
     # Named, never a bare id (issue 14): status 108 is "Legacy - Do Not Use".
-    assert f'refused status "Legacy - Do Not Use" for ticket #{TICKET}' in outcome["status"]["error"]
+    assert (
+        f'refused status "Legacy - Do Not Use" for ticket #{TICKET}' in outcome["status"]["error"]
+    )
     assert finals == [True]
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
 
