@@ -7,6 +7,14 @@ widget itself, so the host edits no template) turns it into a WAI-ARIA 1.2 combo
 searches the extension's ``/tickets/search`` route. While the feature is off, or the tenant has
 no credentials, the field renders nothing and validates as empty.
 
+Next to the ticket input the widget renders an optional minutes input (``<name>-minutes``,
+placeholder: the tenant's default minutes, bounds ``CONNECTWISE_MIN_MINUTES`` to
+``CONNECTWISE_MAX_MINUTES``, checked on the server); the minutes reach the change's time entry.
+Validation also checks the chosen ticket and the operator's member before anything is written
+(see :mod:`flask_connectwise.ticketchecks`): a ticket of another company is refused, a closed
+ticket (or one whose status allows no time) is refused or, with the tenant's ticket policy
+"warn", accepted with its time step skipped and a warning.
+
 After the host applied its change, ``form.ticket.log_change("what changed")`` adds the change to
 the host's database session (the outbox), so it commits with the host's change; it is delivered
 to ConnectWise right after that commit and the operator sees the outcome as a flashed message.
@@ -29,9 +37,10 @@ from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
 from wtforms.widgets import html_params
 
+from . import ticketchecks
 from .crypto import CryptoError
 from .current import state
-from .errors import AuthenticationError, ConnectWiseError, NotFoundError
+from .errors import AuthenticationError, ConnectWiseError, MemberUnusableError, NotFoundError
 from .models import ChangeLogRow
 from .outbox import IdempotencyConflict, Outbox, Outcome
 from .tenants import IntegrationOffError
@@ -54,6 +63,7 @@ SCRIPT_FILE = "connectwise/ticket-search.js"
 STYLE_FILE = "connectwise/ticket-search.css"
 _ASSETS_FLAG = "_connectwise_ticket_search_assets"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_MINUTES_RE = re.compile(r"^\s*(\d{1,6})\s*$")
 _NUMBER_RE = re.compile(r"^\s*#?\s*(\d{1,12})(?:\s*(?:—|–|-|:)\s*.*)?\s*$", re.DOTALL)
 
 #: Serves the package's ``static/`` folder at ``/connectwise-static`` (``connectwise_static.static``).
@@ -162,7 +172,7 @@ class TicketSearchWidget:
         meta_id = f"{field_id}-selected"
         css_class = " ".join(c for c in ("cw-ts-input", kwargs.pop("class", "")) if c)
         css_class = " ".join(c for c in (css_class, kwargs.pop("class_", "")) if c)
-        invalid = bool(field.errors) or "is-invalid" in css_class
+        invalid = field.ticket_invalid() or "is-invalid" in css_class
         selected = field.selected_ticket()
         value = ticket_label(selected) if selected else field.raw_text()
         input_attrs: dict[str, Any] = {
@@ -217,8 +227,43 @@ class TicketSearchWidget:
             f"<div {html_params(id=meta_id, class_='cw-ts-selected')}>{escape(meta)}</div>"
         )
         parts.append("</div>")
+        parts.append(_minutes_input(field, field_id))
         # Every part is built by html_params() (which escapes values) or escape().
         return Markup("".join(parts))  # noqa: S704
+
+
+def _minutes_input(field: TicketSearchField, field_id: str) -> str:
+    """The optional per-change minutes input with its label (plain HTML, no script needed)."""
+    low, high = field.minutes_bounds()
+    minutes_id = f"{field_id}-minutes"
+    attrs: dict[str, Any] = {
+        "type": "number",
+        "id": minutes_id,
+        "name": field.minutes_name,
+        "value": field.minutes_text,
+        "class": "cw-ts-minutes",
+        "min": str(low),
+        "max": str(high),
+        "step": "1",
+        "inputmode": "numeric",
+    }
+    default = field.default_minutes()
+    if default:
+        attrs["placeholder"] = str(default)
+    if field.minutes_error:
+        attrs["aria-invalid"] = "true"
+    hint = (
+        f"Time to log, {low} to {high} minutes" + (f"; empty: {default}" if default else "") + "."
+    )
+    hint_id = f"{minutes_id}-hint"
+    attrs["aria-describedby"] = hint_id
+    return (
+        f"<div {html_params(class_='cw-ts-time')}>"
+        f"<label {html_params(for_=minutes_id)}>Minutes</label>"
+        f"<input {html_params(**attrs)}>"
+        f"<span {html_params(id=hint_id, class_='cw-ts-hint')}>{escape(hint)}</span>"
+        "</div>"
+    )
 
 
 def _assets_once() -> str:
@@ -273,6 +318,13 @@ class TicketSearchField(Field):
         self._enabled: bool | None = None
         self._tenant_cache: tuple[str | None] | None = None
         self._rendered_token: str | None = None
+        #: The per-change minutes from the minutes input (``None``: the tenant's default).
+        self.minutes: int | None = None
+        self.minutes_text = ""
+        self.minutes_error: str | None = None
+        #: Why the time step is skipped, and the warning flashed (ticket policy "warn").
+        self.time_skipped: str | None = None
+        self.warning: str | None = None
 
     # -- tenant and feature ------------------------------------------------------------------
 
@@ -320,11 +372,47 @@ class TicketSearchField(Field):
             self._rendered_token = secrets.token_urlsafe(18)
         return self._rendered_token
 
+    @property
+    def minutes_name(self) -> str:
+        """Name of the optional per-change minutes input."""
+        return f"{self.name}-minutes"
+
+    def minutes_bounds(self) -> tuple[int, int]:
+        """``(CONNECTWISE_MIN_MINUTES, CONNECTWISE_MAX_MINUTES)``."""
+        config = current_app.config
+        return int(config.get("CONNECTWISE_MIN_MINUTES", 1)), int(
+            config.get("CONNECTWISE_MAX_MINUTES", 480)
+        )
+
+    def default_minutes(self) -> int | None:
+        """The tenant's default minutes per change (the minutes input's placeholder)."""
+        try:
+            row = state().tenants.credentials_row(str(self.tenant_id))
+        except Exception:
+            log.exception("connectwise ticket field: the tenant's default minutes failed")
+            return None
+        value = getattr(row, "default_time_minutes", None) if row is not None else None
+        return int(value) if value else None
+
     def process(self, formdata: Any, data: Any = unset_value, extra_filters: Any = None) -> None:
         super().process(formdata, data, extra_filters)
         if formdata is not None:
             token = formdata.get(self.token_name)
             self.submitted_token = token if token and _TOKEN_RE.match(token) else None
+            self._process_minutes(formdata.get(self.minutes_name))
+
+    def _process_minutes(self, raw: Any) -> None:
+        text = str(raw or "").strip()
+        self.minutes_text = text[:20]
+        self.minutes, self.minutes_error = None, None
+        if not text:
+            return
+        low, high = self.minutes_bounds()
+        match = _MINUTES_RE.match(text)
+        if match is None or not low <= int(match.group(1)) <= high:
+            self.minutes_error = f"Minutes must be a whole number between {low} and {high}"
+            return
+        self.minutes = int(match.group(1))
 
     def process_data(self, value: Any) -> None:
         if isinstance(value, bool):
@@ -360,7 +448,7 @@ class TicketSearchField(Field):
 
     def selected_ticket(self) -> Any:
         """The selected ticket's record (fetched once when only the id is known), or ``None``."""
-        if self.data is None or self.errors:
+        if self.data is None or self.ticket_invalid():
             return None
         if self.ticket is None or self.ticket.id != self.data:
             try:
@@ -374,6 +462,11 @@ class TicketSearchField(Field):
 
                 self.ticket = Ticket(id=self.data, summary="")
         return self.ticket
+
+    def ticket_invalid(self) -> bool:
+        """Whether the ticket itself has an error (a wrong minutes value alone keeps the ticket
+        selected)."""
+        return bool(self.errors) and self.errors != [self.minutes_error]
 
     def _value(self) -> str:
         selected = self.selected_ticket()
@@ -396,11 +489,15 @@ class TicketSearchField(Field):
     def pre_validate(self, form: Any) -> None:
         if self.process_errors:
             raise StopValidation()
+        if self.minutes_error:
+            raise StopValidation(self.minutes_error)
         if self.data is None:
             return
         tenant = str(self.tenant_id)
+        self.time_skipped, self.warning = None, None
         try:
-            self.ticket = state().tenants.client_for(tenant).get_ticket(self.data)
+            client = state().tenants.client_for(tenant)
+            self.ticket = client.get_ticket(self.data)
         except NotFoundError:
             raise StopValidation(f"Ticket #{self.data} was not found in ConnectWise") from None
         except AuthenticationError:
@@ -423,6 +520,38 @@ class TicketSearchField(Field):
             raise StopValidation(
                 f"Ticket #{self.data} could not be checked right now. Try again in a moment."
             ) from None
+        self._check_change(tenant, client)
+
+    def _logs_time(self, settings: Any) -> bool:
+        return bool(self.minutes or settings.default_time_minutes)
+
+    def _check_change(self, tenant: str, client: Any) -> None:
+        """The ticket's company, closed state and status, and the operator's member."""
+        st = state()
+        try:
+            settings = st.tenants.settings(tenant)
+        except Exception:
+            log.exception("connectwise ticket field: the tenant's settings could not be read")
+            return
+        if settings is None:
+            return
+        member = st.extension.member()
+        logs_time = self._logs_time(settings) and not self._without_member(member)
+        try:
+            verdict = ticketchecks.check_ticket(self.ticket, settings, client, logs_time=logs_time)
+            ticketchecks.check_member(st.members, tenant, member)
+        except ticketchecks.TicketRefused as exc:
+            raise StopValidation(exc.message) from None
+        except MemberUnusableError as exc:
+            raise StopValidation(
+                f"{exc.message}. Ask an administrator to link your user to another member."
+            ) from None
+        self.time_skipped, self.warning = verdict.time_skipped, verdict.warning
+
+    @staticmethod
+    def _without_member(member: str | None) -> bool:
+        """No member, and ``CONNECTWISE_REQUIRE_MEMBER``: the time step is skipped."""
+        return not member and bool(current_app.config.get("CONNECTWISE_REQUIRE_MEMBER", True))
 
     # -- log-change --------------------------------------------------------------------------
 
@@ -433,8 +562,16 @@ class TicketSearchField(Field):
         hours: float | None = None,
         status_id: int | None = None,
         internal: bool = False,
+        visibility: str | None = None,
     ) -> ChangeLogRow | None:
         """Record ``note`` for the selected ticket in the host's session; deliver after commit.
+
+        ``hours``: else the minutes input's, else the tenant's default. ``visibility`` (or
+        ``internal=True``): else the tenant's note visibility. Without ``status_id`` the tenant's
+        automatic status applies (when it has one). With no member for the operator and
+        ``CONNECTWISE_REQUIRE_MEMBER``, the note is logged and the time step skipped (a flashed
+        message says why); so it is when the tenant's ticket policy "warn" let a closed ticket
+        through.
 
         Returns the change-log row, or ``None`` when no ticket is selected, the feature is off
         or this form submission was already logged (same idempotency token). The operator is
@@ -450,6 +587,29 @@ class TicketSearchField(Field):
             note = note[: limit - 13].rstrip() + " (truncated)"
         st = state()
         member = st.extension.member()
+        if hours is None and self.minutes:
+            hours = round(self.minutes / 60, 4)
+        settings = None
+        try:
+            settings = st.tenants.settings(str(self.tenant_id))
+        except Exception:
+            log.exception("connectwise ticket field: the tenant's settings could not be read")
+        if visibility is None:
+            visibility = "internal" if internal else getattr(settings, "note_visibility", None)
+        time_skipped = self.time_skipped
+        warnings = [self.warning] if self.warning and time_skipped else []
+        logs_time = hours != 0 and (
+            hours is not None or bool(settings and settings.default_time_minutes)
+        )
+        if logs_time and self._without_member(member):
+            time_skipped = ticketchecks.NO_MEMBER_REASON
+            warnings = [
+                "Logged without time: your user is not linked to a ConnectWise member. Ask "
+                "an administrator to link one."
+            ]
+        auto_status = status_id is None and bool(
+            settings and (settings.board_statuses or settings.auto_update_status)
+        )
         try:
             row, created = st.outbox.record(
                 str(self.tenant_id),
@@ -458,7 +618,10 @@ class TicketSearchField(Field):
                 member=member,
                 hours=hours,
                 status_id=status_id,
-                internal=internal,
+                internal=internal or visibility == "internal",
+                visibility=visibility,
+                auto_status=auto_status,
+                time_skipped=time_skipped,
                 idempotency_key=f"form-{self.submitted_token}" if self.submitted_token else None,
                 operator=member,
             )
@@ -471,6 +634,8 @@ class TicketSearchField(Field):
         if not created:
             _flash(f"This form was already logged to ticket #{self.data}.", "info")
             return row
+        for warning in warnings:
+            _flash(warning, "warning")
         st.outbox.deliver_after_commit(row, report_to_operator)
         return row
 

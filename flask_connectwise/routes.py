@@ -26,23 +26,23 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 
+from . import ticketchecks
+from .choices import NOTE_VISIBILITIES
 from .client import ConnectWiseClient
-from .credentials import CredentialsStore
+from .credentials import CredentialsStore, TenantSettings
 from .csrf import csrf_valid
 from .current import Action, state
+from .errors import MemberRequiredError, MemberUnusableError
 from .faults import database_cause
 from .http_errors import ApiError, error_response, register_error_handlers
 from .outbox import Outbox
 from .tenants import Tenants
 from .validation import (
     InputError,
-    check_hours,
     check_idempotency_key,
     check_text,
     is_tenant_id,
-    optional_hours,
     optional_id,
-    optional_minutes,
     optional_text,
     parse_ticket_id,
     required_text,
@@ -276,6 +276,81 @@ def _operator() -> str | None:
     return state().extension.member()
 
 
+def _number(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InputError(key, f"{key} must be a number")
+    return float(value)
+
+
+def _requested_hours(data: Mapping[str, Any]) -> float | None:
+    """The body's ``hours`` or ``minutes`` (at most one) as hours, within
+    ``CONNECTWISE_MIN_MINUTES``..``CONNECTWISE_MAX_MINUTES``; ``None`` when neither is sent."""
+    hours, minutes = _number(data, "hours"), _number(data, "minutes")
+    if hours is not None and minutes is not None:
+        raise InputError("hours", "Send hours or minutes, not both")
+    low = int(current_app.config["CONNECTWISE_MIN_MINUTES"])
+    high = int(current_app.config["CONNECTWISE_MAX_MINUTES"])
+    if minutes is not None:
+        if not low <= minutes <= high:
+            raise InputError("minutes", f"minutes must be between {low} and {high}")
+        return round(minutes / 60, 4)
+    if hours is not None:
+        # A little slack: minutes are stored as hours rounded to 4 places (1 min = 0.0167 h).
+        if not low - 1e-3 <= hours * 60 <= high + 1e-6:
+            raise InputError(
+                "hours",
+                f"hours must be between {low / 60:.4g} and {high / 60:g} ({low} to {high} minutes)",
+            )
+        return hours
+    return None
+
+
+def _visibility(data: Mapping[str, Any], settings: TenantSettings | None) -> str:
+    """The note's visibility: the body's ``visibility``, else its ``internal``, else the
+    tenant's ``note_visibility``."""
+    value = data.get("visibility")
+    if value is not None:
+        if value not in NOTE_VISIBILITIES:
+            raise InputError(
+                "visibility", "visibility must be one of " + ", ".join(NOTE_VISIBILITIES)
+            )
+        return str(value)
+    if "internal" in data:
+        return "internal" if _bool(data, "internal") else "discussion"
+    return settings.note_visibility if settings is not None else "discussion"
+
+
+def _member_required() -> bool:
+    return bool(current_app.config.get("CONNECTWISE_REQUIRE_MEMBER", True))
+
+
+def _refuse_without_member() -> ApiError:
+    return ApiError(400, "member_required", MemberRequiredError().message, "memberIdentifier")
+
+
+def _check_member(tenant: str, member: str | None) -> None:
+    """A member that does not exist, is inactive or is an API member: 400, nothing written."""
+    try:
+        ticketchecks.check_member(state().members, tenant, member)
+    except MemberUnusableError as exc:
+        raise ApiError(400, "member_unusable", exc.message, "memberIdentifier") from None
+
+
+def _check_ticket(
+    settings: TenantSettings | None, number: int, *, logs_time: bool
+) -> ticketchecks.TicketVerdict:
+    """The chosen ticket's company, and (when time is logged) its closed state and status."""
+    if settings is None:
+        return ticketchecks.TicketVerdict()
+    try:
+        return ticketchecks.fetch_and_check(number, settings, _client(), logs_time=logs_time)
+    except ticketchecks.TicketRefused as exc:
+        raise ApiError(400, exc.code, exc.message, "ticketId") from None
+
+
 # -- the views -------------------------------------------------------------------------------
 
 
@@ -325,6 +400,8 @@ def notes(ticket_id: str) -> tuple[Response, int]:
     text = required_text(data, "text", max_length=_note_limit(), multiline=True)
     internal = _bool(data, "internal")
     member = _member(data, tenant)
+    _check_member(tenant, member)
+    _check_ticket(_tenants().settings(tenant), number, logs_time=False)
     note = _client().add_note(number, text, member=member, internal=internal)
     _outbox().record_sent(
         tenant,
@@ -342,16 +419,15 @@ def notes(ticket_id: str) -> tuple[Response, int]:
 @requires("use")
 def time_entry(ticket_id: str) -> tuple[Response, int]:
     tenant, number, data = _tenant(), parse_ticket_id(ticket_id), _json_body()
-    hours = optional_hours(data)
-    minutes = optional_minutes(data)
-    if hours is not None and minutes is not None:
-        raise InputError("hours", "Send hours or minutes, not both")
-    if hours is None and minutes is None:
+    hours = _requested_hours(data)
+    if hours is None:
         raise InputError("hours", "hours or minutes is required")
-    hours = hours if hours is not None else round((minutes or 0) / 60, 4)
     notes_text = optional_text(data, "notes", max_length=4000, multiline=True)
     member = _member(data, tenant)
-    check_hours(hours, optional=False)
+    if member is None and _member_required():
+        raise _refuse_without_member()
+    _check_member(tenant, member)
+    _check_ticket(_tenants().settings(tenant), number, logs_time=True)
     entry = _client().add_time_entry(number, hours=hours, member=member, notes=notes_text)
     _outbox().record_sent(
         tenant,
@@ -378,20 +454,61 @@ def status(ticket_id: str) -> Response:
 @blueprint.post("/tickets/<ticket_id>/log-change", endpoint="log_change")
 @requires("use")
 def log_change(ticket_id: str) -> Response:
+    """Log a change: note, time (``hours`` or ``minutes``, else the tenant's default minutes)
+    and status (``statusId``, else the tenant's automatic status).
+
+    Before anything is written: the member is checked (400 ``member_unusable``) and so is the
+    ticket (400 ``ticket_other_company``; closed or no time allowed: 400 ``ticket_closed`` /
+    ``ticket_time_not_allowed``, or with the tenant's ``ticket_policy`` "warn" the time step
+    is skipped and ``warnings`` says why). With no member and ``CONNECTWISE_REQUIRE_MEMBER``:
+    a request that sends ``hours``/``minutes`` is refused (400 ``member_required``); one that
+    relies on the tenant's default minutes logs the note only, the time step skipped with its
+    reason (and a warning): the caller did not ask for time, so the note is not lost for it.
+    """
     tenant, number, data = _tenant(), parse_ticket_id(ticket_id), _json_body()
     note_text = required_text(data, "noteText", max_length=_note_limit(), multiline=True)
-    hours = optional_hours(data)
+    hours = _requested_hours(data)
     status_id = optional_id(data, "statusId")
     key = check_idempotency_key(request.headers.get("Idempotency-Key"))
+    # A replay (or a conflict) is answered from the first change: nothing checked again.
+    replay = key is not None and _outbox().find_by_key(tenant, key) is not None
+    settings = _tenants().settings(tenant)
+    visibility = _visibility(data, settings)
+    member = _member(data, tenant)
+    logs_time = hours is not None or bool(settings and settings.default_time_minutes)
+    time_skipped: str | None = None
+    warnings: list[str] = []
+    if logs_time and member is None and _member_required():
+        if hours is not None:
+            raise _refuse_without_member()
+        time_skipped = ticketchecks.NO_MEMBER_REASON
+        warnings.append("Logged without time: your user is not linked to a ConnectWise member.")
+    if not replay:
+        _check_member(tenant, member)
+    verdict = _check_ticket(
+        None if replay else settings, number, logs_time=logs_time and time_skipped is None
+    )
+    if verdict.time_skipped:
+        time_skipped = verdict.time_skipped
+        warnings.append(verdict.warning or verdict.time_skipped)
+    auto_status = status_id is None and bool(
+        settings and (settings.board_statuses or settings.auto_update_status)
+    )
     outcome = _outbox().log_change(
         tenant,
         number,
         note_text,
-        member=_member(data, tenant),
+        member=member,
         hours=hours,
         status_id=status_id,
-        internal=_bool(data, "internal"),
+        internal=visibility == "internal",
+        visibility=visibility,
+        auto_status=auto_status,
+        time_skipped=time_skipped,
         idempotency_key=key,
         operator=_operator(),
     )
-    return jsonify(outcome.to_json())
+    answer = outcome.to_json()
+    if warnings:
+        answer["warnings"] = warnings
+    return jsonify(answer)

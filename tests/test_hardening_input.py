@@ -379,6 +379,8 @@ def lose_the_race(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
                     internal=change.internal,
                     idempotency_key=change.idempotency_key,
                     operator=change.operator,
+                    visibility=change.visibility,
+                    auto_status=change.auto_status,
                 )
                 for name, value in winner_fields.items():
                     setattr(winner, name, value)
@@ -409,7 +411,15 @@ def test_the_loser_of_the_race_gets_the_winners_answer(
     assert status == 200, body
     assert body["replayed"] is True and body["changeId"] == made["reference"]
     assert body["note"] == {"ok": True, "state": CONFIRMED, "id": 4242}
-    assert connectwise_sandbox.requests == []
+    # The loser writes nothing; it only read the member and the ticket for the before-submit
+    # checks (issue 14), which ran before the winner's row appeared.
+    assert [r for r in connectwise_sandbox.requests if r.method != "GET"] == []
+    assert {r.path.rsplit("/apis/3.0/", 1)[-1] for r in connectwise_sandbox.requests} <= {
+        "/login/companyinfo/sandbox",
+        "system/members",
+        "service/tickets/12345",
+        "service/boards/1/statuses",
+    }
     assert len(changes(app, idempotency_key="k-1")) == 1
     assert records.find("LOSER-TEXT", "INSERT INTO", "[parameters") == []
 

@@ -1,0 +1,138 @@
+"""Checks on a change before anything is written: the chosen ticket and the change's member.
+
+Shared by the JSON routes and :class:`~flask_connectwise.fields.TicketSearchField` (issue 14,
+"before submit"). Flask-free: the callers pass the client, the tenant's settings and the
+member check.
+
+- A ticket of a company the tenant does not serve is always refused ("Ticket #12460 belongs
+  to Woodgrove Bank, not Contoso Ltd").
+- When the change logs time, a closed ticket, or one whose status does not allow time entries,
+  is refused with the tenant's ``ticket_policy == "refuse"`` (the default); with ``"warn"`` it is
+  accepted, the time step is skipped with its reason and the caller shows a warning.
+- When ConnectWise cannot be reached for a check, nothing is refused (today's behaviour: the
+  outbox delivers, and retries, as before).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .credentials import TenantSettings
+from .errors import ConnectWiseError, MemberUnusableError
+from .records import Ticket
+
+log = logging.getLogger("flask_connectwise.checks")
+
+#: Why the time step is skipped when no member is linked (``CONNECTWISE_REQUIRE_MEMBER``).
+NO_MEMBER_REASON = "no time entry: your user is not linked to a ConnectWise member"
+
+
+class TicketRefused(Exception):
+    """The ticket cannot take this change; ``message`` is for the operator, ``code`` for JSON."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class TicketVerdict:
+    """What may go on: ``time_skipped`` is the reason the time step is skipped (``None``: it
+    is not), ``warning`` the sentence to show the operator."""
+
+    time_skipped: str | None = None
+    warning: str | None = None
+
+
+def company_refusal(ticket: Ticket, settings: TenantSettings) -> str | None:
+    """ "Ticket #12460 belongs to Woodgrove Bank, not Contoso Ltd", or ``None`` when the tenant
+    serves the ticket's company (or is not limited to companies)."""
+    if settings.serves_company(ticket.company_id):
+        return None
+    owner = ticket.company or (
+        f"company {ticket.company_id}" if ticket.company_id else "no company"
+    )
+    return f"Ticket #{ticket.id} belongs to {owner}, not {settings.company_names}"
+
+
+def time_problem(ticket: Ticket, client: Any) -> str | None:
+    """Why time cannot be logged on ``ticket`` ("ticket #12348 is closed"), or ``None``.
+
+    The status's ``timeEntryNotAllowed`` comes from the board's statuses (cached by the
+    client); a failing status lookup is no problem (nothing refused).
+    """
+    if ticket.closed:
+        return f"ticket #{ticket.id} is closed"
+    if ticket.board_id and ticket.status_id:
+        try:
+            statuses = client.board_statuses(ticket.board_id)
+        except ConnectWiseError as exc:
+            log.info(
+                "connectwise: the ticket's statuses could not be checked",
+                extra={"cw_ticket": ticket.id, "cw_error": type(exc).__name__},
+            )
+            return None
+        status = next((s for s in statuses if s.id == ticket.status_id), None)
+        if status is not None and status.closed:
+            return f"ticket #{ticket.id} is closed"
+        if status is not None and not status.time_entry_allowed:
+            name = status.name or ticket.status or f"status {status.id}"
+            return f"ticket #{ticket.id}'s status {name} does not allow time entries"
+    return None
+
+
+def check_ticket(
+    ticket: Ticket, settings: TenantSettings, client: Any, *, logs_time: bool
+) -> TicketVerdict:
+    """Refuse (:class:`TicketRefused`) or allow ``ticket`` for a change (see the module doc)."""
+    refusal = company_refusal(ticket, settings)
+    if refusal:
+        raise TicketRefused(refusal, "ticket_other_company")
+    if not logs_time:
+        return TicketVerdict()
+    problem = time_problem(ticket, client)
+    if problem is None:
+        return TicketVerdict()
+    if settings.ticket_policy != "warn":
+        code = "ticket_closed" if problem.endswith("is closed") else "ticket_time_not_allowed"
+        raise TicketRefused(f"{problem[0].upper()}{problem[1:]}: time cannot be logged", code)
+    reason = f"no time entry: {problem}"
+    return TicketVerdict(
+        time_skipped=reason,
+        warning=f"Logged without time: {problem[0].upper()}{problem[1:]}.",
+    )
+
+
+def fetch_and_check(
+    ticket_id: int, settings: TenantSettings, client: Any, *, logs_time: bool
+) -> TicketVerdict:
+    """:func:`check_ticket` for ``ticket_id``; when the ticket cannot be read (ConnectWise
+    unreachable, not found, credentials refused) nothing is refused."""
+    try:
+        ticket = client.get_ticket(ticket_id)
+    except ConnectWiseError as exc:
+        log.info(
+            "connectwise: the ticket could not be checked before the change",
+            extra={"cw_ticket": ticket_id, "cw_error": type(exc).__name__},
+        )
+        return TicketVerdict()
+    return check_ticket(ticket, settings, client, logs_time=logs_time)
+
+
+def check_member(members: Any, tenant_id: str, member: str | None) -> None:
+    """Raise :class:`~.errors.MemberUnusableError` when ``member`` cannot be used; a member
+    check that cannot reach ConnectWise refuses nothing."""
+    if not member:
+        return
+    try:
+        members.check(tenant_id, member)
+    except MemberUnusableError:
+        raise
+    except ConnectWiseError as exc:
+        log.info(
+            "connectwise: the member could not be checked before the change",
+            extra={"cw_tenant": tenant_id, "cw_error": type(exc).__name__},
+        )
