@@ -71,7 +71,9 @@ def test_the_service_facade_still_delegates_to_the_three_services(
         service.set_flag(configured_tenant, False)
         assert not cw.tenants.is_enabled(configured_tenant)
         service.set_flag(configured_tenant, True)
-        row, _ = service.record_change(configured_tenant, TICKET, "through the facade", hours=0.25)
+        row, _ = service.record_change(
+            configured_tenant, TICKET, "through the facade", hours=0.25, member="jdoe"
+        )
         service.session.commit()
         outcome = service.deliver(row)
         assert outcome["state"] == DELIVERED

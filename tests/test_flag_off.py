@@ -56,7 +56,8 @@ def queue(app: Any, tenant: str, count: int = 1) -> list[int]:
     with app.app_context():
         cw = cw_of(app)
         rows = [
-            cw.outbox.record(tenant, TICKET, f"{tenant} change {n}", hours=0.25)[0]
+            # A member: with none, CONNECTWISE_REQUIRE_MEMBER skips the time entry.
+            cw.outbox.record(tenant, TICKET, f"{tenant} change {n}", hours=0.25, member="jdoe")[0]
             for n in range(count)
         ]
         cw.outbox.session.commit()
