@@ -607,9 +607,8 @@ class TicketSearchField(Field):
                 "Logged without time: your user is not linked to a ConnectWise member. Ask "
                 "an administrator to link one."
             ]
-        auto_status = status_id is None and bool(
-            settings and (settings.board_statuses or settings.auto_update_status)
-        )
+        # The tenant's switch decides; its board map (else its legacy status) picks the status.
+        auto_status = status_id is None and bool(settings and settings.auto_update_status)
         try:
             row, created = st.outbox.record(
                 str(self.tenant_id),

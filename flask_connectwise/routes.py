@@ -30,9 +30,10 @@ from . import ticketchecks
 from .choices import NOTE_VISIBILITIES
 from .client import ConnectWiseClient
 from .credentials import CredentialsStore, TenantSettings
+from .crypto import CryptoError
 from .csrf import csrf_valid
 from .current import Action, state
-from .errors import MemberRequiredError, MemberUnusableError
+from .errors import ConnectWiseError, MemberRequiredError, MemberUnusableError
 from .faults import database_cause
 from .http_errors import ApiError, error_response, register_error_handlers
 from .outbox import Outbox
@@ -331,6 +332,16 @@ def _refuse_without_member() -> ApiError:
     return ApiError(400, "member_required", MemberRequiredError().message, "memberIdentifier")
 
 
+def _settings(tenant: str) -> TenantSettings | None:
+    """The tenant's settings; ``None`` when there are none or they cannot be read (the outbox
+    then answers as before: not configured, or the change waits for an administrator)."""
+    try:
+        return _tenants().settings(tenant)
+    except CryptoError as exc:
+        log.info("connectwise: settings unreadable", extra={"cw_error": type(exc).__name__})
+        return None
+
+
 def _check_member(tenant: str, member: str | None) -> None:
     """A member that does not exist, is inactive or is an API member: 400, nothing written."""
     try:
@@ -346,7 +357,13 @@ def _check_ticket(
     if settings is None:
         return ticketchecks.TicketVerdict()
     try:
-        return ticketchecks.fetch_and_check(number, settings, _client(), logs_time=logs_time)
+        client = _client()
+    except (ConnectWiseError, CryptoError) as exc:
+        # Unusable credentials: the outbox records the change and says so, as before.
+        log.info("connectwise: the ticket was not checked", extra={"cw_error": type(exc).__name__})
+        return ticketchecks.TicketVerdict()
+    try:
+        return ticketchecks.fetch_and_check(number, settings, client, logs_time=logs_time)
     except ticketchecks.TicketRefused as exc:
         raise ApiError(400, exc.code, exc.message, "ticketId") from None
 
@@ -401,7 +418,7 @@ def notes(ticket_id: str) -> tuple[Response, int]:
     internal = _bool(data, "internal")
     member = _member(data, tenant)
     _check_member(tenant, member)
-    _check_ticket(_tenants().settings(tenant), number, logs_time=False)
+    _check_ticket(_settings(tenant), number, logs_time=False)
     note = _client().add_note(number, text, member=member, internal=internal)
     _outbox().record_sent(
         tenant,
@@ -427,7 +444,7 @@ def time_entry(ticket_id: str) -> tuple[Response, int]:
     if member is None and _member_required():
         raise _refuse_without_member()
     _check_member(tenant, member)
-    _check_ticket(_tenants().settings(tenant), number, logs_time=True)
+    _check_ticket(_settings(tenant), number, logs_time=True)
     entry = _client().add_time_entry(number, hours=hours, member=member, notes=notes_text)
     _outbox().record_sent(
         tenant,
@@ -472,7 +489,7 @@ def log_change(ticket_id: str) -> Response:
     key = check_idempotency_key(request.headers.get("Idempotency-Key"))
     # A replay (or a conflict) is answered from the first change: nothing checked again.
     replay = key is not None and _outbox().find_by_key(tenant, key) is not None
-    settings = _tenants().settings(tenant)
+    settings = _settings(tenant)
     visibility = _visibility(data, settings)
     member = _member(data, tenant)
     logs_time = hours is not None or bool(settings and settings.default_time_minutes)
@@ -491,9 +508,8 @@ def log_change(ticket_id: str) -> Response:
     if verdict.time_skipped:
         time_skipped = verdict.time_skipped
         warnings.append(verdict.warning or verdict.time_skipped)
-    auto_status = status_id is None and bool(
-        settings and (settings.board_statuses or settings.auto_update_status)
-    )
+    # The tenant's switch decides; its board map (else its legacy status) picks the status.
+    auto_status = status_id is None and bool(settings and settings.auto_update_status)
     outcome = _outbox().log_change(
         tenant,
         number,

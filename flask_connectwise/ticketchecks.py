@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .credentials import TenantSettings
+from .crypto import CryptoError
 from .errors import ConnectWiseError, MemberUnusableError
 from .records import Ticket
 
@@ -109,10 +110,11 @@ def check_ticket(
 def fetch_and_check(
     ticket_id: int, settings: TenantSettings, client: Any, *, logs_time: bool
 ) -> TicketVerdict:
-    """:func:`check_ticket` for ``ticket_id``; when the ticket cannot be read (ConnectWise
-    unreachable, not found, credentials refused) nothing is refused."""
+    """:func:`check_ticket` for ``ticket_id`` (as this client last saw it in a search, else
+    read); when the ticket cannot be read (ConnectWise unreachable, not found, credentials
+    refused) nothing is refused."""
     try:
-        ticket = client.get_ticket(ticket_id)
+        ticket = client.known_ticket(ticket_id) or client.get_ticket(ticket_id)
     except ConnectWiseError as exc:
         log.info(
             "connectwise: the ticket could not be checked before the change",
@@ -131,7 +133,7 @@ def check_member(members: Any, tenant_id: str, member: str | None) -> None:
         members.check(tenant_id, member)
     except MemberUnusableError:
         raise
-    except ConnectWiseError as exc:
+    except (ConnectWiseError, CryptoError) as exc:
         log.info(
             "connectwise: the member could not be checked before the change",
             extra={"cw_tenant": tenant_id, "cw_error": type(exc).__name__},

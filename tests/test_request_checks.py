@@ -309,6 +309,19 @@ def test_visibility_and_auto_status_are_recorded(app, connectwise_sandbox):
     assert bad.status_code == 400 and bad.get_json()["field"] == "visibility"
 
 
+def test_a_board_map_with_the_switch_off_sets_no_status(app, connectwise_sandbox):
+    """``autoUpdateStatus: false`` keeps its meaning (the README's flow) even with a board map."""
+    api = configure(app, connectwise_sandbox)
+    board_map = [{"boardId": 1, "boardName": "Help Desk", "statusId": 102}]
+    settle(app, connectwise_sandbox, autoUpdateStatus=False, boardStatuses=board_map)
+    answer = api.call("POST", "/tickets/12345/log-change", {"noteText": "a"})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["status"]["state"] == "skipped"
+    settle(app, connectwise_sandbox, autoUpdateStatus=True, boardStatuses=board_map)
+    assert api.call("POST", "/tickets/12345/log-change", {"noteText": "b"}).status_code == 200
+    assert [(r.note_text, r.auto_status) for r in rows(app)] == [("a", False), ("b", True)]
+
+
 # -- the field -------------------------------------------------------------------------------
 
 
