@@ -111,6 +111,13 @@ class StepResult:
         return cls(str(state), data.get("id"), data.get("error"))
 
 
+def _listed(words: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``a, b and c``."""
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def _minutes_text(hours: float) -> str:
     minutes = round(hours * 60)
     if minutes < 60:
@@ -192,12 +199,24 @@ class Outcome:
         return [r.error for r in self.steps.values() if r.skipped and r.error]
 
     def failed_words(self) -> list[str]:
-        """What did not, with the reason: ``["the time entry (ConnectWise is down)"]``."""
+        """What did not, with the reason: ``["the time entry (ConnectWise is down)"]``.
+
+        Steps that failed for the same reason (a refusal of the whole change: another
+        company's ticket, an unusable member) share one entry, so the reason is said once:
+        ``["the note, the time entry and the status change (Ticket #12460 belongs to …)"]``.
+        """
         return [
-            f"{s.words} ({r.error})" if r.error else s.words
-            for s, r in self.steps.items()
-            if not r.ok
+            f"{_listed(words)} ({error})" if error else _listed(words)
+            for words, error in self._failed_groups()
         ]
+
+    def _failed_groups(self) -> list[tuple[list[str], str | None]]:
+        """The failed steps' words grouped by their reason, in step order."""
+        groups: dict[str | None, list[str]] = {}
+        for step, result in self.steps.items():
+            if not result.ok:
+                groups.setdefault(result.error or None, []).append(step.words)
+        return [(words, error) for error, words in groups.items()]
 
     @property
     def severity(self) -> str:
@@ -219,7 +238,10 @@ class Outcome:
                 return f"Nothing was logged to ticket #{ticket}."
             return f"Logged to ticket #{ticket}: {', '.join(done)}."
         head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
-        what = " and ".join(failed)
+        # One entry may name several steps ("the note and the time entry (…)"): then the
+        # entries are set apart with ";" so no reason seems to belong to the wrong step.
+        several = len(failed) > 1 and any(len(w) > 1 for w, _ in self._failed_groups())
+        what = ("; " if several else " and ").join(failed)
         if self.needs_attention:
             # Refused for good: the step errors say why and what to do; nothing is retried.
             if not head:
@@ -234,7 +256,8 @@ class Outcome:
         step by step: what is done and what still fails, with the reason."""
         if self.delivered:
             return f"{label}: delivered; every step is done now."
-        done, failing = [], []
+        done: list[str] = []
+        failing: dict[str, list[str]] = {}  # reason -> the steps failing for it (said once)
         for step, result in self.steps.items():
             if result.skipped:
                 continue
@@ -242,7 +265,7 @@ class Outcome:
                 done.append(f"the {step.label}")
             else:
                 reason = result.error or result.state or "not done"
-                failing.append(f"the {step.label} ({reason})")
+                failing.setdefault(reason, []).append(f"the {step.label}")
         message = f"{label} is still not complete."
         if self.needs_attention:
             message = (
@@ -252,7 +275,11 @@ class Outcome:
         if done:
             message += " Done: " + ", ".join(done) + "."
         if failing:
-            message += " Still failing: " + "; ".join(failing) + "."
+            message += (
+                " Still failing: "
+                + "; ".join(f"{_listed(steps)} ({reason})" for reason, steps in failing.items())
+                + "."
+            )
         return message
 
 
