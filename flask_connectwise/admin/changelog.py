@@ -50,7 +50,13 @@ def _steps(view: object, context: object, model: ChangeLogRow, name: str) -> Mar
             SENT: "warning",
         }.get(state, "info")
         item = Markup('<span class="badge badge-{}">{}</span>').format(badge, text)
-        if error:
+        if error and state == SKIPPED:
+            # Why the step was left out: information, not a failure (e.g. "status left as
+            # is: no status set for board Voice Services").
+            item += Markup(' <small class="text-muted cw-skipped">Skipped: {}</small>').format(
+                error[:300]
+            )
+        elif error:
             item += Markup(' <small class="text-danger">{}</small>').format(error[:300])
         parts.append(item)
     return Markup("<br>").join(parts)
@@ -60,17 +66,22 @@ def _steps_export(view: object, context: object, model: ChangeLogRow, name: str)
     """The steps as plain text, for exports (a cell holds no HTML)."""
     parts = []
     for step, label in _STEP_LABELS:
-        state, remote = model.step(step).state, _step_remote(model, step)
-        parts.append(f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else ""))
+        columns, remote = model.step(step), _step_remote(model, step)
+        state = columns.state
+        text = f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else "")
+        if state == SKIPPED and columns.error:
+            text += f" ({columns.error})"
+        parts.append(text)
     return "; ".join(parts)
 
 
 def _errors_text(model: ChangeLogRow) -> str:
+    """The steps' errors; a skipped step's reason is no error (the steps cell says it)."""
     errors = []
     for step, label in _STEP_LABELS:
-        error = model.step(step).error
-        if error:
-            errors.append(f"{label}: {error}")
+        columns = model.step(step)
+        if columns.error and columns.state != SKIPPED:
+            errors.append(f"{label}: {columns.error}")
     return "; ".join(errors)
 
 
