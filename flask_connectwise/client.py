@@ -211,6 +211,35 @@ def _positive_id(value: int, what: str) -> int:
     return value
 
 
+#: What no identifier or e-mail address can hold and no quoted literal can carry: ``"`` would
+#: end the literal, ``\`` has no documented meaning there, control characters and whitespace
+#: have no place in an identifier (CONNECTWISE_API.md §3.1).
+_NOT_IN_IDENTIFIER = re.compile(r"[\"\\\s\x00-\x1f\x7f]")
+#: Longer than any member identifier or e-mail address ConnectWise stores.
+_MAX_IDENTIFIER_LENGTH = 250
+
+
+def _identifier_text(value: object) -> str | None:
+    """A member identifier (or e-mail address) exactly as given, surrounding spaces aside, or
+    ``None`` when no member can have it (empty, too long, or holding a character a quoted
+    literal cannot carry). Unlike search text, nothing is replaced: ``j_doe`` stays ``j_doe``
+    and is never turned into a different identifier."""
+    text = str(value if value is not None else "").strip()
+    if not text or len(text) > _MAX_IDENTIFIER_LENGTH or _NOT_IN_IDENTIFIER.search(text):
+        return None
+    return text
+
+
+def _equals_exactly(name: str, value: str) -> str:
+    """``name="value"`` for a value :func:`_identifier_text` accepted. An ``=`` comparison is
+    no ``like``: ``_``, ``%``, ``*`` and ``[ ]`` are plain characters inside its quoted literal
+    (CONNECTWISE_API.md §3.1: they are wildcards of ``like``), so they are kept; ``"``, ``\\``
+    and whitespace never get here, so the text cannot leave the literal."""
+    if _identifier_text(value) != value:
+        raise ValueError("not a member identifier a condition can carry")
+    return f'{cond.field(name)}="{value}"'
+
+
 def format_time(value: datetime) -> str:
     """ConnectWise's UTC timestamp, ``2024-01-01T10:00:00Z``; naive datetimes are refused."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -999,9 +1028,9 @@ class ConnectWiseClient:
 
         Answers are cached for a few minutes.
         """
-        value = " ".join(str(identifier or "").split())
-        if not cond.clean_text(value):
-            return None
+        value = _identifier_text(identifier)
+        if value is None:
+            return None  # no identifier (or one no member can have): nothing to ask
         key = value.casefold()
         cached = self._members.get(key)
         if cached and cached[0] > time.monotonic():
@@ -1011,9 +1040,9 @@ class ConnectWiseClient:
         return member
 
     def _find_member(self, value: str) -> Member | None:
-        by = [cond.equals("identifier", value)]
+        by = [_equals_exactly("identifier", value)]
         if "@" in value:
-            by.append(cond.equals("primaryEmail", value))
+            by.append(_equals_exactly("primaryEmail", value))
         rows = self._list(
             "system/members",
             {
@@ -1044,18 +1073,18 @@ class ConnectWiseClient:
             )
             what = f"member id {member_id}"
         else:
-            value = " ".join(str(identifier_or_id or "").split())
-            if not cond.clean_text(value):
-                raise NotFoundError("No ConnectWise member has an empty identifier")
+            value = _identifier_text(identifier_or_id)
+            if value is None:
+                raise NotFoundError("ConnectWise has no member with that identifier")
             rows = self._list(
                 "system/members",
                 {
-                    "conditions": cond.equals("identifier", value),
+                    "conditions": _equals_exactly("identifier", value),
                     "fields": MEMBER_FIELDS,
                     "pageSize": 1,
                 },
             )
-            what = f"member {cond.clean_text(value)!r}"
+            what = f"member {value!r}"
         if not rows:
             raise NotFoundError(f"ConnectWise has no {what}")
         return Member.from_api(rows[0])
