@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote as urlquote
@@ -54,6 +55,7 @@ from .records import (
     TimeEntry,
     WorkRole,
     WorkType,
+    parse_datetime,
 )
 from .redaction import Redactor, basic_token
 from .retry import RetryPolicy
@@ -245,6 +247,16 @@ def format_time(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("times must be timezone-aware (a naive time would be sent as UTC)")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class MemberToken:
+    """A member's impersonation keys (:meth:`ConnectWiseClient.member_token`), valid until
+    ``expiration`` (UTC). The private key is left out of ``repr``."""
+
+    public_key: str = field(repr=False)
+    private_key: str = field(repr=False)
+    expiration: datetime
 
 
 class ConnectWiseClient:
@@ -1088,6 +1100,37 @@ class ConnectWiseClient:
         if not rows:
             raise NotFoundError(f"ConnectWise has no {what}")
         return Member.from_api(rows[0])
+
+    def member_token(self, identifier: str) -> MemberToken:
+        """Impersonation keys for a member (``POST system/members/{identifier}/tokens``):
+        calls made with them (see :meth:`act_as_member`) act as that member, so ConnectWise's
+        audit trail names them. Nothing is cached here and the private key is never shown.
+
+        :class:`NotFoundError` for an unknown member; a 403 when the API member may not
+        issue tokens."""
+        value = " ".join(str(identifier or "").split())
+        if not cond.clean_text(value):
+            raise NotFoundError("No ConnectWise member has an empty identifier")
+        data = self._call(
+            "POST",
+            f"system/members/{urlquote(value, safe='')}/tokens",
+            body={},
+            idempotent=True,  # another token is harmless
+        )
+        if not isinstance(data, dict):
+            raise UnavailableError("ConnectWise sent an unexpected answer", status=200, sent=True)
+        public, private = data.get("publicKey"), data.get("privateKey")
+        expiration = parse_datetime(data.get("expiration"))
+        if not (isinstance(public, str) and public and isinstance(private, str) and private):
+            raise UnavailableError("ConnectWise sent a token without keys", status=200, sent=True)
+        if expiration is None or expiration.tzinfo is None:
+            expiration = datetime.now(UTC) + timedelta(minutes=10)  # unknown: assume short
+        return MemberToken(public, private, expiration)
+
+    def act_as_member(self) -> None:
+        """This client's keys are a member's impersonation keys: every call also sends
+        ``x-cw-usertype: member`` (CONNECTWISE_API.md §2, marked uncertain there)."""
+        self._auth_headers["x-cw-usertype"] = "member"
 
     def system_info(self) -> SystemInfo:
         """ConnectWise's version: the cheapest call that proves the credentials work."""

@@ -82,6 +82,14 @@ SETTINGS: tuple[Setting, ...] = (
         "How long the check of a member (exists, active, not an API member) is reused.",
     ),
     Setting(
+        "CONNECTWISE_IMPERSONATE_MEMBERS",
+        False,
+        "Send each change's note and time entry with the member's own impersonation keys "
+        "(`POST system/members/{identifier}/tokens`), so ConnectWise's audit trail names the "
+        "technician. Tokens are kept in process memory only, until shortly before they expire; "
+        "the status update still uses the tenant's API keys.",
+    ),
+    Setting(
         "CONNECTWISE_CSRF_HEADER",
         "X-CSRFToken",
         "Header that must carry the CSRF token on state-changing routes.",

@@ -20,6 +20,7 @@ from .current import Action as Action
 from .current import AppState as AppState
 from .current import state as state
 from .faults import DatabaseUnavailableError, database_cause, log_fields
+from .impersonation import Impersonation
 from .members import MemberCheck
 from .models import Models, define_models
 from .outbox import Outbox
@@ -107,7 +108,14 @@ class ConnectWise:
         )
         search = TicketSearch(tenants, cache=safe_cache, config=app.config)
         members = MemberCheck(tenants, safe_cache, app.config)
-        outbox = Outbox(app=app, db=db, models=models, tenants=tenants, members=members)
+        outbox = Outbox(
+            app=app,
+            db=db,
+            models=models,
+            tenants=tenants,
+            members=members,
+            impersonation=Impersonation(tenants, app.config),
+        )
         app.extensions[EXTENSION_KEY] = AppState(self, models, tenants, search, outbox, members)
 
         from .api import create_blueprint

@@ -34,6 +34,7 @@ from ..errors import (
     RateLimitedError,
     StatusNotOnBoardError,
 )
+from ..impersonation import Impersonation
 from ..members import MemberCheck
 from ..models import ChangeState, StepState, utcnow
 from ..records import BoardStatus, Member, Ticket
@@ -180,8 +181,14 @@ class Deliverer:
         *,
         members: MemberCheck | None = None,
         require_member: bool = False,
+        impersonation: Impersonation | None = None,
     ) -> None:
         self._session = session
+        #: Sends the note and time entry with the checked member's own keys (``None``: the
+        #: tenant's API keys); the status update always uses the API keys.
+        self._impersonation = impersonation
+        self._writer: ConnectWiseClient | None = None
+        self._writer_refused = False
         #: Checks the change's member before anything is written (``None``: not checked).
         self._members = members
         #: With no member, skip the time entry instead of billing the API member.
@@ -312,6 +319,14 @@ class Deliverer:
                 self._stop(row, waiting, exc, self._failed(exc, step="the change")[2])
                 return self._settle(row)
         self._member = member
+        self._writer, self._writer_refused = None, False
+        if self._impersonation is not None and isinstance(member, Member) and todo:
+            try:
+                self._writer = self._impersonation.writer(row.tenant_id, member)
+            except ConnectWiseError as exc:
+                # No token, no write as the member: the note and time wait (status goes on).
+                self._stop(row, list(todo), exc, exc.message)
+                todo.clear()
         current = _status_named(statuses, ticket.status_id) if ticket is not None else None
         target: BoardStatus | None = None
         if status_pending and ticket is not None:
@@ -408,6 +423,8 @@ class Deliverer:
             row.status_state, row.status_error = self._status(
                 client, row.ticket_id, row.status_id, board_id
             )
+        if self._writer_refused and self._impersonation and isinstance(member, Member):
+            self._impersonation.forget(row.tenant_id, member)  # a new token next time
         return self._settle(row)
 
     def _checked_member(self, tenant_id: str, member: str, client: ConnectWiseClient) -> Any:
@@ -512,7 +529,7 @@ class Deliverer:
                         return StepState.CONFIRMED, note.id, None
             if self._member_failure is not None:
                 return self._unsent(self._member_failure, step="note", in_doubt=lookup)
-            note = client.add_note(
+            note = (self._writer or client).add_note(
                 row.ticket_id,
                 f"{row.note_text}\n\n{marker}",
                 member=self._member,
@@ -520,6 +537,7 @@ class Deliverer:
                 email_contact=row.email_contact,
             )
         except ConnectWiseError as exc:
+            self._writer_refused |= self._writer is not None and exc.status == 401
             return self._failed(exc, step="note", in_doubt=lookup)
         return StepState.CONFIRMED, note.id, None
 
@@ -532,7 +550,7 @@ class Deliverer:
                         return StepState.CONFIRMED, entry.id, None
             if self._member_failure is not None:
                 return self._unsent(self._member_failure, step="time", in_doubt=lookup)
-            entry = client.add_time_entry(
+            entry = (self._writer or client).add_time_entry(
                 row.ticket_id,
                 hours=float(row.hours or 0),
                 member=self._member,
@@ -543,5 +561,6 @@ class Deliverer:
                 add_to=row.visibility,
             )
         except ConnectWiseError as exc:
+            self._writer_refused |= self._writer is not None and exc.status == 401
             return self._failed(exc, step="time", in_doubt=lookup)
         return StepState.CONFIRMED, entry.id, None

@@ -24,6 +24,7 @@ from blinker import NamedSignal
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError, CredentialsUnusableError
 from ..faults import log_fields, new_incident, outage_cause, unexpected_reason
+from ..impersonation import Impersonation
 from ..members import MemberCheck
 from ..models import ChangeLogRow, ChangeState, Models, StepState, utcnow
 from ..records import Note, TimeEntry
@@ -73,6 +74,7 @@ class Outbox:
         models: Models,
         tenants: Tenants,
         members: MemberCheck | None = None,
+        impersonation: Impersonation | None = None,
     ) -> None:
         #: The Flask app: the sender of the signals, and the context of after-commit deliveries.
         self.app = app
@@ -81,6 +83,8 @@ class Outbox:
         self.tenants = tenants
         #: Checks each change's member before anything is written (``None``: not checked).
         self.members = members
+        #: Member tokens for writes as the technician (CONNECTWISE_IMPERSONATE_MEMBERS).
+        self.impersonation = impersonation
         #: Seconds a repeated idempotency key waits for the first request (see :meth:`replay`).
         self.replay_wait = REPLAY_WAIT_SECONDS
         tenants.on_credentials_saved(self.make_due)
@@ -511,6 +515,11 @@ class Outbox:
             self.session,
             members=self.members,
             require_member=bool(self.tenants.config.get("CONNECTWISE_REQUIRE_MEMBER", True)),
+            impersonation=(
+                self.impersonation
+                if self.impersonation is not None and self.impersonation.enabled
+                else None
+            ),
         )
         try:
             deliverer.deliver(change, client, settings=settings)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -210,8 +208,10 @@ def _all_count(kind: str, model: str) -> Handler:
 def member_tokens(ctx: Ctx) -> Answer:
     """``POST system/members/{identifier}/tokens``: impersonation keys for that member (a member
     with ``x-cw-usertype: member`` then acts as them, DeskDirector/UserVoice#539). The member is
-    found by identifier (case-insensitive) or numeric id; the keys are random and expire in an
-    hour (the lifetime is a guess)."""
+    found by identifier (case-insensitive) or numeric id; the keys are random, are accepted
+    as ``company+publicKey:privateKey`` until they expire (``Store.token_lifetime``, an hour
+    by default: the lifetime is a guess), and writes made with them name that member in
+    ``_info.updatedBy``."""
     raw = unquote(ctx.url.rstrip("/").split("/")[-2])
     member = next(
         (
@@ -223,13 +223,13 @@ def member_tokens(ctx: Ctx) -> Answer:
     )
     if member is None:
         raise not_found(f"Member {raw} not found")
-    expires = datetime.now(UTC) + timedelta(hours=1)
+    token = ctx.store.issue_token(member)
     return Answer(
         200,
         {
-            "publicKey": secrets.token_hex(8),
-            "privateKey": secrets.token_hex(8),
-            "expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "publicKey": token.public_key,
+            "privateKey": token.private_key,
+            "expiration": token.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
 

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,7 +27,7 @@ from .errors import CWError, bad_request, for_status, not_found
 from .faults import Fault, FaultQueue, RateLimiter, make_fault, path_matches
 from .rules import SandboxRules, parse_rate_limit, rate_limit_spec
 from .rules import coerce as coerce_rules
-from .store import Store
+from .store import DEFAULT_TOKEN_LIFETIME, Store
 
 REDACTED = "<redacted>"
 ROUTER_CODEBASE = "v4_6_release/"
@@ -89,6 +90,9 @@ class RequestRecord:
     started: float
     duration: float
     fault: str | None = None
+    #: The member whose impersonation token authenticated the request (``None``: API keys or
+    #: no valid credentials). The keys themselves are never logged.
+    auth_member: str | None = None
 
 
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -280,7 +284,19 @@ class SandboxApp:
         self.cloud_auth_404 = self._initial_cloud_auth_404
         with self.store.lock:
             self.store.rules = self._initial_rules
+            self.store.token_lifetime = DEFAULT_TOKEN_LIFETIME
         self.clear_requests()
+
+    @property
+    def token_lifetime(self) -> float:
+        """Seconds a member impersonation token lives (``reset()`` restores an hour); zero
+        or less issues tokens that are already expired."""
+        return self.store.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: float) -> None:
+        with self.store.lock:
+            self.store.token_lifetime = float(seconds)
 
     # ---- request log -------------------------------------------------------------------
     @property
@@ -437,7 +453,7 @@ class SandboxApp:
         )
 
     def _api(self, req: HttpRequest, rest: str, query: dict[str, str]) -> Outcome:
-        self._authenticate(req.headers)
+        actor = self._authenticate(req.headers)
         handler, ids = api.find(req.method, rest)
         body: Any = None
         if req.method.upper() in ("POST", "PATCH", "PUT"):
@@ -452,19 +468,44 @@ class SandboxApp:
         url = f"{self.url}{req.target.partition('?')[0]}"
         ctx = api.Ctx(self.store, query, url, body, ids)
         with self.store.lock:
-            answer = handler(ctx)
+            self.store.actor = actor
+            try:
+                answer = handler(ctx)
+            finally:
+                self.store.actor = None
             return json_outcome(answer.status, answer.payload, answer.headers)
 
-    def _authenticate(self, headers: Headers) -> None:
+    def _authenticate(self, headers: Headers) -> dict[str, Any] | None:
+        """The member an impersonation token acts as, ``None`` for the API keys; raises 401."""
         try:
-            self._check_credentials(headers)
+            return self._check_credentials(headers)
         except CWError as err:
             if self.cloud_auth_404:
                 # Cloud ConnectWise can answer bad credentials as if the record were missing.
                 raise not_found("The requested resource was not found.") from None
             raise err
 
-    def _check_credentials(self, headers: Headers) -> None:
+    def _token_member(self, company: str, public: str, password: str) -> dict[str, Any] | None:
+        """The member of a live impersonation token with these keys; ``None`` when they are
+        no token's; 401 when the token has expired."""
+        with self.store.lock:
+            token = self.store.tokens.get(public)
+            if (
+                token is None
+                or company.lower() != self.company_id.lower()
+                or not secrets.compare_digest(password, token.private_key)
+            ):
+                return None
+            if token.expires <= datetime.now(UTC):
+                raise CWError(
+                    401,
+                    "Unauthorized",
+                    "Authorization has been denied for this request: the member token has "
+                    "expired.",
+                )
+            return self.store.data.members.get(token.member_id)
+
+    def _check_credentials(self, headers: Headers) -> dict[str, Any] | None:
         auth = headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "basic" or not token.strip():
@@ -480,7 +521,8 @@ class SandboxApp:
             raise CWError(401, "Unauthorized", "The Authorization header is malformed.") from None
         user, _, password = decoded.partition(":")
         company, _, public = user.partition("+")
-        if not (
+        actor = self._token_member(company, public, password)
+        if actor is None and not (
             company.lower() == self.company_id.lower()
             and secrets.compare_digest(public, self.public_key)
             and secrets.compare_digest(password, self.private_key)
@@ -498,6 +540,20 @@ class SandboxApp:
                 "Unauthorized",
                 "A valid clientId header is required. See developer.connectwise.com/ClientID.",
             )
+        return actor
+
+    def _logged_member(self, headers: Headers) -> str | None:
+        """For the request log: the member whose live token the request carried, if any."""
+        try:
+            scheme, _, value = headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "basic":
+                return None
+            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+            company, _, public = user.partition("+")
+            member = self._token_member(company, public, password)
+        except (CWError, ValueError):
+            return None
+        return str(member["identifier"]) if member else None
 
     def _log(
         self,
@@ -525,6 +581,7 @@ class SandboxApp:
             started=started,
             duration=time.perf_counter() - t0 + outcome.hold,
             fault=fault.kind if fault else None,
+            auth_member=self._logged_member(req.headers),
         )
         with self._log_lock:
             self._records.append(record)

@@ -7,7 +7,10 @@ methods are the live objects (serialise them before releasing the lock).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import secrets
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +30,18 @@ SYSTEM_VERSION = "v2025.1.10431"
 #: What an entry sent without workType / workRole records (the sandbox's long-standing default),
 #: and the location of an entry not charged to a ticket (every seed board sits there).
 DEFAULT_WORK_TYPE_ID, DEFAULT_WORK_ROLE_ID, DEFAULT_LOCATION_ID = 3, 11, 2
+#: Seconds a member impersonation token lives unless ``Store.token_lifetime`` says otherwise.
+DEFAULT_TOKEN_LIFETIME = 3600.0
+
+
+@dataclass(frozen=True)
+class MemberToken:
+    """Impersonation keys issued to one member, until ``expires`` (UTC)."""
+
+    public_key: str
+    private_key: str = dataclasses.field(repr=False)
+    member_id: int = 0
+    expires: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
 
 
 def _prefix_display_text(value: Any, prefix: str) -> None:
@@ -146,6 +161,13 @@ class Store:
         self.data = data.build(seed, base)
         self._pristine = data.dump(self.data)
         self.text_prefix = ""
+        #: Member impersonation tokens by public key (``POST system/members/{id}/tokens``).
+        self.tokens: dict[str, MemberToken] = {}
+        #: Seconds an impersonation token lives (a guess: real ConnectWise does not document it).
+        self.token_lifetime = DEFAULT_TOKEN_LIFETIME
+        #: The member a token authenticated the current request as (``None``: the API keys);
+        #: set by the app around each handler, under ``lock``.
+        self.actor: dict[str, Any] | None = None
         d = self.data
         self.known = {
             "tickets": schema_paths("Ticket"),
@@ -297,6 +319,22 @@ class Store:
         """The member the API keys belong to (author of notes sent without ``member``)."""
         return self.data.members[data.API_MEMBER_ID]
 
+    def writer(self) -> dict[str, Any]:
+        """Who ConnectWise's audit trail (``_info.updatedBy``) names for the current request:
+        the member an impersonation token acts as, else the API member."""
+        return self.actor or self.api_member()
+
+    def issue_token(self, member: dict[str, Any]) -> MemberToken:
+        """New impersonation keys for ``member``, valid for ``token_lifetime`` seconds."""
+        token = MemberToken(
+            public_key=secrets.token_hex(8),
+            private_key=secrets.token_hex(16),
+            member_id=int(member["id"]),
+            expires=datetime.now(UTC) + timedelta(seconds=self.token_lifetime),
+        )
+        self.tokens[token.public_key] = token
+        return token
+
     # ---- writes ------------------------------------------------------------------------
     def add_note(self, ticket_id: int, body: Any) -> dict[str, Any]:
         """``POST service/tickets/{id}/notes`` rules; returns the stored note."""
@@ -316,10 +354,11 @@ class Store:
         member = (
             self.find_member(body["member"], "serviceNote")
             if body.get("member") is not None
-            else self.api_member()
+            else self.writer()
         )
         d = self.data
         note = data.make_note(self.base, d.next_note_id, ticket_id, member, body, now_iso())
+        note["_info"]["updatedBy"] = self.writer()["identifier"]
         d.notes[d.next_note_id] = note
         d.next_note_id += 1
         self._touch(ticket_id, member)
@@ -337,7 +376,7 @@ class Store:
         member = (
             self.find_member(body["member"], r)
             if body.get("member") is not None
-            else self.api_member()
+            else self.writer()
         )
         if member["inactiveFlag"]:
             raise invalid(
@@ -396,6 +435,7 @@ class Store:
             work_role=work_role,
             location_id=location_id,
         )
+        entry["_info"]["updatedBy"] = self.writer()["identifier"]
         d.time_entries[d.next_time_id] = entry
         d.next_time_id += 1
         if ticket is not None:
@@ -661,4 +701,4 @@ class Store:
     def _touch(self, ticket_id: int, member: dict[str, Any]) -> None:
         info = self.data.tickets[ticket_id]["_info"]
         info["lastUpdated"] = now_iso()
-        info["updatedBy"] = member["identifier"]
+        info["updatedBy"] = (self.actor or member)["identifier"]
