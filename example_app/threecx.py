@@ -5,7 +5,9 @@ tenant on the rows it creates. ``ConnectWiseChangeLogging`` adds the ticket fiel
 and edit forms and logs a note listing the changed fields by their labels ("Outbound caller ID:
 … → …", from ``column_labels`` and ``form_args``). A deletion is logged ("Deleted 3CX user ext.
 202 (Sam Ortiz)" and its last values) when the delete request carries ``connectwise_ticket``;
-the stock list template's delete buttons do not send one, so a plain delete is not logged.
+the list page (``templates/example/threecx_list.html``) shows a "ConnectWise ticket for
+deletions" field above the list whose ticket goes with each row's delete button and with "With
+selected → Delete"; a delete without a ticket is not logged.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class TenantScopedView(LoginRequired, ModelView):
     """A model view over rows that carry ``tenant_id``: the current user's tenant only."""
 
     form_base_class = FlaskForm
+    list_template = "example/threecx_list.html"
     column_exclude_list: ClassVar[Any] = ("tenant_id",)
     form_excluded_columns: ClassVar[Any] = ("tenant_id",)
     can_view_details = False

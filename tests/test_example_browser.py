@@ -90,7 +90,9 @@ def pick_ticket(page: Any, field: str, text: str) -> int:
     expect(first).to_be_visible()
     ticket_id = int(str(first.get_attribute("id")).rsplit("-", 1)[1])
     first.click()
-    expect(page.locator(f"input[type=hidden][name={field}]")).to_have_value(str(ticket_id))
+    # (the 3CX list page also copies the ticket into each delete form: data-cw-copied)
+    hidden = page.locator(f"input[type=hidden][name={field}]:not([data-cw-copied])")
+    expect(hidden).to_have_value(str(ticket_id))
     return ticket_id
 
 
@@ -267,3 +269,191 @@ def test_with_the_flag_off_the_fields_are_gone_and_saving_works(
     expect(page.locator("table.model-list")).to_contain_text("contoso")
     page.goto(f"{site}/admin/")
     expect(page.locator("#ticket")).to_be_visible()
+
+
+# ---- issue 14: the tenant's own tickets, checks before submit, status per board, minutes -------
+
+CONTOSO_VOICE_TICKET = 12221  # Contoso Ltd, Voice Services, In Progress (time allowed)
+
+
+def test_search_as_contoso_lists_only_contoso_tickets(site, page, connectwise_sandbox):
+    word = "printer"
+    open_with_word = [
+        t
+        for t in connectwise_sandbox.tickets()
+        if word in t["summary"].lower() and not t.get("closedFlag")
+    ]
+    others = {t["company"]["name"] for t in open_with_word} - {"Contoso Ltd"}
+    assert others, "the sandbox must hold open printer tickets of other companies"
+    contoso = {t["id"] for t in open_with_word if t["company"]["name"] == "Contoso Ltd"}
+    assert contoso
+
+    log_in(page, site, CONTOSO_OPERATOR)
+    box = page.locator("#ticket")
+    box.click()
+    with page.expect_response(lambda r: f"tickets/search?q={word}" in r.url):
+        box.press_sequentially(word, delay=KEY_DELAY_MS)
+    options = page.locator("#ticket-listbox [role=option]")
+    expect(options.first).to_be_visible()
+    texts = options.all_inner_texts()
+    assert texts and all("Contoso Ltd" in text for text in texts), texts
+    for name in others:
+        assert not any(name in text for text in texts)
+    shown = {int(str(o.get_attribute("id")).rsplit("-", 1)[1]) for o in options.all()}
+    assert shown == contoso
+
+
+def test_a_woodgrove_ticket_typed_by_number_is_refused_and_nothing_is_saved(
+    site, page, app, connectwise_sandbox
+):
+    woodgrove = connectwise_sandbox.ticket(12460)
+    assert woodgrove["company"]["name"] == "Woodgrove Bank" and not woodgrove["closedFlag"]
+    notes_before = len(connectwise_sandbox.notes(12460))
+    times_before = len(connectwise_sandbox.time_entries(12460))
+    writes_before = len(connectwise_sandbox.writes())
+
+    with app.app_context():
+        phone_before = (
+            db.session.execute(
+                db.select(VoiceConfiguration).filter_by(upn="sam.ortiz@contoso.example")
+            )
+            .scalar_one()
+            .phone_number
+        )
+    assert phone_before != "+1 425 555 0166"
+    log_in(page, site, CONTOSO_OPERATOR)
+    page.get_by_role("link", name="sam.ortiz@contoso.example").click()
+    page.locator("#phone_number").fill("+1 425 555 0166")
+    box = page.locator("#ticket")
+    box.click()
+    box.press_sequentially("12460", delay=KEY_DELAY_MS)  # no suggestion: typed, not picked
+    expect(page.locator("input[type=hidden][name=ticket]")).to_have_value("12460")
+    page.get_by_role("button", name="Save voice configuration").click()
+
+    expect(page.locator("#voice-form")).to_contain_text(
+        "Ticket #12460 belongs to Woodgrove Bank, not Contoso Ltd"
+    )
+    expect(page.locator(".alert-success")).to_have_count(0)
+    assert len(connectwise_sandbox.notes(12460)) == notes_before
+    assert len(connectwise_sandbox.time_entries(12460)) == times_before
+    assert len(connectwise_sandbox.writes()) == writes_before
+    with app.app_context():
+        sam = db.session.execute(
+            db.select(VoiceConfiguration).filter_by(upn="sam.ortiz@contoso.example")
+        ).scalar_one()
+        assert sam.phone_number == phone_before  # the voice change was not saved
+
+
+def test_a_voice_services_change_logs_note_and_time_and_leaves_the_status(
+    site, page, connectwise_sandbox
+):
+    ticket = connectwise_sandbox.ticket(CONTOSO_VOICE_TICKET)
+    assert ticket["company"]["name"] == "Contoso Ltd"
+    assert ticket["board"]["name"] == "Voice Services"
+    status_before = ticket["status"]["name"]
+    notes_before = len(connectwise_sandbox.notes(CONTOSO_VOICE_TICKET))
+    times_before = len(connectwise_sandbox.time_entries(CONTOSO_VOICE_TICKET))
+
+    log_in(page, site, CONTOSO_OPERATOR)
+    page.get_by_role("link", name="dana.lee@contoso.example").click()
+    page.locator("#dial_plan").select_option("UK-DialPlan")
+    assert pick_ticket(page, "ticket", str(CONTOSO_VOICE_TICKET)) == CONTOSO_VOICE_TICKET
+    page.get_by_role("button", name="Save voice configuration").click()
+
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        f"Logged to ticket #{CONTOSO_VOICE_TICKET}: note added, 15 min logged. "
+        "Status left as is: no status set for board Voice Services."
+    )
+    notes = connectwise_sandbox.notes(CONTOSO_VOICE_TICKET)
+    assert len(notes) == notes_before + 1
+    assert notes[-1]["text"].startswith(
+        "Voice configuration updated for dana.lee@contoso.example: "
+        "Dial plan: US-DialPlan → UK-DialPlan"
+    )
+    entries = connectwise_sandbox.time_entries(CONTOSO_VOICE_TICKET)
+    assert len(entries) == times_before + 1 and entries[-1]["actualHours"] == 0.25
+    assert connectwise_sandbox.ticket(CONTOSO_VOICE_TICKET)["status"]["name"] == status_before
+
+
+def test_minutes_typed_on_the_dashboard_reach_the_time_entry(site, page, connectwise_sandbox):
+    log_in(page, site, CONTOSO_OPERATOR)
+    page.get_by_role("link", name="priya.nair@contoso.example").click()
+    page.locator("#phone_number").fill("+1 425 555 0145")
+    pick_ticket(page, "ticket", "12345")
+    minutes = page.get_by_label("Minutes")
+    expect(minutes).to_have_attribute("placeholder", "15")
+    minutes.fill("45")
+    times_before = len(connectwise_sandbox.time_entries(12345))
+    page.get_by_role("button", name="Save voice configuration").click()
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        "Logged to ticket #12345: note added, 45 min logged"
+    )
+    entries = connectwise_sandbox.time_entries(12345)
+    assert len(entries) == times_before + 1
+    assert entries[-1]["actualHours"] == 0.75 and entries[-1]["member"]["identifier"] == "jdoe"
+
+
+def delete_row(page: Any, name: str) -> None:
+    """Click the list row's delete button (accepting Flask-Admin's confirmation)."""
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("row", name=name).get_by_title("Delete Record").click()
+    expect(page.locator(".alert", has_text="successfully deleted")).to_be_visible()
+
+
+def phone_user_count(app: Any, extension: str) -> int:
+    with app.app_context():
+        return len(db.session.execute(db.select(PhoneUser).filter_by(extension=extension)).all())
+
+
+def test_deleting_a_3cx_user_from_the_list_logs_it_only_with_a_ticket(
+    site, page, app, connectwise_sandbox
+):
+    log_in(page, site, CONTOSO_OPERATOR)
+    page.goto(f"{site}/admin/threecx_users/")
+    picker = page.get_by_test_id("delete-ticket")
+    expect(picker).to_contain_text("ConnectWise ticket for deletions (optional)")
+
+    # Without a ticket: deleted, nothing written to ConnectWise.
+    writes_before = len(connectwise_sandbox.writes())
+    delete_row(page, "Reception")
+    assert phone_user_count(app, "210") == 0
+    assert len(connectwise_sandbox.writes()) == writes_before
+    expect(page.locator(".alert", has_text="Logged to ticket")).to_have_count(0)
+
+    # With a ticket: one "Deleted …" note on it.
+    notes_before = len(connectwise_sandbox.notes(12345))
+    assert pick_ticket(page, "connectwise_ticket", "12345") == 12345
+    delete_row(page, "Sam")
+    assert phone_user_count(app, "202") == 0
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        "Logged to ticket #12345: note added"
+    )
+    notes = connectwise_sandbox.notes(12345)
+    assert len(notes) == notes_before + 1
+    assert notes[-1]["text"].startswith(
+        'Deleted 3CX user ext. 202 (Sam Ortiz)\n- Extension: "202"\n- First name: "Sam"'
+    )
+    assert notes[-1]["member"]["identifier"] == "jdoe"
+
+
+def test_bulk_deleting_3cx_users_with_a_ticket_logs_one_note_each(
+    site, page, app, connectwise_sandbox
+):
+    log_in(page, site, FABRIKAM_OPERATOR)
+    page.goto(f"{site}/admin/threecx_users/")
+    ticket = pick_ticket(page, "connectwise_ticket", "12346")
+    notes_before = len(connectwise_sandbox.notes(ticket))
+    for name in ("Tom", "Ana"):
+        page.get_by_role("row", name=name).locator("input.action-checkbox").check()
+    page.get_by_role("button", name="With selected").or_(
+        page.get_by_role("link", name="With selected")
+    ).click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("link", name="Delete", exact=True).click()
+    expect(page.locator(".alert", has_text="successfully deleted")).to_be_visible()
+    assert phone_user_count(app, "301") == 0 and phone_user_count(app, "302") == 0
+    texts = [n["text"] for n in connectwise_sandbox.notes(ticket)[notes_before:]]
+    assert sorted(t.split("\n", 1)[0] for t in texts) == [
+        "Deleted 3CX user ext. 301 (Tom Becker)",
+        "Deleted 3CX user ext. 302 (Ana Silva)",
+    ]
