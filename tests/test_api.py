@@ -10,9 +10,36 @@ import pytest
 from tests.hosts import TENANT_A, TENANT_B, cw_of
 from tests.json_api import PREFIX, Api, configure
 
+#: The tenant's time defaults, as a correct configuration for a strict ConnectWise has them.
+TIME_DEFAULTS = {
+    "workType": {"id": 3, "name": "Regular"},
+    "workRole": {"id": 11, "name": "System Engineer"},
+}
 
+
+def with_time_defaults(api: Api, sandbox: Any, **choices: Any) -> Api:
+    """Give the tenant a default work type and role (``choices`` replace them; ``None``
+    leaves one unset) through ``POST /credentials``."""
+    creds = sandbox.credentials
+    body = (
+        {
+            "baseUrl": creds["base_url"],
+            "companyId": creds["company_id"],
+            "publicKey": creds["public_key"],
+            "privateKey": creds["private_key"],
+            "clientId": creds["client_id"],
+        }
+        | TIME_DEFAULTS
+        | choices
+    )
+    answer = api.call("POST", "/credentials", body)
+    assert answer.status_code == 200, answer.get_json()
+    return api
+
+
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
 def test_seed_testing_guide_flow(app, connectwise_sandbox):
-    api = configure(app, connectwise_sandbox)
+    api = with_time_defaults(configure(app, connectwise_sandbox), connectwise_sandbox)
     shown = api.call("GET", "/credentials").get_json()
     assert shown["configured"] is True
     assert shown["publicKey"].startswith("••••") and len(shown["publicKey"]) <= 8
@@ -587,3 +614,47 @@ def test_signals(app, connectwise_sandbox, cw):
         connectwise_sandbox.inject_fault("service/tickets/*/notes", "status", status=400)
         cw.log_change(TENANT_A, 12345, "bad", hours=0.25)
     assert [s[0] for s in seen] == ["ok", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("missing", "words"),
+    [
+        (
+            "workType",
+            "requires a work type (The workType field is required). An administrator must "
+            "choose the tenant's default "
+            "work type (ConnectWise credentials → Time entries). Sending it again will not "
+            "help until that is done; then press Retry.",
+        ),
+        (
+            "workRole",
+            "requires a work role valid at the ticket's location (The default Work Role is "
+            "not valid for the selected location). An administrator "
+            "must choose the tenant's default work role (ConnectWise credentials → Time "
+            "entries). Sending it again will not help until that is done; then press Retry.",
+        ),
+    ],
+)
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["strict"], indirect=True)
+def test_strict_tenant_without_time_defaults_is_told_what_to_set(
+    app, connectwise_sandbox, missing, words
+):
+    api = with_time_defaults(
+        configure(app, connectwise_sandbox), connectwise_sandbox, **{missing: None}
+    )
+    times_before = len(connectwise_sandbox.time_entries(12345))
+    answer = api.call(
+        "POST",
+        "/tickets/12345/log-change",
+        {"noteText": "Moved DID to ext. 204", "memberIdentifier": "jdoe", "hours": 0.25},
+    )
+    body = answer.get_json()
+    assert body["note"]["ok"] is True
+    assert body["timeEntry"]["ok"] is False
+    expected = "ConnectWise refused the time entry: this tenant's ConnectWise " + words
+    assert body["timeEntry"]["error"] == expected
+    assert "Traceback" not in json.dumps(body)
+    assert len(connectwise_sandbox.time_entries(12345)) == times_before
+    with app.app_context():
+        row = cw_of(app).outbox.find(body["changeId"])
+        assert (row.time_state, row.time_error) == ("failed", expected)

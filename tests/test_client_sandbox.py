@@ -80,8 +80,10 @@ def test_get_ticket_and_not_found(client):
         client.get_ticket(999999)
 
 
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
 def test_note_time_entry_and_status(client, connectwise_sandbox):
     before_notes = len(connectwise_sandbox.notes(12345))
+    before_entries = len(connectwise_sandbox.time_entries(12345))
     note = client.add_note(12345, "DID +1 555 0100 moved to ext. 204", member="jdoe")
     assert note.ticket_id == 12345 and note.member == "jdoe"
     notes = connectwise_sandbox.notes(12345)
@@ -90,9 +92,14 @@ def test_note_time_entry_and_status(client, connectwise_sandbox):
     assert stored["detailDescriptionFlag"] is True and stored["internalAnalysisFlag"] is False
 
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    entry = client.add_time_entry(12345, hours=0.25, member="jdoe", notes="ref", start=start)
+    entry = client.add_time_entry(
+        12345, hours=0.25, member="jdoe", notes="ref", start=start, work_type=3, work_role=11
+    )
     assert entry.hours == 0.25
-    stored_entry = next(e for e in connectwise_sandbox.time_entries(12345) if e["id"] == entry.id)
+    entries = connectwise_sandbox.time_entries(12345)
+    assert len(entries) == before_entries + 1
+    stored_entry = next(e for e in entries if e["id"] == entry.id)
+    assert (stored_entry["workType"]["id"], stored_entry["workRole"]["id"]) == (3, 11)
     assert stored_entry["timeStart"] == "2026-01-05T09:00:00Z"
     assert stored_entry["timeEnd"] == "2026-01-05T09:15:00Z"
     assert stored_entry["chargeToType"] == "ServiceTicket"
@@ -107,6 +114,8 @@ def test_note_time_entry_and_status(client, connectwise_sandbox):
     assert connectwise_sandbox.ticket(12345)["status"]["id"] == target.id
     patch = api_requests(connectwise_sandbox, "PATCH")[-1]
     assert patch.json == [{"op": "replace", "path": "status", "value": {"id": target.id}}]
+    assert len(connectwise_sandbox.notes(12345)) == before_notes + 1
+    assert len(connectwise_sandbox.time_entries(12345)) == before_entries + 1
 
 
 def test_status_of_another_board_is_refused_before_patching(client, connectwise_sandbox):
@@ -221,3 +230,33 @@ def test_one_connection_is_reused(client, connectwise_sandbox):
     for _ in range(20):
         client.search_tickets("printer")
     assert connectwise_sandbox.connections_opened == 0
+
+
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["strict"], indirect=True)
+def test_strict_refusals_of_time_are_told_in_plain_words(client, connectwise_sandbox):
+    """The refusals a strict tenant gives a time entry read as what an administrator must set."""
+    from flask_connectwise.delivery import failure_text
+
+    def refusal(**kw):
+        with pytest.raises(errors.ValidationError) as caught:
+            client.add_time_entry(12345, hours=0.25, **kw)
+        return failure_text(caught.value, step="time", ticket_id=12345, member=kw.get("member"))
+
+    no_type = refusal(member="jdoe", work_role=11)
+    assert no_type == (
+        "ConnectWise refused the time entry: this tenant's ConnectWise requires a work type "
+        "(The workType field is required). "
+        "An administrator must choose the tenant's default work type (ConnectWise credentials "
+        "→ Time entries). Sending it again will not help until that is done; then press Retry."
+    )
+    assert "default work role (ConnectWise credentials → Time entries)" in refusal(
+        member="jdoe", work_type=3
+    )
+    api_member = refusal(work_type=3, work_role=11)  # no member: ConnectWise's API member
+    assert api_member.startswith(
+        "ConnectWise refused the time entry: no operator member was sent, so it used a "
+        "ConnectWise API member, and this tenant's ConnectWise takes no time from API members "
+        "(Time entries cannot be entered for API member SandboxAPI). An administrator"
+    )
+    assert "link the operator to a full ConnectWise member" in api_member
+    assert "Traceback" not in no_type + api_member

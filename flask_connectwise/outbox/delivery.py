@@ -65,6 +65,46 @@ def _about(exc: ConnectWiseError, *fields: str) -> bool:
     return any((e.field or "").split("/")[0].casefold() in fields for e in exc.errors if e.field)
 
 
+_SETTINGS_PLACE = "(ConnectWise credentials → Time entries)"
+_THEN_RETRY = " Sending it again will not help until that is done; then press Retry."
+
+
+def _time_setting_hint(exc: ConnectWiseError, member: str | None) -> str | None:
+    """Why the tenant's ConnectWise refuses a time entry and what an administrator must set,
+    when the refusal is about the work type, the work role, an overlapping entry or an API
+    member; else None."""
+    if not isinstance(exc, ConnectWiseValidationError):
+        return None
+    words = _reason(exc).casefold()
+    if _about(exc, "worktype"):
+        return (
+            f"this tenant's ConnectWise requires a work type ({_reason(exc)}). An administrator "
+            f"must choose the tenant's default work type {_SETTINGS_PLACE}.{_THEN_RETRY}"
+        )
+    if _about(exc, "workrole") or "work role is not valid" in words:
+        return (
+            "this tenant's ConnectWise requires a work role valid at the ticket's location "
+            f"({_reason(exc)}). An administrator must choose the tenant's default work role "
+            f"{_SETTINGS_PLACE}.{_THEN_RETRY}"
+        )
+    if _about(exc, "timestart") and "overlaps" in words:
+        return (
+            f"{_reason(exc)}, and this tenant's ConnectWise refuses overlapping time entries. "
+            "Sending it again will not help: enter this time by hand in ConnectWise at a free "
+            "time, or an administrator can allow overlapping time entries in ConnectWise and "
+            "press Retry."
+        )
+    if _about(exc, "member") and "api member" in words:
+        who = f'"{member}" is' if member else "no operator member was sent, so it used"
+        return (
+            f"{who} a ConnectWise API member, and this tenant's ConnectWise takes no time "
+            f"from API members ({_reason(exc)}). An administrator must link the operator to a full "
+            "ConnectWise member (or set CONNECTWISE_REQUIRE_MEMBER = True so time is skipped "
+            f"without one).{_THEN_RETRY}"
+        )
+    return None
+
+
 def failure_text(
     exc: ConnectWiseError,
     *,
@@ -78,7 +118,10 @@ def failure_text(
     or one an admin must fix, also what to do. At most 500 characters."""
     what = Step(step).words if step in _STEP_NAMES else step
     if exc.permanent:
-        if isinstance(exc, NotFoundError) or (
+        admin = _time_setting_hint(exc, member) if step == Step.TIME.value else None
+        if admin is not None:
+            text = f"ConnectWise refused the time entry: {admin}"
+        elif isinstance(exc, NotFoundError) or (
             _about(exc, "chargetoid", "ticket", "ticketid") and not _about(exc, "member")
         ):
             text = (
