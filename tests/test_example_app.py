@@ -352,6 +352,7 @@ def test_roles_map_to_the_authorize_hook(app):
 # -- the README's curl sequence, against the app served on loopback ----------------------------
 
 
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
 def test_the_readme_curl_sequence(app, connectwise_sandbox):
     creds = connectwise_sandbox.credentials
     with serve(app) as base:
@@ -393,6 +394,8 @@ def test_the_readme_curl_sequence(app, connectwise_sandbox):
 
         # Step 4: log a change
         notes_before = len(connectwise_sandbox.notes(12345))
+        entries_before = len(connectwise_sandbox.time_entries(12345))
+        status_before = connectwise_sandbox.ticket(12345)["status"]["id"]
         logged = jar.post(
             f"{api}/tickets/12345/log-change",
             json={
@@ -413,6 +416,9 @@ def test_the_readme_curl_sequence(app, connectwise_sandbox):
         assert notes[-1]["member"]["identifier"] == "tech"
         entry = connectwise_sandbox.time_entries(12345)[-1]
         assert entry["actualHours"] == 0.25 and entry["member"]["identifier"] == "tech"
+        assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 1
+        assert (entry["workType"]["id"], entry["workRole"]["id"]) == (3, 11)  # Contoso's
+        assert connectwise_sandbox.ticket(12345)["status"]["id"] == status_before
 
         logout = jar.post(f"{base}/logout", headers=csrf | {"Accept": "application/json"})
         assert logout.json() == {"ok": True}
@@ -422,6 +428,7 @@ def test_the_readme_curl_sequence(app, connectwise_sandbox):
 # -- dashboard and 3CX views (test client) -----------------------------------------------------
 
 
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
 def test_dashboard_saves_and_logs_what_changed(app, connectwise_sandbox):
     client = app.test_client()
     log_in(client, CONTOSO_OPERATOR)
@@ -436,6 +443,7 @@ def test_dashboard_saves_and_logs_what_changed(app, connectwise_sandbox):
         "ticket": "#12345",
     }
     before = len(connectwise_sandbox.notes(12345))
+    entries_before = len(connectwise_sandbox.time_entries(12345))
     saved = client.post("/admin/", data=form, follow_redirects=True).get_data(as_text=True)
     assert "Logged to ticket #12345: note added, 15 min logged, status set." in saved
     expected = (
@@ -446,6 +454,8 @@ def test_dashboard_saves_and_logs_what_changed(app, connectwise_sandbox):
     assert len(notes) == before + 1 and notes[-1]["text"].startswith(expected)
     assert notes[-1]["member"]["identifier"] == "jdoe"
     assert connectwise_sandbox.ticket(12345)["status"]["name"] == "In Progress"
+    entries = connectwise_sandbox.time_entries(12345)
+    assert len(entries) == entries_before + 1 and entries[-1]["actualHours"] == 0.25
     with app.app_context():
         row = db.session.execute(
             db.select(VoiceConfiguration).filter_by(upn="dana.lee@contoso.example")
@@ -459,6 +469,7 @@ def test_dashboard_saves_and_logs_what_changed(app, connectwise_sandbox):
     again = client.post("/admin/", data=form | {"csrf_token": token_of(client)})
     assert "Nothing changed" in client.get(again.headers["Location"]).get_data(as_text=True)
     assert len(connectwise_sandbox.notes(12345)) == before + 1
+    assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 1
 
     bad = client.post("/admin/", data=form | {"csrf_token": token_of(client), "phone_number": "5"})
     assert bad.status_code == 200 and "E.164" in bad.get_data(as_text=True)
@@ -468,6 +479,7 @@ def test_dashboard_saves_and_logs_what_changed(app, connectwise_sandbox):
     assert "Ticket #999999 was not found" in unknown.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
 def test_threecx_views_are_scoped_to_the_users_tenant(app):
     client = app.test_client()
     log_in(client, CONTOSO_OPERATOR)
@@ -513,6 +525,7 @@ def test_threecx_views_are_scoped_to_the_users_tenant(app):
     assert "Fischer" not in fabrikam.get("/admin/threecx_users/").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
 def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
     app, connectwise_sandbox
 ):
@@ -522,6 +535,7 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         sam = db.session.execute(db.select(PhoneUser).filter_by(last_name="Ortiz")).scalar_one()
         sam_id = sam.id
     before = len(connectwise_sandbox.notes(12345))
+    entries_before = len(connectwise_sandbox.time_entries(12345))
     edited = client.post(
         f"/admin/threecx_users/edit/?id={sam_id}",
         data={
@@ -541,6 +555,7 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         '- Outbound caller ID: "+1 425 555 0100" → "+1 425 555 0155"'
     )
     assert "outbound_caller_id" not in note
+    assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 1
 
     created = client.post(
         "/admin/threecx_users/new/",
@@ -564,6 +579,7 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         data={"id": sam_id, "csrf_token": token_of(client), "connectwise_ticket": "#12345"},
     )
     assert deleted.status_code == 302
+    told = " ".join(client.get(deleted.headers["Location"]).get_data(as_text=True).split())
     notes = connectwise_sandbox.notes(12345)
     assert len(notes) == count + 1
     assert notes[-1]["text"].startswith(
@@ -574,6 +590,17 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         assert db.session.get(PhoneUser, sam_id) is None
         assert db.session.get(PhoneUser, ada_id) is None
     assert notes[-1]["text"].count("Deleted") == 1 and count - before == 1
+    if connectwise_sandbox.rules.overlapping_time:
+        # Both changes' entries start when sent: the strict tenant refuses the second one, and
+        # the operator is told why and what to do; the note and status still reached the ticket.
+        assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 1
+        assert (
+            "Logged to ticket #12345: note added, status set; the time entry (ConnectWise "
+            "refused the time entry: This time entry overlaps time entry"
+        ) in told
+        assert "refuses overlapping time entries" in told and "by hand in ConnectWise" in told
+    else:
+        assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 2
 
 
 # -- migrations --------------------------------------------------------------------------------
