@@ -1,13 +1,16 @@
 """Chaos run of the outbox: N changes, faults on a share of requests, two workers.
 
     python bench/chaos.py [--changes 1000] [--fault-rate 0.3] [--workers 2] [--database-url URL]
+                          [--rules lenient|strict]
 
 Queues the changes against the sandbox (over loopback), then runs the workers while a fault
 injector at the HTTP layer breaks ``--fault-rate`` of all requests: connection refused and
 connect timeouts (never sent), read timeouts and dropped answers after ConnectWise applied the
 write, 429 with Retry-After, 500/502 before and after applying, and unreadable answers. Prints
 (and writes to bench/results/chaos.json): changes delivered, duplicates found on the sandbox,
-changes lost.
+changes lost. ``--rules strict`` runs the sandbox under its STRICT tenant rules
+(``flask_connectwise.sandbox.rules``); the tenant is configured as a correct configuration is,
+with a default work type and role, and every change names a full member (jdoe).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +36,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.hostapp import make_app
 from flask_connectwise.delivery import reference_line
 from flask_connectwise.extension import state
-from flask_connectwise.models import DELIVERED
+from flask_connectwise.models import DELIVERED, ChangeState
 from flask_connectwise.sandbox import Sandbox
 from flask_connectwise.sandbox.errors import for_status
+from flask_connectwise.sandbox.rules import LENIENT, STRICT
 from flask_connectwise.urlpolicy import GuardedAdapter
 from flask_connectwise.worker import OutboxWorker, TenantThrottle
 
 TICKET = 12345
 TENANT = "chaos"
+MEMBER = "jdoe"
+#: The tenant's time defaults (the sandbox's Regular / System Engineer, valid at its boards).
+TIME_DEFAULTS = {
+    "workType": {"id": 3, "name": "Regular"},
+    "workRole": {"id": 11, "name": "System Engineer"},
+}
+#: ``strict`` is STRICT without ``overlapping_time``: the outbox starts each time entry when it
+#: is sent, so a thousand entries of one member sent within seconds overlap by construction
+#: (a flood no operator makes); every other refusal is on.
+RULES = {"lenient": LENIENT, "strict": replace(STRICT, overlapping_time=False)}
 
 
 def connectwise_error(status: int) -> bytes:
@@ -132,6 +147,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", default=None, help="results folder (default: bench/results)")
+    parser.add_argument(
+        "--rules",
+        choices=sorted(RULES),
+        default="lenient",
+        help="the sandbox's tenant rules (default lenient; strict = every refusal on)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="give up after this many seconds"
     )
@@ -140,8 +162,22 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="cw-chaos-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'chaos.db'}"
-    sandbox = Sandbox().start()
+    sandbox = Sandbox(rules=RULES[args.rules]).start()
     app = make_app(database_url, sandbox, tenants=(TENANT,))
+    with app.app_context():
+        creds = sandbox.credentials
+        state(app).tenants.save_credentials(
+            TENANT,
+            {
+                "baseUrl": creds["base_url"],
+                "companyId": creds["company_id"],
+                "publicKey": creds["public_key"],
+                "privateKey": creds["private_key"],
+                "clientId": creds["client_id"],
+            }
+            | TIME_DEFAULTS,
+            actor="bench",
+        )
     app.config["CONNECTWISE_TIMEOUT"] = 1.0
     chaos = ChaosAdapter(args.fault_rate, args.seed)
     with app.app_context():
@@ -154,7 +190,7 @@ def main() -> int:
         references = []
         for n in range(args.changes):
             row, _ = service.record_change(
-                TENANT, TICKET, f"Chaos change {n}", member="jdoe", hours=0.1
+                TENANT, TICKET, f"Chaos change {n}", member=MEMBER, hours=0.1
             )
             references.append(row.reference)
         service.session.commit()
@@ -188,7 +224,8 @@ def main() -> int:
                 end="",
                 flush=True,
             )
-            if done == args.changes:
+            failed = session.query(model).filter(model.state == ChangeState.FAILED).count()
+            if done + failed == args.changes:  # nothing left to deliver
                 break
             time.sleep(0.5)
         print()
@@ -196,6 +233,19 @@ def main() -> int:
         for thread in threads:
             thread.join(30)
         delivered = session.query(model).filter(model.state == DELIVERED).count()
+        refused = [
+            f"{row.reference}: "
+            + "; ".join(
+                f"{step} {error}"
+                for step, state, error in (
+                    ("note", row.note_state, row.note_error),
+                    ("time", row.time_state, row.time_error),
+                    ("status", row.status_state, row.status_error),
+                )
+                if state == "failed"
+            )
+            for row in session.query(model).filter(model.state == ChangeState.FAILED).limit(3)
+        ]
     elapsed = time.monotonic() - started
 
     note_counts: Counter[str] = Counter()
@@ -217,6 +267,7 @@ def main() -> int:
         "changes": args.changes,
         "fault_rate": args.fault_rate,
         "workers": args.workers,
+        "rules": args.rules,
         "database": database_url.split(":")[0],
         "requests": chaos.requests,
         "faults_injected": dict(chaos.injected),
@@ -225,7 +276,7 @@ def main() -> int:
         "lost": lost,
         "seconds": round(elapsed, 1),
     }
-    out = Path(__file__).resolve().parent / "results"
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "chaos.json").write_text(json.dumps(result, indent=2))
     print(
@@ -235,6 +286,8 @@ def main() -> int:
     print(f"{'changes delivered':>28}: {delivered} / {args.changes}")
     print(f"{'duplicates on the sandbox':>28}: {duplicates}")
     print(f"{'changes lost':>28}: {lost}")
+    for line in refused:
+        print(f"{'refused':>28}: {line}")
     print(f"{'time':>28}: {elapsed:.1f} s")
     return 0 if (delivered, duplicates, lost) == (args.changes, 0, 0) else 1
 

@@ -50,6 +50,22 @@ def test_logchange(tmp_path):
     assert data["hours_and_status"]["sandbox_calls"] > data["hours"]["sandbox_calls"]
 
 
+def test_chaos_under_strict_rules(tmp_path):
+    """A short chaos run against the sandbox's strict tenant rules: the tenant's work type and
+    role and the named member let every change through, none lost, none twice."""
+    out = run(
+        "chaos.py",
+        *("--changes", "12", "--fault-rate", "0.3", "--rules", "strict", "--timeout", "45"),
+        *("--out", str(tmp_path)),
+        timeout=90,
+    )
+    assert "changes delivered: 12 / 12" in out
+    data = json.loads((tmp_path / "chaos.json").read_text())
+    assert data["rules"] == "strict"
+    assert (data["delivered"], data["duplicates_on_sandbox"], data["lost"]) == (12, 0, 0)
+    assert sum(data["faults_injected"].values()) > 0
+
+
 @pytest.mark.browser
 def test_economy(tmp_path):
     pytest.importorskip("playwright.sync_api")
