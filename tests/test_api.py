@@ -621,15 +621,15 @@ def test_signals(app, connectwise_sandbox, cw):
     [
         (
             "workType",
-            "requires a work type (The workType field is required). An administrator must "
-            "choose the tenant's default "
+            "(The workType field is required): this tenant's ConnectWise requires a work "
+            "type. An administrator must choose the tenant's default "
             "work type (ConnectWise credentials → Time entries). Sending it again will not "
             "help until that is done; then press Retry.",
         ),
         (
             "workRole",
-            "requires a work role valid at the ticket's location (The default Work Role is "
-            "not valid for the selected location). An administrator "
+            "(The default Work Role is not valid for the selected location): this tenant's "
+            "ConnectWise requires a work role valid at the ticket's location. An administrator "
             "must choose the tenant's default work role (ConnectWise credentials → Time "
             "entries). Sending it again will not help until that is done; then press Retry.",
         ),
@@ -651,7 +651,7 @@ def test_strict_tenant_without_time_defaults_is_told_what_to_set(
     body = answer.get_json()
     assert body["note"]["ok"] is True
     assert body["timeEntry"]["ok"] is False
-    expected = "ConnectWise refused the time entry: this tenant's ConnectWise " + words
+    expected = "ConnectWise refused the time entry " + words
     assert body["timeEntry"]["error"] == expected
     assert "Traceback" not in json.dumps(body)
     assert len(connectwise_sandbox.time_entries(12345)) == times_before

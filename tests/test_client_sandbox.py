@@ -244,8 +244,8 @@ def test_strict_refusals_of_time_are_told_in_plain_words(client, connectwise_san
 
     no_type = refusal(member="jdoe", work_role=11)
     assert no_type == (
-        "ConnectWise refused the time entry: this tenant's ConnectWise requires a work type "
-        "(The workType field is required). "
+        "ConnectWise refused the time entry (The workType field is required): this tenant's "
+        "ConnectWise requires a work type. "
         "An administrator must choose the tenant's default work type (ConnectWise credentials "
         "→ Time entries). Sending it again will not help until that is done; then press Retry."
     )
@@ -254,9 +254,10 @@ def test_strict_refusals_of_time_are_told_in_plain_words(client, connectwise_san
     )
     api_member = refusal(work_type=3, work_role=11)  # no member: ConnectWise's API member
     assert api_member.startswith(
-        "ConnectWise refused the time entry: no operator member was sent, so it used a "
-        "ConnectWise API member, and this tenant's ConnectWise takes no time from API members "
-        "(Time entries cannot be entered for API member SandboxAPI). An administrator"
+        "ConnectWise refused the time entry (Time entries cannot be entered for API member "
+        "SandboxAPI): no operator member was sent, so it used a "
+        "ConnectWise API member, and this tenant's ConnectWise takes no time from API members. "
+        "An administrator"
     )
     assert "link the operator to a full ConnectWise member" in api_member
     assert "Traceback" not in no_type + api_member

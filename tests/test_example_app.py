@@ -596,7 +596,7 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 1
         assert (
             "Logged to ticket #12345: note added, status set; the time entry (ConnectWise "
-            "refused the time entry: This time entry overlaps time entry"
+            "refused the time entry (This time entry overlaps time entry"
         ) in told
         assert "refuses overlapping time entries" in told and "by hand in ConnectWise" in told
     else:

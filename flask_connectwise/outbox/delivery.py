@@ -78,18 +78,18 @@ def _time_setting_hint(exc: ConnectWiseError, member: str | None) -> str | None:
     words = _reason(exc).casefold()
     if _about(exc, "worktype"):
         return (
-            f"this tenant's ConnectWise requires a work type ({_reason(exc)}). An administrator "
+            "this tenant's ConnectWise requires a work type. An administrator "
             f"must choose the tenant's default work type {_SETTINGS_PLACE}.{_THEN_RETRY}"
         )
     if _about(exc, "workrole") or "work role is not valid" in words:
         return (
-            "this tenant's ConnectWise requires a work role valid at the ticket's location "
-            f"({_reason(exc)}). An administrator must choose the tenant's default work role "
+            "this tenant's ConnectWise requires a work role valid at the ticket's location. "
+            "An administrator must choose the tenant's default work role "
             f"{_SETTINGS_PLACE}.{_THEN_RETRY}"
         )
     if _about(exc, "timestart") and "overlaps" in words:
         return (
-            f"{_reason(exc)}, and this tenant's ConnectWise refuses overlapping time entries. "
+            "this tenant's ConnectWise refuses overlapping time entries. "
             "Sending it again will not help: enter this time by hand in ConnectWise at a free "
             "time, or an administrator can allow overlapping time entries in ConnectWise and "
             "press Retry."
@@ -98,7 +98,7 @@ def _time_setting_hint(exc: ConnectWiseError, member: str | None) -> str | None:
         who = f'"{member}" is' if member else "no operator member was sent, so it used"
         return (
             f"{who} a ConnectWise API member, and this tenant's ConnectWise takes no time "
-            f"from API members ({_reason(exc)}). An administrator must link the operator to a full "
+            "from API members. An administrator must link the operator to a full "
             "ConnectWise member (or set CONNECTWISE_REQUIRE_MEMBER = True so time is skipped "
             f"without one).{_THEN_RETRY}"
         )
@@ -120,7 +120,7 @@ def failure_text(
     if exc.permanent:
         admin = _time_setting_hint(exc, member) if step == Step.TIME.value else None
         if admin is not None:
-            text = f"ConnectWise refused the time entry: {admin}"
+            text = f"ConnectWise refused the time entry ({_reason(exc)}): {admin}"
         elif isinstance(exc, NotFoundError) or (
             _about(exc, "chargetoid", "ticket", "ticketid") and not _about(exc, "member")
         ):
