@@ -51,9 +51,10 @@ TIME_DEFAULTS = {
     "workType": {"id": 3, "name": "Regular"},
     "workRole": {"id": 11, "name": "System Engineer"},
 }
-#: ``strict`` is STRICT without ``overlapping_time``: the outbox starts each time entry when it
-#: is sent, so a thousand entries of one member sent within seconds overlap by construction
-#: (a flood no operator makes); every other refusal is on.
+#: ``strict`` is STRICT without ``overlapping_time``: delivery places an entry the tenant
+#: refuses as overlapping after the member's latest one, at most a day ahead, and a thousand
+#: 15-minute entries of one member sent within seconds (a flood no operator makes) would need
+#: 250 hours; every other refusal is on. tests/test_overlapping_time.py covers overlaps.
 RULES = {"lenient": LENIENT, "strict": replace(STRICT, overlapping_time=False)}
 
 

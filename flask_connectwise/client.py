@@ -883,6 +883,33 @@ class ConnectWiseClient:
         )
         return [TimeEntry.from_api(row) for row in rows]
 
+    def member_time_entries_after(
+        self, member: str | int | Member, moment: datetime, *, limit: int = 50
+    ) -> list[TimeEntry]:
+        """The member's time entries (any charge) that end after ``moment``, latest end first.
+
+        Used to place a new entry where the member's time sheet is free. ``member`` is an
+        identifier, a member id or a :class:`Member`.
+        """
+        if isinstance(member, Member):
+            who = cond.equals("member/id", member.id)
+        elif isinstance(member, int) and not isinstance(member, bool):
+            who = cond.equals("member/id", _positive_id(member, "member id"))
+        else:
+            identifier = _identifier_text(member)
+            if identifier is None:
+                return []
+            who = _equals_exactly("member/identifier", identifier)
+        rows = self._list(
+            "time/entries",
+            {
+                "conditions": cond.all_of(who, cond.later_than("timeEnd", moment)),
+                "orderBy": "timeEnd desc",
+                "pageSize": max(1, min(int(limit), MAX_PAGE_SIZE)),
+            },
+        )
+        return [TimeEntry.from_api(row) for row in rows]
+
     def boards(self) -> list[Board]:
         """The active service boards (up to 1,000), by name."""
         rows = self._list(
@@ -1108,9 +1135,9 @@ class ConnectWiseClient:
 
         :class:`NotFoundError` for an unknown member; a 403 when the API member may not
         issue tokens."""
-        value = " ".join(str(identifier or "").split())
-        if not cond.clean_text(value):
-            raise NotFoundError("No ConnectWise member has an empty identifier")
+        value = _identifier_text(identifier)
+        if value is None:
+            raise NotFoundError("No ConnectWise member has that identifier")
         data = self._call(
             "POST",
             f"system/members/{urlquote(value, safe='')}/tokens",

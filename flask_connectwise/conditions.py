@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 #: ConnectWise's maximum length of a ticket summary; longer search text can never match.
 MAX_TEXT_LENGTH = 100
@@ -108,6 +109,14 @@ def one_of_ids(name: str, ids: Iterable[int]) -> str:
     if len(ordered) == 1:
         return equals(name, ordered[0])
     return f"{field(name)} in ({','.join(str(v) for v in ordered)})"
+
+
+def later_than(name: str, moment: datetime) -> str:
+    """``name>[2026-01-05T09:00:00Z]``: a date comparison (``moment`` must be timezone-aware)."""
+    if moment.tzinfo is None:
+        raise ValueError("a condition's date must be timezone-aware")
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{field(name)}>[{stamp}]"
 
 
 def contains(name: str, text: str) -> str:

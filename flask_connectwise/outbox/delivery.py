@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..client import ConnectWiseClient
@@ -33,11 +34,12 @@ from ..errors import (
     NotFoundError,
     RateLimitedError,
     StatusNotOnBoardError,
+    UnavailableError,
 )
 from ..impersonation import Impersonation
 from ..members import MemberCheck
 from ..models import ChangeState, StepState, utcnow
-from ..records import BoardStatus, Member, Ticket
+from ..records import BoardStatus, Member, Ticket, TimeEntry
 from .outcome import Step
 from .recording import reference_line
 
@@ -584,6 +586,50 @@ class Deliverer:
             return self._failed(exc, step="note", in_doubt=lookup)
         return StepState.CONFIRMED, note.id, None
 
+    def _add_time(
+        self, row: _Job, client: ConnectWiseClient, marker: str, *, start: datetime | None = None
+    ) -> TimeEntry:
+        return (self._writer or client).add_time_entry(
+            row.ticket_id,
+            hours=float(row.hours or 0),
+            member=self._member,
+            notes=f"{row.note_text[:900]}\n\n{marker}",
+            start=start,
+            work_type=row.work_type,
+            work_role=row.work_role,
+            billable_option=row.billable_option,
+            add_to=row.visibility,
+        )
+
+    def _free_start(
+        self, exc: ConnectWiseValidationError, row: _Job, client: ConnectWiseClient
+    ) -> datetime | None:
+        """Where the entry can start when the tenant refuses overlapping time entries: right
+        after the member's latest entry that ends within this entry's span (the entry then
+        ends a little later than now). ``None`` when the refusal is about something else,
+        nothing overlaps, or the free start would lie more than a day ahead."""
+        if not (_about(exc, "timestart", "timeend") and "overlap" in _reason(exc).casefold()):
+            return None
+        if not self._member:
+            return None
+        duration = timedelta(hours=float(row.hours or 0))
+        wanted = datetime.now(UTC).replace(microsecond=0) - duration
+        try:
+            entries = client.member_time_entries_after(self._member, wanted)
+        except ConnectWiseError:
+            return None
+        ends = [e.end for e in entries if e.end is not None]
+        if not ends:
+            return None
+        start = max(ends).astimezone(UTC)
+        if start - wanted > timedelta(days=1):
+            return None
+        log.info(
+            "connectwise time entry moved after the member's latest entry (overlap refused)",
+            extra={"cw_change": row.reference, "cw_ticket": row.ticket_id},
+        )
+        return start
+
     def _time(self, row: _Job, client: ConnectWiseClient, *, lookup: bool) -> StepUpdate:
         marker = reference_line(row.reference)
         try:
@@ -593,16 +639,22 @@ class Deliverer:
                         return StepState.CONFIRMED, entry.id, None
             if self._member_failure is not None:
                 return self._unsent(self._member_failure, step="time", in_doubt=lookup)
-            entry = (self._writer or client).add_time_entry(
-                row.ticket_id,
-                hours=float(row.hours or 0),
-                member=self._member,
-                notes=f"{row.note_text[:900]}\n\n{marker}",
-                work_type=row.work_type,
-                work_role=row.work_role,
-                billable_option=row.billable_option,
-                add_to=row.visibility,
-            )
+            try:
+                entry = self._add_time(row, client, marker)
+            except ConnectWiseValidationError as exc:
+                start = self._free_start(exc, row, client)
+                if start is None:
+                    raise
+                try:
+                    entry = self._add_time(row, client, marker, start=start)
+                except ConnectWiseValidationError as again:
+                    if self._free_start(again, row, client) is None:
+                        raise
+                    # Another entry of the member landed meanwhile: try again later.
+                    raise UnavailableError(
+                        "the member's time sheet changed while the entry was placed",
+                        sent=False,
+                    ) from again
         except ConnectWiseError as exc:
             self._writer_refused |= self._writer is not None and exc.status == 401
             return self._failed(exc, step="time", in_doubt=lookup)
