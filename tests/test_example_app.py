@@ -590,17 +590,14 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         assert db.session.get(PhoneUser, sam_id) is None
         assert db.session.get(PhoneUser, ada_id) is None
     assert notes[-1]["text"].count("Deleted") == 1 and count - before == 1
-    if connectwise_sandbox.rules.overlapping_time:
-        # Both changes' entries start when sent: the strict tenant refuses the second one, and
-        # the operator is told why and what to do; the note and status still reached the ticket.
-        assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 1
-        assert (
-            "Logged to ticket #12345: note added, status set; the time entry (ConnectWise "
-            "refused the time entry (This time entry overlaps time entry"
-        ) in told
-        assert "refuses overlapping time entries" in told and "by hand in ConnectWise" in told
-    else:
-        assert len(connectwise_sandbox.time_entries(12345)) == entries_before + 2
+    # Both changes log their time; under a tenant that refuses overlapping entries the
+    # second is placed right after the first instead of being refused.
+    entries = connectwise_sandbox.time_entries(12345)
+    assert len(entries) == entries_before + 2
+    assert entries[-1]["timeStart"] >= entries[-2]["timeEnd"] or not (
+        connectwise_sandbox.rules.overlapping_time
+    )
+    assert "refused" not in told
 
 
 # -- migrations --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ delivery moves an entry after the member's latest one instead of losing it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -93,3 +93,25 @@ def test_an_entry_landing_while_one_is_placed_means_retry_not_failure(
         again = cw.outbox.deliver(row)
     assert again.to_json()["state"] == "delivered", again.to_json()
     assert sum("second" in (e.get("notes") or "") for e in sb.time_entries(TICKET)) == 1
+
+
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["strict"], indirect=True)
+def test_no_free_slot_within_a_day_is_a_refusal_that_says_what_to_do(app, connectwise_sandbox):
+    sb = connectwise_sandbox
+    configure_tenant(app, TENANT_A, sb, **WORK)
+    with app.app_context():
+        client = cw_of(app).tenants.client_for(TENANT_A)
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        for day in range(2):  # the member's time sheet is full for the next two days
+            client.add_time_entry(
+                TICKET,
+                hours=24,
+                member="jdoe",
+                start=start + timedelta(hours=24 * day),
+                work_type=3,
+                work_role=11,
+            )
+    outcome = _log(app, "no room").to_json()
+    assert outcome["state"] == "failed" and outcome["timeEntry"]["ok"] is False
+    error = outcome["timeEntry"]["error"]
+    assert "refuses overlapping time entries" in error and "by hand in ConnectWise" in error
