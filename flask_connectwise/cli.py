@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
+from . import ratelimit
 from .crypto import CONFIG_NAME, Cell, CryptoError, Keyring, UnknownKeyError, generate_key
 from .current import state
 from .models import CREDENTIALS_TABLE, SECRET_COLUMNS, ChangeState
-from .outbox import OutboxWorker, TenantThrottle
+from .outbox import OutboxWorker
 from .tenants import IntegrationOffError, Tenants
 
 #: Secrets that do not decrypt listed one by one; the rest are counted.
@@ -276,15 +278,14 @@ def keys_rotate(dry_run: bool, batch_size: int) -> None:
 @click.option("--give-up-hours", default=24.0, show_default=True, type=click.FloatRange(0, None))
 @click.option(
     "--rate",
-    default=5.0,
-    show_default=True,
+    default=None,
     type=click.FloatRange(0.01, None),
-    help="Most changes per second per tenant.",
+    help="Most changes per second per tenant (default: CONNECTWISE_RATE_LIMIT).",
 )
 @click.option("--idle-sleep", default=2.0, show_default=True, type=click.FloatRange(0.01, None))
 @with_appcontext
 def deliver(
-    once: bool, batch_size: int, give_up_hours: float, rate: float, idle_sleep: float
+    once: bool, batch_size: int, give_up_hours: float, rate: float | None, idle_sleep: float
 ) -> None:
     """Deliver pending log-changes (the outbox) to ConnectWise.
 
@@ -298,7 +299,10 @@ def deliver(
         state().outbox,
         batch_size=batch_size,
         give_up_after=timedelta(hours=give_up_hours),
-        throttle=TenantThrottle(rate=rate, burst=max(1, int(rate * 2))),
+        # Shared with the app's other workers through Redis when there is one (ratelimit.py).
+        throttle=ratelimit.for_app(current_app)
+        if rate is None
+        else ratelimit.from_config(current_app, rate=rate, burst=max(1, int(rate * 2))),
     )
     click.echo(f"Worker {worker.worker_id} delivering{' once' if once else ' (Ctrl-C stops)'}...")
 

@@ -60,6 +60,21 @@ SETTINGS: tuple[Setting, ...] = (
         "How long a process remembers a tenant's flag and credentials revision (changes made "
         "in the same process apply at once; other workers see them within this time).",
     ),
+    Setting(
+        "CONNECTWISE_RATE_LIMIT",
+        5.0,
+        "Most changes per second delivered to one tenant (a token bucket; a 429's "
+        "`Retry-After` also pauses the tenant). Shared by every process when there is a Redis "
+        "(see `CONNECTWISE_RATE_LIMIT_REDIS_URL`), else per process.",
+    ),
+    Setting("CONNECTWISE_RATE_LIMIT_BURST", 10, "Changes one tenant may get at once above the rate."),
+    Setting(
+        "CONNECTWISE_RATE_LIMIT_REDIS_URL",
+        None,
+        "Redis holding the per-tenant rate limits (keys `connectwise:rl:<tenant>`, expiring). "
+        "`None`: the Flask-Caching `RedisCache`'s Redis when the cache is one, else each process "
+        "limits its own calls. A Redis outage falls back to per-process limits (one warning).",
+    ),
     Setting("CONNECTWISE_SEARCH_LIMIT", 25, "Most tickets one search returns (at most 100)."),
     Setting("CONNECTWISE_NOTE_MAX_LENGTH", 4000, "Longest note text accepted, characters."),
     Setting("CONNECTWISE_MIN_MINUTES", 1, "Shortest time one change may log, minutes."),

@@ -6,7 +6,8 @@ worker at a time: ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a lea
 on both, so a worker that dies leaves its changes to the others once the lease ends.
 
 Failed changes wait with full-jitter exponential backoff (:class:`~flask_connectwise.retry.RetryPolicy`); a 429's ``Retry-After`` pauses the
-whole tenant. A change ConnectWise refused for good (see :mod:`flask_connectwise.outbox.delivery`),
+whole tenant, in every process when there is a Redis (the per-tenant rate limits live in
+:mod:`flask_connectwise.ratelimit`). A change ConnectWise refused for good (see :mod:`flask_connectwise.outbox.delivery`),
 or still not delivered after the give-up age, is marked ``failed`` and ``change_failed`` fires
 with ``final=True``; a failed change is never claimed again (an admin may retry it).
 
@@ -27,55 +28,21 @@ import os
 import random
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..faults import error_name, log_fields, outage_cause
 from ..models import ChangeState, utcnow
+from ..ratelimit import TenantThrottle as TenantThrottle  # re-exported: the old home
+from ..ratelimit import Throttle, for_app
 from ..retry import RetryPolicy
 from .outbox import LEASE_SECONDS, Outbox
 from .outcome import Step
 
 log = logging.getLogger("flask_connectwise.worker")
-
-
-@dataclass
-class TenantThrottle:
-    """A per-tenant token bucket for outbound calls, paused by ``Retry-After``."""
-
-    rate: float = 5.0  # changes per second
-    burst: int = 10
-    _tokens: dict[str, float] = field(default_factory=dict)
-    _stamp: dict[str, float] = field(default_factory=dict)
-    _paused_until: dict[str, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def pause(self, tenant: str, seconds: float) -> None:
-        with self._lock:
-            until = time.monotonic() + seconds
-            self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), until)
-
-    def wait_time(self, tenant: str) -> float:
-        """Seconds until the tenant may send again (0: take a token now)."""
-        with self._lock:
-            now = time.monotonic()
-            paused = self._paused_until.get(tenant, 0.0) - now
-            if paused > 0:
-                return paused
-            tokens = self._tokens.get(tenant, float(self.burst))
-            tokens = min(
-                float(self.burst), tokens + (now - self._stamp.get(tenant, now)) * self.rate
-            )
-            self._stamp[tenant] = now
-            if tokens >= 1:
-                self._tokens[tenant] = tokens - 1
-                return 0.0
-            self._tokens[tenant] = tokens
-            return (1 - tokens) / self.rate
 
 
 @dataclass
@@ -122,7 +89,7 @@ class OutboxWorker:
         give_up_after: timedelta = timedelta(hours=24),
         backoff_base: float = 5.0,
         backoff_cap: float = 3600.0,
-        throttle: TenantThrottle | None = None,
+        throttle: Throttle | None = None,
         worker_id: str | None = None,
         rng: random.Random | None = None,
         outage_backoff: float = 0.5,
@@ -133,7 +100,9 @@ class OutboxWorker:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.give_up_after = give_up_after
-        self.throttle = throttle or TenantThrottle()
+        #: The per-tenant rate limit (default: the app's, shared through Redis when there is
+        #: one; see :mod:`flask_connectwise.ratelimit`).
+        self.throttle: Throttle = throttle or self._default_throttle(outbox)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not a secret
         #: First and largest backoff window before a failed change's next attempt, in seconds.
@@ -144,6 +113,13 @@ class OutboxWorker:
         self.outage_backoff_cap = outage_backoff_cap
         #: ``run(once=True)`` gives up after this many failed batches in a row.
         self.once_attempts = once_attempts
+
+    @staticmethod
+    def _default_throttle(outbox: Outbox) -> Throttle:
+        app = getattr(outbox, "app", None)
+        if app is None or not hasattr(app, "extensions"):
+            return TenantThrottle()
+        return for_app(app)
 
     @property
     def _model(self) -> Any:
