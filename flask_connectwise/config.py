@@ -133,6 +133,51 @@ SETTINGS += (
     ),
 )
 
+# Delivery off the request path (flask_connectwise.dispatch).
+SETTINGS += (
+    Setting(
+        "CONNECTWISE_DELIVERY",
+        "thread",
+        'Who delivers a committed change: `"thread"` (a thread pool in the web process plus a '
+        "sweep of due retries; one process, small apps), `\"celery\"` (a task on the host's Celery "
+        'app), `"rq"` (a job on the host\'s RQ queue) or `"worker"` (only `flask connectwise '
+        "deliver`). The change log is the source of truth in every mode: a lost or duplicated "
+        "task never loses or repeats a write.",
+    ),
+    Setting(
+        "CONNECTWISE_DELIVERY_THREADS", 4, 'Threads delivering changes in `"thread"` mode, per app.'
+    ),
+    Setting(
+        "CONNECTWISE_SWEEP_SECONDS",
+        15,
+        '`"thread"` mode: how often (seconds) each process claims changes due for a retry, like '
+        "`flask connectwise deliver` does; `0` turns the sweep off.",
+    ),
+    Setting(
+        "CONNECTWISE_CELERY_APP",
+        None,
+        '`"celery"` mode: the Celery app (or `"module:attribute"`) the `flask_connectwise.'
+        "deliver_change` tasks go to; or call `cw.init_celery(celery_app, app)` (the worker must "
+        "call it too, so the task runs in the Flask app's context).",
+    ),
+    Setting(
+        "CONNECTWISE_RQ_QUEUE",
+        "connectwise",
+        '`"rq"` mode: an `rq.Queue`, `"module:attribute"` naming one, or a queue name on '
+        "`CONNECTWISE_RQ_REDIS_URL`.",
+    ),
+    Setting(
+        "CONNECTWISE_RQ_REDIS_URL", None, '`"rq"` mode: the Redis of a queue given by name.'
+    ),
+    Setting(
+        "CONNECTWISE_RQ_APP",
+        None,
+        '`"rq"` mode: `"module:app"` or `"module:create_app"`, sent with each job so a plain '
+        "`rq worker connectwise` can build the Flask app (not needed when the worker pushes an "
+        "app context itself).",
+    ),
+)
+
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
 
 

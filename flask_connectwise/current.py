@@ -19,6 +19,7 @@ from .service import ConnectWiseService
 from .tenants import Tenants
 
 if TYPE_CHECKING:
+    from .dispatch import Dispatcher
     from .extension import ConnectWise
 
 #: What a caller asks the host's ``authorize`` hook for.
@@ -48,6 +49,21 @@ class AppState:
         self.members = members or MemberCheck(tenants, search.cache, tenants.config)
         #: The three services behind the older one-object API.
         self.service = ConnectWiseService(tenants, search, outbox)
+        self._dispatcher: Dispatcher | None = None
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Starts the delivery of committed changes (``CONNECTWISE_DELIVERY``; see
+        :mod:`flask_connectwise.dispatch`): ``dispatcher.submit(change_id).wait(timeout)``."""
+        if self._dispatcher is None:
+            from .dispatch import create_dispatcher
+
+            self._dispatcher = create_dispatcher(self.outbox.app)
+        return self._dispatcher
+
+    @dispatcher.setter
+    def dispatcher(self, value: Dispatcher) -> None:
+        self._dispatcher = value
 
 
 def state(app: Flask | None = None) -> AppState:

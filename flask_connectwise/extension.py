@@ -19,6 +19,7 @@ from .current import EXTENSION_KEY as EXTENSION_KEY
 from .current import Action as Action
 from .current import AppState as AppState
 from .current import state as state
+from .dispatch import Dispatcher, create_dispatcher
 from .faults import DatabaseUnavailableError, database_cause, log_fields
 from .impersonation import Impersonation
 from .members import MemberCheck
@@ -116,7 +117,11 @@ class ConnectWise:
             members=members,
             impersonation=Impersonation(tenants, app.config),
         )
-        app.extensions[EXTENSION_KEY] = AppState(self, models, tenants, search, outbox, members)
+        app_state = AppState(self, models, tenants, search, outbox, members)
+        app.extensions[EXTENSION_KEY] = app_state
+        # Checked now: a wrong CONNECTWISE_DELIVERY fails at start-up, not at the first save.
+        app_state.dispatcher = create_dispatcher(app)
+        app.before_request(app_state.dispatcher.start)  # the thread mode's sweep, once
 
         from .api import create_blueprint
         from .cli import connectwise_cli
@@ -260,6 +265,19 @@ class ConnectWise:
     def service(self) -> ConnectWiseService:
         """The current app's services behind the older one-object API (compatibility)."""
         return state().service
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The current app's delivery off the request path: ``submit(change_id).wait(t)``."""
+        return state().dispatcher
+
+    def init_celery(self, celery_app: Any, app: Flask | None = None) -> Any:
+        """Use ``celery_app`` for ``CONNECTWISE_DELIVERY = "celery"``: registers the
+        ``flask_connectwise.deliver_change`` task on it (call this in the Celery worker too),
+        run in ``app``'s context (``None``: the current app when the task runs). Returns it."""
+        from .dispatch.celery import register
+
+        return register(celery_app, app)
 
     @property
     def models(self) -> Models:
