@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def host(database_url: str, connectwise_sandbox: Any) -> Iterator[Flask]:
     """The host app in "thread" mode with a quick sweep, tenant A on the sandbox."""
-    app = make_host_app(database_url, CONNECTWISE_SWEEP_SECONDS=0.3, **connectwise_sandbox.app_config)
+    app = make_host_app(
+        database_url, CONNECTWISE_SWEEP_SECONDS=0.3, **connectwise_sandbox.app_config
+    )
     configure_tenant(app, TENANT_A, connectwise_sandbox)
     yield app
     dispatcher_of(app).close()
@@ -143,3 +145,206 @@ def test_a_duplicate_submit_writes_once(host, connectwise_sandbox):
         connectwise_sandbox.set_latency(0.0)
     assert all(o is not None and o.delivered for o in outcomes), outcomes
     assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+
+
+# -- real queue workers --------------------------------------------------------------------
+
+
+def _require(module: str) -> None:
+    """Import ``module``; without it the test fails under scripts/test.sh, else skips."""
+    try:
+        __import__(module)
+    except ImportError:
+        if os.environ.get("CONNECTWISE_TEST_REQUIRE_SERVICES"):
+            pytest.fail(f"{module} is not installed; pip install -e '.[dev]'")
+        pytest.skip(f"{module} is not installed")
+
+
+def _redis_db(redis_url: str, db: int) -> str:
+    """The test Redis, database ``db`` (its own, flushed), after checking it answers."""
+    import redis
+
+    parts = urlsplit(redis_url)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+    assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "the test Redis must be loopback"
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        client.flushdb()
+        client.close()
+    except redis.RedisError as exc:
+        if os.environ.get("CONNECTWISE_TEST_REQUIRE_SERVICES"):
+            pytest.fail(f"the test Redis at {redis_url} does not answer: {exc}")
+        pytest.skip(f"the test Redis does not answer: {exc}")
+    return url
+
+
+def _worker_env(database_url: str, sandbox: Any, keys: list[str], **more: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=str(ROOT),
+        CW_DISPATCH_DB=database_url,
+        CW_DISPATCH_KEYS=json.dumps(keys),
+        CW_DISPATCH_PORT=str(sandbox.port),
+        **more,
+    )
+    return env
+
+
+@pytest.fixture
+def keys() -> list[str]:
+    from flask_connectwise.crypto import generate_key
+
+    return [generate_key("k1")]
+
+
+def _queue_host(database_url: str, sandbox: Any, keys: list[str], **config: Any) -> Flask:
+    assert urlsplit(sandbox.url).hostname in ("127.0.0.1", "::1")
+    app = make_host_app(database_url, keys=keys, **sandbox.app_config, **config)
+    configure_tenant(app, TENANT_A, sandbox)
+    return app
+
+
+def test_a_real_celery_worker_delivers_a_submitted_change_and_a_duplicate_writes_once(
+    database_url, connectwise_sandbox, redis_url, keys, tmp_path
+):
+    _require("celery")
+    from tests.dispatch_host import make_celery
+
+    broker = _redis_db(redis_url, 11)
+    queue = f"cwtest-{os.getpid()}-{time.monotonic_ns()}"
+    celery = make_celery(broker, queue)
+    app = _queue_host(
+        database_url,
+        connectwise_sandbox,
+        keys,
+        CONNECTWISE_DELIVERY="celery",
+        CONNECTWISE_CELERY_APP=celery,
+    )
+    env = _worker_env(
+        database_url, connectwise_sandbox, keys, CW_DISPATCH_BROKER=broker, CW_DISPATCH_QUEUE=queue
+    )
+    log_path = tmp_path / "celery.log"
+    try:
+        change_id, reference = record(app)
+        dispatcher = dispatcher_of(app)
+        # Enqueued before any worker runs: the messages wait in Redis; one change, three
+        # messages (a duplicated submit and a redelivered message).
+        handles = [dispatcher.submit(change_id) for _ in range(2)]
+        celery.send_task("flask_connectwise.deliver_change", args=[change_id])
+        assert handles[0].wait(0.2) is None
+        with open(log_path, "w") as log_file:
+            worker = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "tests.dispatch_host:celery_app",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--concurrency",
+                    "1",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-Q",
+                    queue,
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                outcome = handles[0].wait(40.0)
+                assert outcome is not None and outcome.delivered, log_path.read_text()[-3000:]
+                assert handles[1].wait(5.0) == outcome
+                # Every message was consumed (the worker says so) before counting writes.
+                deadline = time.monotonic() + 20
+                while (
+                    log_path.read_text().count("succeeded in") < 3 and time.monotonic() < deadline
+                ):
+                    time.sleep(0.1)
+                assert log_path.read_text().count("succeeded in") == 3, log_path.read_text()[-3000:]
+            finally:
+                worker.terminate()
+                worker.wait(timeout=15)
+        assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+    finally:
+        dispose(app)
+
+
+def test_a_real_rq_worker_delivers_a_submitted_change_and_a_duplicate_writes_once(
+    database_url, connectwise_sandbox, redis_url, keys
+):
+    _require("rq")
+    url = _redis_db(redis_url, 12)
+    queue = f"cwtest-{os.getpid()}-{time.monotonic_ns()}"
+    app = _queue_host(
+        database_url,
+        connectwise_sandbox,
+        keys,
+        CONNECTWISE_DELIVERY="rq",
+        CONNECTWISE_RQ_QUEUE=queue,
+        CONNECTWISE_RQ_REDIS_URL=url,
+        CONNECTWISE_RQ_APP="tests.dispatch_host:create_app",
+    )
+    try:
+        change_id, reference = record(app)
+        dispatcher = dispatcher_of(app)
+        handles = [dispatcher.submit(change_id) for _ in range(3)]  # one change, three jobs
+        assert handles[0].wait(0.2) is None
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rq.cli",
+                "worker",
+                "--burst",
+                "--url",
+                url,
+                "--worker-class",
+                "rq.SimpleWorker",
+                queue,
+            ],
+            cwd=ROOT,
+            env=_worker_env(database_url, connectwise_sandbox, keys),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        outcome = handles[0].wait(5.0)
+        assert outcome is not None and outcome.delivered, done.stderr[-3000:]
+        from redis import Redis
+        from rq import Queue
+
+        finished = Queue(queue, connection=Redis.from_url(url)).finished_job_registry
+        assert finished.count == 3, done.stderr[-3000:]
+        assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+    finally:
+        dispose(app)
+
+
+def test_worker_mode_enqueues_nothing_and_flask_connectwise_deliver_delivers(
+    database_url, connectwise_sandbox, keys
+):
+    app = _queue_host(database_url, connectwise_sandbox, keys, CONNECTWISE_DELIVERY="worker")
+    try:
+        change_id, reference = record(app)
+        dispatcher = dispatcher_of(app)
+        assert isinstance(dispatcher, WorkerDispatcher)
+        handle = dispatcher.submit(change_id)
+        assert handle.wait(0.3) is None
+        assert row_state(app, change_id) == ChangeState.PENDING
+        assert connectwise_sandbox.writes() == []
+        result = app.test_cli_runner().invoke(args=["connectwise", "deliver", "--once"])
+        assert result.exit_code == 0, result.output
+        outcome = handle.wait(5.0)
+        assert outcome is not None and outcome.delivered
+        assert copies_on_sandbox(connectwise_sandbox, reference) == (1, 1)
+    finally:
+        dispose(app)
