@@ -12,12 +12,14 @@ No key, client id or ``Authorization`` header appears in ``repr()``, log lines o
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -61,9 +63,37 @@ from .redaction import Redactor, basic_token
 from .retry import RetryPolicy
 from .urlpolicy import UnsafeURLError, split_url
 
-__all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient"]
+__all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient", "call_deadline"]
 
 log = logging.getLogger("flask_connectwise.client")
+
+# The monotonic time by which every call made in this context must be answered (None: only the
+# client's own timeouts and retry policy). Set with :func:`call_deadline`.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "connectwise_call_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float) -> Iterator[None]:
+    """Bound every ConnectWise call made inside the block to ``seconds`` in all, retries and
+    codebase discovery included: each call's timeouts are cut to what is left and no retry
+    starts past it; once it has passed a call raises
+    :class:`~.errors.ConnectWiseTimeoutError` at once. Nested deadlines keep the earlier one."""
+    until = time.monotonic() + max(0.0, float(seconds))
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(until if outer is None else min(outer, until))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _time_left() -> float | None:
+    """Seconds left before this context's deadline (``None``: no deadline)."""
+    until = _DEADLINE.get()
+    return None if until is None else until - time.monotonic()
+
 
 #: The response model version pinned in ``Accept`` (see ConnectWise "PSA Versioning").
 DEFAULT_API_VERSION = "2022.1"
@@ -400,9 +430,7 @@ class ConnectWiseClient:
     def _discover_codebase(self) -> str:
         url = f"{self.base_url}/login/companyinfo/{urlquote(self.company_id, safe='')}"
         try:
-            response = self._session.get(
-                url, timeout=(self.connect_timeout, self.timeout), allow_redirects=False
-            )
+            response = self._session.get(url, timeout=self._timeouts(), allow_redirects=False)
         except requests.exceptions.RequestException as exc:
             log.warning(
                 "connectwise codebase discovery failed; using the router codebase",
@@ -455,6 +483,16 @@ class ConnectWiseClient:
 
     # -- transport ---------------------------------------------------------------------------
 
+    def _timeouts(self) -> tuple[float, float]:
+        """(connect, read) timeouts, cut to what is left of the context's deadline; raises
+        :class:`ConnectWiseTimeoutError` when it has passed."""
+        left = _time_left()
+        if left is None:
+            return (self.connect_timeout, self.timeout)
+        if left <= 0.01:
+            raise ConnectWiseTimeoutError("ConnectWise did not answer in time", sent=False)
+        return (min(self.connect_timeout, left), min(self.timeout, left))
+
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{self.codebase}apis/3.0/{path.lstrip('/')}"
 
@@ -479,6 +517,7 @@ class ConnectWiseClient:
         while True:
             attempt += 1
             url = self._url(path)
+            timeouts = self._timeouts()
             call_started = time.monotonic()
             retry_after: float | None = None
             try:
@@ -488,7 +527,7 @@ class ConnectWiseClient:
                     params=params,
                     data=data,
                     headers=headers,
-                    timeout=(self.connect_timeout, self.timeout),
+                    timeout=timeouts,
                     allow_redirects=False,
                 )
             except requests.exceptions.RequestException as exc:
@@ -516,7 +555,12 @@ class ConnectWiseClient:
                     retry = status == 429 or (idempotent and status in _RETRYABLE_STATUSES)
             elapsed = time.monotonic() - started
             delay = self.retry.backoff(attempt, retry_after)
-            if not retry or not self.retry.allows(attempt, elapsed, delay):
+            left = _time_left()
+            if (
+                not retry
+                or not self.retry.allows(attempt, elapsed, delay)
+                or (left is not None and delay >= left)
+            ):
                 raise error
             log.warning(
                 "connectwise call failed; retrying",

@@ -51,6 +51,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CONNECTWISE_TIMEOUT", 10.0, "Read timeout of each ConnectWise call, seconds."),
     Setting("CONNECTWISE_CONNECT_TIMEOUT", 5.0, "Connect timeout of each call, seconds."),
     Setting(
+        "CONNECTWISE_CHECK_DEADLINE",
+        2.0,
+        "Seconds the ticket check before submit and a search may take. Past it, or with "
+        "ConnectWise down, a ticket typed as a number is accepted unverified (checked at "
+        "delivery) and search answers 503 `connectwise_slow`/`connectwise_unavailable`.",
+    ),
+    Setting(
         "CONNECTWISE_API_VERSION", "2022.1", "Response model version pinned in the `Accept` header."
     ),
     Setting("CONNECTWISE_SEARCH_CACHE_SECONDS", 30, "How long a search answer is reused."),

@@ -27,7 +27,7 @@ import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, current_app, flash, g, has_request_context, request, url_for
 from markupsafe import Markup, escape
@@ -38,6 +38,7 @@ from wtforms.validators import StopValidation
 from wtforms.widgets import html_params
 
 from . import ticketchecks
+from .client import call_deadline
 from .crypto import CryptoError
 from .current import state
 from .errors import AuthenticationError, ConnectWiseError, MemberUnusableError, NotFoundError
@@ -206,6 +207,7 @@ class TicketSearchWidget:
             "data-cache-ms": str(
                 int(current_app.config.get("CONNECTWISE_SEARCH_CACHE_SECONDS", 30)) * 1000
             ),
+            "data-deadline-ms": str(int(ticketchecks.check_deadline(current_app.config) * 1000)),
         }
         if selected:
             root_attrs["data-selected-id"] = str(selected.id)
@@ -325,6 +327,8 @@ class TicketSearchField(Field):
         #: Why the time step is skipped, and the warning flashed (ticket policy "warn").
         self.time_skipped: str | None = None
         self.warning: str | None = None
+        #: False: ConnectWise was slow or down before submit; the ticket is checked at delivery.
+        self.ticket_verified = True
 
     # -- tenant and feature ------------------------------------------------------------------
 
@@ -495,9 +499,40 @@ class TicketSearchField(Field):
             return
         tenant = str(self.tenant_id)
         self.time_skipped, self.warning = None, None
+        self.ticket_verified = True
+        # The whole check answers within CONNECTWISE_CHECK_DEADLINE (issue 15).
+        with call_deadline(ticketchecks.check_deadline(current_app.config)):
+            client = self._checked_ticket(tenant)
+            self._check_change(tenant, client)
+
+    def _checked_ticket(self, tenant: str) -> Any:
+        """Read the ticket (``self.ticket``) and return the tenant's client. ConnectWise slow or
+        down: the typed number is accepted unverified (checked at delivery) with a warning."""
+        client: Any = None
         try:
             client = state().tenants.client_for(tenant)
             self.ticket = client.get_ticket(self.data)
+        except ConnectWiseError as exc:
+            if not ticketchecks.unreachable(exc):
+                self._refuse(exc)
+            from .records import Ticket
+
+            log.info(
+                "connectwise ticket field: ticket accepted unverified",
+                extra={"cw_ticket": self.data, "cw_error": type(exc).__name__},
+            )
+            self.ticket = Ticket(id=int(self.data), summary="")
+            self.ticket_verified = False
+            self.warning = ticketchecks.unverified_warning(int(self.data))
+            return client
+        except Exception as exc:
+            self._refuse(exc)
+        return client
+
+    def _refuse(self, error: Exception) -> NoReturn:
+        """The ticket could not be checked: a plain validation error."""
+        try:
+            raise error
         except NotFoundError:
             raise StopValidation(f"Ticket #{self.data} was not found in ConnectWise") from None
         except AuthenticationError:
@@ -520,7 +555,6 @@ class TicketSearchField(Field):
             raise StopValidation(
                 f"Ticket #{self.data} could not be checked right now. Try again in a moment."
             ) from None
-        self._check_change(tenant, client)
 
     def _logs_time(self, settings: Any) -> bool:
         return bool(self.minutes or settings.default_time_minutes)
@@ -537,8 +571,12 @@ class TicketSearchField(Field):
             return
         member = st.extension.member()
         logs_time = self._logs_time(settings) and not self._without_member(member)
+        verdict = ticketchecks.TicketVerdict(warning=self.warning, verified=False)
         try:
-            verdict = ticketchecks.check_ticket(self.ticket, settings, client, logs_time=logs_time)
+            if self.ticket_verified:
+                verdict = ticketchecks.check_ticket(
+                    self.ticket, settings, client, logs_time=logs_time
+                )
             ticketchecks.check_member(st.members, tenant, member)
         except ticketchecks.TicketRefused as exc:
             raise StopValidation(exc.message) from None
@@ -607,6 +645,9 @@ class TicketSearchField(Field):
                 "Logged without time: your user is not linked to a ConnectWise member. Ask "
                 "an administrator to link one."
             ]
+        if not self.ticket_verified:
+            # ConnectWise was slow or down before submit: checked at delivery (issue 15).
+            warnings.append(self.warning or ticketchecks.unverified_warning(self.data))
         # The tenant's switch decides; its board map (else its legacy status) picks the status.
         auto_status = status_id is None and bool(settings and settings.auto_update_status)
         try:
@@ -621,6 +662,7 @@ class TicketSearchField(Field):
                 visibility=visibility,
                 auto_status=auto_status,
                 time_skipped=time_skipped,
+                ticket_verified=self.ticket_verified,
                 idempotency_key=f"form-{self.submitted_token}" if self.submitted_token else None,
                 operator=member,
             )

@@ -214,6 +214,11 @@ class ChangeLogRow(_Row):
     auto_status: Mapped[bool] = mapped_column(
         sa.Boolean, nullable=False, default=False, server_default=sa.false()
     )
+    #: False: the ticket was accepted unchecked (ConnectWise slow or down before submit);
+    #: delivery reads it first (not found: a permanent failure; another company: refused).
+    ticket_verified: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=True, server_default=sa.true()
+    )
 
     def step(self, step: Step) -> StepColumns:
         """The columns of ``step`` (attempts read as 0 before the row's first flush)."""

@@ -28,12 +28,17 @@ from flask.sansio.blueprints import BlueprintSetupState
 
 from . import ticketchecks
 from .choices import NOTE_VISIBILITIES
-from .client import ConnectWiseClient
+from .client import ConnectWiseClient, call_deadline
 from .credentials import CredentialsStore, TenantSettings
 from .crypto import CryptoError
 from .csrf import csrf_valid
 from .current import Action, state
-from .errors import ConnectWiseError, MemberRequiredError, MemberUnusableError
+from .errors import (
+    ConnectWiseError,
+    ConnectWiseTimeoutError,
+    MemberRequiredError,
+    MemberUnusableError,
+)
 from .faults import database_cause
 from .http_errors import ApiError, error_response, register_error_handlers
 from .outbox import Outbox
@@ -342,10 +347,16 @@ def _settings(tenant: str) -> TenantSettings | None:
         return None
 
 
+def _deadline() -> float:
+    """``CONNECTWISE_CHECK_DEADLINE``: what the checks before a change and a search may take."""
+    return ticketchecks.check_deadline(current_app.config)
+
+
 def _check_member(tenant: str, member: str | None) -> None:
     """A member that does not exist, is inactive or is an API member: 400, nothing written."""
     try:
-        ticketchecks.check_member(state().members, tenant, member)
+        with call_deadline(_deadline()):
+            ticketchecks.check_member(state().members, tenant, member)
     except MemberUnusableError as exc:
         raise ApiError(400, "member_unusable", exc.message, "memberIdentifier") from None
 
@@ -363,7 +374,8 @@ def _check_ticket(
         log.info("connectwise: the ticket was not checked", extra={"cw_error": type(exc).__name__})
         return ticketchecks.TicketVerdict()
     try:
-        return ticketchecks.fetch_and_check(number, settings, client, logs_time=logs_time)
+        with call_deadline(_deadline()):
+            return ticketchecks.fetch_and_check(number, settings, client, logs_time=logs_time)
     except ticketchecks.TicketRefused as exc:
         raise ApiError(400, exc.code, exc.message, "ticketId") from None
 
@@ -401,7 +413,20 @@ def enabled() -> Response:
 @requires("use")
 def search() -> Response:
     query = _query_text("q", max_length=200)
-    return jsonify(state().search.json(_tenant(), query))
+    try:
+        with call_deadline(_deadline()):
+            return jsonify(state().search.json(_tenant(), query))
+    except ConnectWiseError as exc:
+        # Slow (past the deadline) or down: say so at once; the widget asks for a number.
+        if not ticketchecks.unreachable(exc):
+            raise
+        if isinstance(exc, ConnectWiseTimeoutError):
+            raise ApiError(
+                503, "connectwise_slow", "ConnectWise is slow; type a ticket number"
+            ) from None
+        raise ApiError(
+            503, "connectwise_unavailable", "ConnectWise is unavailable; type a ticket number"
+        ) from None
 
 
 @blueprint.get("/tickets/<ticket_id>", endpoint="ticket")
@@ -500,14 +525,19 @@ def log_change(ticket_id: str) -> Response:
             raise _refuse_without_member()
         time_skipped = ticketchecks.NO_MEMBER_REASON
         warnings.append("Logged without time: your user is not linked to a ConnectWise member.")
-    if not replay:
-        _check_member(tenant, member)
-    verdict = _check_ticket(
-        None if replay else settings, number, logs_time=logs_time and time_skipped is None
-    )
+    # Member and ticket checks share one CONNECTWISE_CHECK_DEADLINE: slow or down, the
+    # ticket is accepted unverified and checked at delivery.
+    with call_deadline(_deadline()):
+        if not replay:
+            _check_member(tenant, member)
+        verdict = _check_ticket(
+            None if replay else settings, number, logs_time=logs_time and time_skipped is None
+        )
     if verdict.time_skipped:
         time_skipped = verdict.time_skipped
         warnings.append(verdict.warning or verdict.time_skipped)
+    if not verdict.verified:
+        warnings.append(verdict.warning or ticketchecks.unverified_warning(number))
     # The tenant's switch decides; its board map (else its legacy status) picks the status.
     auto_status = status_id is None and bool(settings and settings.auto_update_status)
     outcome = _outbox().log_change(
@@ -521,6 +551,7 @@ def log_change(ticket_id: str) -> Response:
         visibility=visibility,
         auto_status=auto_status,
         time_skipped=time_skipped,
+        ticket_verified=verdict.verified,
         idempotency_key=key,
         operator=_operator(),
     )

@@ -11,6 +11,11 @@ member check.
   accepted, the time step is skipped with its reason and the caller shows a warning.
 - When ConnectWise cannot be reached for a check, nothing is refused (today's behaviour: the
   outbox delivers, and retries, as before).
+- Degraded validation (issue 15): the callers bound the checks with
+  :func:`~.client.call_deadline` (``CONNECTWISE_CHECK_DEADLINE``). When ConnectWise is slow
+  (the deadline passed) or down, the ticket typed as a number is accepted *unverified*
+  (``TicketVerdict.verified`` False, :func:`unverified_warning`): the change row records
+  ``ticket_verified=False`` and delivery reads the ticket before writing.
 """
 
 from __future__ import annotations
@@ -21,13 +26,44 @@ from typing import Any
 
 from .credentials import TenantSettings
 from .crypto import CryptoError
-from .errors import ConnectWiseError, MemberUnusableError
+from .errors import (
+    ConnectWiseError,
+    ConnectWiseTimeoutError,
+    MemberUnusableError,
+    UnavailableError,
+)
 from .records import Ticket
 
 log = logging.getLogger("flask_connectwise.checks")
 
 #: Why the time step is skipped when no member is linked (``CONNECTWISE_REQUIRE_MEMBER``).
 NO_MEMBER_REASON = "no time entry: your user is not linked to a ConnectWise member"
+
+#: Seconds the checks before submit and a search may take (``CONNECTWISE_CHECK_DEADLINE``).
+DEFAULT_CHECK_DEADLINE = 2.0
+
+
+def check_deadline(config: Any) -> float:
+    """``CONNECTWISE_CHECK_DEADLINE`` from ``config`` (a mapping), in seconds."""
+    try:
+        value = float(config.get("CONNECTWISE_CHECK_DEADLINE", DEFAULT_CHECK_DEADLINE))
+    except (TypeError, ValueError):
+        return DEFAULT_CHECK_DEADLINE
+    return value if value > 0 else DEFAULT_CHECK_DEADLINE
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means ConnectWise is slow (timeout, deadline passed) or down (cannot be
+    reached, 5xx): a ticket typed as a number is then accepted unverified."""
+    return isinstance(exc, ConnectWiseTimeoutError | UnavailableError)
+
+
+def unverified_warning(ticket_id: int) -> str:
+    """What the operator is told when the ticket is accepted unverified."""
+    return (
+        f"ConnectWise is slow to answer: ticket #{ticket_id} will be checked when the change "
+        "is logged"
+    )
 
 
 class TicketRefused(Exception):
@@ -46,6 +82,8 @@ class TicketVerdict:
 
     time_skipped: str | None = None
     warning: str | None = None
+    #: False: ConnectWise was slow or down, the ticket is accepted unchecked (see module doc).
+    verified: bool = True
 
 
 def company_refusal(ticket: Ticket, settings: TenantSettings) -> str | None:
@@ -112,7 +150,7 @@ def fetch_and_check(
 ) -> TicketVerdict:
     """:func:`check_ticket` for ``ticket_id`` (as this client last saw it in a search, else
     read); when the ticket cannot be read (ConnectWise unreachable, not found, credentials
-    refused) nothing is refused."""
+    refused) nothing is refused; unreachable (slow or down): the verdict is unverified."""
     try:
         ticket = client.known_ticket(ticket_id) or client.get_ticket(ticket_id)
     except ConnectWiseError as exc:
@@ -120,6 +158,8 @@ def fetch_and_check(
             "connectwise: the ticket could not be checked before the change",
             extra={"cw_ticket": ticket_id, "cw_error": type(exc).__name__},
         )
+        if unreachable(exc):
+            return TicketVerdict(warning=unverified_warning(ticket_id), verified=False)
         return TicketVerdict()
     return check_ticket(ticket, settings, client, logs_time=logs_time)
 

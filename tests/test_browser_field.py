@@ -151,10 +151,19 @@ def test_no_results_and_error_states(site, page, connectwise_sandbox):
     box.press_sequentially("zzqqxx", delay=20)
     expect(page.locator("#ticket-status")).to_have_text("No tickets found")
     expect(box).to_have_attribute("aria-expanded", "false")
-    connectwise_sandbox.inject_fault("service/tickets", "status", status=500, count=10)
+    # A refusal (400) is a failed search; an outage (500) says to type a number (issue 15).
+    connectwise_sandbox.inject_fault("service/tickets", "status", status=400, count=10)
     box.fill("")
     box.press_sequentially("fuser", delay=20)
     expect(page.locator("#ticket-status")).to_contain_text("Ticket search failed")
+    expect(page.locator(".cw-ticket-search")).to_have_class(re.compile("cw-ts-is-error"))
+    connectwise_sandbox.clear_faults()
+    connectwise_sandbox.inject_fault("service/tickets", "status", status=500, count=10)
+    box.fill("")
+    box.press_sequentially("fuses", delay=20)
+    expect(page.locator("#ticket-status")).to_have_text(
+        "ConnectWise is unavailable; type a ticket number"
+    )
     expect(page.locator(".cw-ticket-search")).to_have_class(re.compile("cw-ts-is-error"))
 
 

@@ -198,8 +198,12 @@ def test_valid_ticket_and_optional_empty(app):
         assert form.validate() and form.ticket.data is None
 
 
-def test_an_outage_is_a_clear_message(app, connectwise_sandbox):
-    connectwise_sandbox.inject_fault("service/tickets/*", "status", status=500, count=10)
+def test_a_check_connectwise_refuses_is_a_clear_message(app, connectwise_sandbox):
+    # Rate limited past the check's deadline (an outage or a slow ConnectWise is accepted
+    # unverified instead: tests/test_degraded_checks.py).
+    connectwise_sandbox.inject_fault(
+        "service/tickets/*", "status", status=429, retry_after=30, count=10
+    )
     with app.test_request_context("/", method="POST"):
         form = make_form({"ticket": TicketSearchField()}, {"ticket": "12345"})
         assert not form.validate()
@@ -208,6 +212,17 @@ def test_an_outage_is_a_clear_message(app, connectwise_sandbox):
         "Ticket #12345 could not be checked because ConnectWise is unavailable"
     )
     assert "Traceback" not in message and "Try again" in message
+
+
+def test_an_outage_accepts_the_typed_number_unverified(app, connectwise_sandbox):
+    connectwise_sandbox.inject_fault("service/tickets/*", "status", status=500, count=10)
+    with app.test_request_context("/", method="POST"):
+        form = make_form({"ticket": TicketSearchField()}, {"ticket": "12345"})
+        assert form.validate(), form.errors
+    assert form.ticket.data == 12345 and form.ticket.ticket_verified is False
+    assert form.ticket.warning == (
+        "ConnectWise is slow to answer: ticket #12345 will be checked when the change is logged"
+    )
 
 
 def test_the_selected_ticket_stays_shown_after_a_failed_validation(app):

@@ -50,7 +50,7 @@ def test_upgrade_matches_the_models_and_downgrade_removes_everything(host):
     assert diff == []
     with db.engine.connect() as conn:
         heads = {row[0] for row in conn.execute(sa.text("select version_num from alembic_version"))}
-    assert "cw0002" in heads
+    assert "cw0003" in heads  # the connectwise branch's head
     downgrade(revision="connectwise@base")
     assert tables(db) & TABLES == set()
 
@@ -66,7 +66,7 @@ def test_the_branch_is_labelled_and_rooted():
     # One straight line from the branch's single head down to its labelled root.
     head = script.get_revision("connectwise@head")
     chain = list(script.iterate_revisions(head.revision, "base"))
-    assert [rev.revision for rev in chain] == ["cw0002", "cw0001"]
+    assert [rev.revision for rev in chain] == ["cw0003", "cw0002", "cw0001"]
     base = chain[-1]
     assert base.down_revision is None and "connectwise" in base.branch_labels
 
@@ -121,3 +121,33 @@ def test_versions_are_package_data():
     assert Path(cw_migrate.versions_path()).is_dir()
     assert any(Path(cw_migrate.versions_path()).glob("cw0001_*.py"))
     assert any(Path(cw_migrate.versions_path()).glob("cw0002_*.py"))
+    assert any(Path(cw_migrate.versions_path()).glob("cw0003_*.py"))
+
+
+def test_cw0003_marks_existing_changes_verified_and_downgrades(host):
+    """A change recorded before cw0003 had its ticket checked: ``ticket_verified`` is true;
+    downgrading to cw0002 drops only that column and keeps the row."""
+    _app, db = host
+    upgrade(revision="cw0002")
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into connectwise_change_log (reference, tenant_id, ticket_id,"
+                " note_text, internal, request_hash, state, created_at, updated_at,"
+                " note_state, note_attempts, time_state, time_attempts, status_state,"
+                " status_attempts) values ('ref1', 't1', 12345, 'x', false, 'h', 'pending',"
+                " '2026-01-01', '2026-01-01', 'pending', 0, 'skipped', 0, 'skipped', 0)"
+            )
+        )
+    upgrade(revision="cw0003")
+    with db.engine.connect() as conn:
+        change = conn.execute(
+            sa.text("select ticket_verified, note_state from connectwise_change_log")
+        ).one()
+    assert tuple(change) == (True, "pending")
+    downgrade(revision="cw0002")
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("connectwise_change_log")}
+    assert "ticket_verified" not in columns and "auto_status" in columns
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from connectwise_change_log")).scalar() == 1
+    downgrade(revision="connectwise@base")

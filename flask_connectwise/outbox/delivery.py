@@ -334,17 +334,22 @@ class Deliverer:
             todo.remove("time")
             row.time_state, row.time_error = StepState.SKIPPED, NO_MEMBER_REASON
         limited = settings is not None and settings.company_ids is not None
+        # Accepted unchecked before submit (ConnectWise slow or down): read before writing.
+        unverified = not getattr(row, "ticket_verified", True)
         ticket: Ticket | None = None
         statuses: list[BoardStatus] = []
-        if status_pending or "time" in todo or (limited and todo):
+        if status_pending or "time" in todo or ((limited or unverified) and todo):
             # The ticket, read once: whose it is, whether it takes time, its board's statuses.
             try:
                 ticket = client.known_ticket(row.ticket_id) or client.get_ticket(row.ticket_id)
                 statuses = client.board_statuses(ticket.board_id) if ticket.board_id else []
             except ConnectWiseError as exc:
+                # An unverified ticket that does not exist: a permanent failure saying so.
                 self._stop(row, waiting, exc, None)
                 return self._settle(row)
             board_id = ticket.board_id
+            if unverified:
+                row.ticket_verified = True
         if (
             ticket is not None
             and settings is not None

@@ -142,6 +142,7 @@ class Outbox:
         visibility: str | None = None,
         auto_status: bool = False,
         time_skipped: str | None = None,
+        ticket_verified: bool = True,
     ) -> tuple[ChangeLogRow, bool]:
         """Add a change to the session (not committed); returns ``(row, created)``.
 
@@ -152,7 +153,8 @@ class Outbox:
         :class:`~.settings.InputError`. ``lease_owner``: leased to the caller from the start,
         so no worker races its first delivery. ``visibility``, ``auto_status`` and
         ``time_skipped`` (why the time step is skipped) go to the row as they are
-        (:func:`~.recording.new_change`).
+        (:func:`~.recording.new_change`). ``ticket_verified=False``: the ticket was accepted
+        unchecked; delivery reads it first.
         """
         hours = check_hours(hours)
         row = self.tenants.credentials_row(tenant_id)
@@ -176,6 +178,7 @@ class Outbox:
             visibility=visibility,
             auto_status=auto_status,
             time_skipped=time_skipped,
+            ticket_verified=ticket_verified,
         )
         if idempotency_key:
             existing = self.find_by_key(tenant_id, idempotency_key)
@@ -271,7 +274,8 @@ class Outbox:
         """Record the change, commit, deliver it now and return the outcome.
 
         ``fields`` are :meth:`record`'s (``member``, ``hours``, ``status_id``, ``internal``,
-        ``visibility``, ``auto_status``, ``time_skipped``, ``idempotency_key``, ``operator``).
+        ``visibility``, ``auto_status``, ``time_skipped``, ``ticket_verified``, ``idempotency_key``,
+        ``operator``).
 
         With the feature flag off nothing is recorded or sent: :class:`IntegrationOffError`.
         A repeated idempotency key answers the first change's outcome (:meth:`replay`).

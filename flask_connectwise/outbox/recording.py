@@ -47,6 +47,7 @@ def new_change(
     visibility: str | None = None,
     auto_status: bool = False,
     time_skipped: str | None = None,
+    ticket_verified: bool = True,
 ) -> Any:
     """A new change-log row in state ``pending`` (not added to a session).
 
@@ -55,6 +56,8 @@ def new_change(
     board map. ``time_skipped``: why no time entry is made (e.g. "no time entry: ticket #12348
     is closed"); the time step is recorded ``skipped`` with that reason as its error. It is
     not part of the request hash: it comes from the ticket's state, not from the request.
+    ``ticket_verified=False``: the ticket was accepted unchecked (ConnectWise slow or down
+    before submit); delivery reads it first. Not hashed either.
     """
     digest = request_hash(
         ticket_id=ticket_id,
@@ -87,6 +90,7 @@ def new_change(
         status_state=StepState.PENDING if status_id or auto_status else StepState.SKIPPED,
         visibility=visibility,
         auto_status=bool(auto_status),
+        ticket_verified=bool(ticket_verified),
         note_attempts=0,
         time_attempts=0,
         status_attempts=0,

@@ -63,6 +63,9 @@
     var minDigits = number(root.getAttribute("data-min-digits"), 1) || 1;
     var minText = number(root.getAttribute("data-min-text"), 2) || 1;
     var cacheMs = number(root.getAttribute("data-cache-ms"), 30000);
+    // The server answers within CONNECTWISE_CHECK_DEADLINE; give up a little after it.
+    var deadlineMs = number(root.getAttribute("data-deadline-ms"), 2000);
+    var SLOW = "ConnectWise is slow; type a ticket number";
     var optionPrefix = (listbox.id || "cw-ts-" + ++uid) + "-opt-";
 
     // The submitted value: the chosen ticket id (or the typed text for the server to check).
@@ -205,6 +208,11 @@
       var mine = (controller = new AbortController());
       announce("Searching…", "loading");
       listbox.setAttribute("aria-busy", "true");
+      var slowTimer = setTimeout(function () {
+        if (mine !== controller) return;
+        mine.cwSlow = true;
+        mine.abort();
+      }, deadlineMs + 1000);
       fetch(url, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },
@@ -219,13 +227,18 @@
             .then(function (body) {
               if (!response.ok) {
                 var message = body && body.message ? body.message : "HTTP " + response.status;
-                throw new Error(message);
+                var failure = new Error(message);
+                // 503 connectwise_slow / connectwise_unavailable: the server's plain words.
+                failure.cwPlain =
+                  !!body && (body.error === "connectwise_slow" || body.error === "connectwise_unavailable");
+                throw failure;
               }
               if (!Array.isArray(body)) throw new Error("unexpected answer");
               return body;
             });
         })
         .then(function (list) {
+          clearTimeout(slowTimer);
           if (mine !== controller) return;
           controller = null;
           listbox.removeAttribute("aria-busy");
@@ -233,13 +246,17 @@
           render(list);
         })
         .catch(function (error) {
-          if (mine !== controller || (error && error.name === "AbortError")) return;
+          clearTimeout(slowTimer);
+          if (mine !== controller) return;
+          if (error && error.name === "AbortError" && !mine.cwSlow) return;
           controller = null;
           listbox.removeAttribute("aria-busy");
           tickets = [];
           listbox.textContent = "";
           close();
-          announce("Ticket search failed: " + error.message + ". You can type a ticket number.", "error");
+          if (mine.cwSlow) announce(SLOW, "error");
+          else if (error.cwPlain) announce(error.message, "error");
+          else announce("Ticket search failed: " + error.message + ". You can type a ticket number.", "error");
         });
     }
 
