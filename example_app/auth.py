@@ -30,7 +30,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from .extensions import csrf, cw, db, login_manager
-from .models import User
+from .models import Tenant, User
 
 bp = Blueprint("auth", __name__)
 
@@ -177,6 +177,11 @@ def init_app(app: Flask) -> None:
     @cw.current_tenant
     def tenant() -> str | None:
         return current_tenant_id()
+
+    @cw.tenant_name
+    def tenant_name(tenant_id: str) -> str | None:
+        tenant = db.session.get(Tenant, tenant_id)
+        return tenant.name if tenant is not None else None
 
     @cw.current_member
     def member() -> str | None:

@@ -136,7 +136,10 @@ class DashboardView(LoginRequired, AdminIndexView):
         changes = describe_changes(before, snapshot(config))
         if not changes:
             db.session.rollback()
-            flash(f"Nothing changed for {upn}.", "info")
+            if form.ticket.report_replay():  # a double click: the first submit saved and logged
+                flash(f"Voice configuration saved for {upn}.", "success")
+            else:
+                flash(f"Nothing changed for {upn}.", "info")
             return redirect(self.get_url(".index", upn=upn))
         config.updated_by = current_user.email
         config.updated_at = utcnow()

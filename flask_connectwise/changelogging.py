@@ -196,6 +196,7 @@ class ConnectWiseChangeLogging:
     def _connectwise_hide_if_off(self, form: Any) -> Any:
         field = getattr(form, self.connectwise_ticket_field, None)
         if isinstance(field, TicketSearchField) and not field.enabled:
+            field.warn_if_dropped()  # turned off (or credentials gone) since the form was shown
             del form[self.connectwise_ticket_field]
         return form
 

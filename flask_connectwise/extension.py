@@ -70,6 +70,7 @@ class ConnectWise:
         self._current_member: Callable[[], str | None] | None = None
         self._flag_loader: Callable[[str], bool | None] | None = None
         self._may_act_as: Callable[[str, str | None, str], bool] | None = None
+        self._tenant_name: Callable[[str], str | None] | None = None
         if app is not None:
             self.init_app(app, db=db, admin=admin, cache=cache)
 
@@ -165,6 +166,24 @@ class ConnectWise:
         the extension's own flag table)."""
         self._flag_loader = fn
         return fn
+
+    def tenant_name(self, fn: Callable[[str], str | None]) -> Callable[[str], str | None]:
+        """Register ``fn(tenant_id) -> str``: the tenant's name as operators know it
+        ("Contoso"), used in messages; without it (or when it answers nothing) the tenant id."""
+        self._tenant_name = fn
+        return fn
+
+    def tenant_display_name(self, tenant_id: str) -> str:
+        """The host's name for ``tenant_id`` (its ``tenant_name`` hook), else the id itself."""
+        if self._tenant_name is not None:
+            try:
+                name = self._tenant_name(tenant_id)
+            except Exception:
+                log.exception("connectwise tenant_name hook failed")
+                name = None
+            if name:
+                return str(name)
+        return tenant_id
 
     def may_act_as(self, fn: MayActAsHook) -> MayActAsHook:
         """Register ``fn(tenant_id, operator, member) -> bool``: whether the operator (their

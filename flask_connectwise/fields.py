@@ -42,7 +42,7 @@ from .client import call_deadline
 from .crypto import CryptoError
 from .current import state
 from .errors import AuthenticationError, ConnectWiseError, MemberUnusableError, NotFoundError
-from .models import ChangeLogRow
+from .models import ChangeLogRow, ChangeState
 from .outbox import IdempotencyConflict, Outbox, Outcome
 from .tenants import IntegrationOffError
 
@@ -130,6 +130,27 @@ def outcome_message(outcome: dict[str, Any], hours: float | None) -> tuple[str, 
     """The flashed ``(message, category)`` for a delivery outcome (the HTTP contract's JSON)."""
     result = Outcome.from_json(outcome, hours)
     return result.summary(), result.severity
+
+
+def replay_message(row: Any) -> tuple[str, str]:
+    """The flashed ``(message, category)`` for a repeated submit of a form already logged:
+    where the stored change stands now (its original outcome), never "nothing changed"."""
+    ticket = row.ticket_id
+    head = f"This form was already logged to ticket #{ticket}."
+    if str(row.state) == ChangeState.PENDING:
+        return f"{head} Logging to ticket #{ticket}…", "info"
+    outcome = Outcome.of(row)
+    return f"{head} {outcome.summary()}", outcome.severity
+
+
+def dropped_message(ticket: str, tenant_id: str, *, flag_on: bool) -> str:
+    """Why a ticket given with a form was not logged: the feature is off for the tenant, or
+    its credentials are gone (``ticket``: ``"#12345"``, or ``""`` when it was not a number)."""
+    name = state().extension.tenant_display_name(tenant_id)
+    target = f"Not logged to {ticket}" if ticket else "Not logged to ConnectWise"
+    if not flag_on:
+        return f"{target}: the ConnectWise integration is off for {name}"
+    return f"{target}: ConnectWise is not configured for {name}"
 
 
 def report_to_operator(ticket_id: int, result: Outcome | Exception) -> None:
@@ -320,6 +341,7 @@ class TicketSearchField(Field):
         self._enabled: bool | None = None
         self._tenant_cache: tuple[str | None] | None = None
         self._rendered_token: str | None = None
+        self._dropped_reported = False
         #: The per-change minutes from the minutes input (``None``: the tenant's default).
         self.minutes: int | None = None
         self.minutes_text = ""
@@ -481,10 +503,57 @@ class TicketSearchField(Field):
         if hasattr(obj, name):
             setattr(obj, name, self.data)
 
+    # -- dropped tickets and replays -----------------------------------------------------------
+
+    def warn_if_dropped(self) -> bool:
+        """The operator gave a ticket, but the feature was turned off (or the tenant's
+        credentials were removed) since the form was shown: flash a warning saying the ticket
+        was not logged and why (once per field and request). Nothing is recorded."""
+        text = str(self.raw_data[0] or "").strip() if self.raw_data else ""
+        tenant = self.tenant_id
+        if not text or tenant is None or self.enabled or self._dropped_reported:
+            return False
+        self._dropped_reported = True
+        try:
+            ticket = f"#{parse_ticket_number(text)}"
+        except ValueError:
+            ticket = ""
+        try:
+            flag_on = bool(state().tenants.flag_on(tenant))
+        except Exception:
+            log.exception("connectwise ticket field: the feature flag could not be read")
+            flag_on = False
+        _flash(dropped_message(ticket, tenant, flag_on=flag_on), "warning")
+        return True
+
+    def replayed(self) -> ChangeLogRow | None:
+        """The change this very form submission already recorded (a double click, a resent
+        POST: the same idempotency token), or ``None``."""
+        if not self.submitted_token or self.data is None or not self.enabled:
+            return None
+        try:
+            return state().outbox.find_by_key(  # type: ignore[no-any-return]
+                str(self.tenant_id), f"form-{self.submitted_token}"
+            )
+        except Exception:
+            log.exception("connectwise ticket field: looking up a replayed submit failed")
+            return None
+
+    def report_replay(self) -> bool:
+        """When this submission was already logged (:meth:`replayed`), flash the stored
+        change's outcome and return ``True``; a host calls it before saying "nothing changed"
+        (the first submit already applied the change)."""
+        row = self.replayed()
+        if row is None:
+            return False
+        _flash(*replay_message(row))
+        return True
+
     # -- validation --------------------------------------------------------------------------
 
     def validate(self, form: Any, extra_validators: Any = ()) -> bool:
         if not self.enabled:
+            self.warn_if_dropped()
             self.errors: list[str] = []
             self.data = None
             return True
@@ -616,7 +685,12 @@ class TicketSearchField(Field):
         told the outcome with :func:`flask.flash` once the change was delivered.
         """
         if self.data is None or not self.enabled or self.errors:
+            self.warn_if_dropped()
             return None
+        replayed = self.replayed()
+        if replayed is not None:  # the same submit again: the stored change's outcome
+            _flash(*replay_message(replayed))
+            return replayed
         note = (note or "").strip()
         if not note:
             raise ValueError("log_change needs a note that says what changed")
@@ -668,12 +742,12 @@ class TicketSearchField(Field):
             )
         except IdempotencyConflict:
             _flash(f"This form was already logged to ticket #{self.data}.", "info")
-            return None
+            return None  # (report_replay above answers a replay; kept for a race)
         except (ConnectWiseError, CryptoError) as exc:
             _flash(f"The change could not be logged to ticket #{self.data}: {exc}", "warning")
             return None
         if not created:
-            _flash(f"This form was already logged to ticket #{self.data}.", "info")
+            _flash(*replay_message(row))
             return row
         for warning in warnings:
             _flash(warning, "warning")

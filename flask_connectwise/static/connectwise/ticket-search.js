@@ -384,9 +384,119 @@
     });
   }
 
+  // -- the form's submit buttons: "Saving…" while the form posts ------------------------------
+
+  var SAVING = "Saving…";
+  var SAVING_FALLBACK_MS = 30000; // a post that never navigates (stopped, a download) frees them
+  var guarded = [];
+
+  function submitButtons(form) {
+    return Array.prototype.filter.call(form.elements, function (el) {
+      var type = (el.getAttribute("type") || "").toLowerCase();
+      if (el.tagName === "BUTTON") return type === "" || type === "submit";
+      return el.tagName === "INPUT" && (type === "submit" || type === "image");
+    });
+  }
+
+  function liveRegion(form) {
+    var region = form.querySelector(".cw-saving-status");
+    if (!region) {
+      region = document.createElement("div");
+      region.className = "cw-saving-status cw-visually-hidden";
+      region.setAttribute("role", "status");
+      region.setAttribute("aria-live", "polite");
+      form.appendChild(region);
+    }
+    return region;
+  }
+
+  function release(form) {
+    if (!form.hasAttribute("data-cw-saving")) return;
+    form.removeAttribute("data-cw-saving");
+    form.removeAttribute("aria-busy");
+    clearTimeout(form._cwSavingTimer);
+    submitButtons(form).forEach(function (button) {
+      if (!button.hasAttribute("data-cw-saving-label")) return;
+      if (button.tagName === "INPUT") {
+        button.value = button.getAttribute("data-cw-saving-label");
+      } else {
+        button.textContent = "";
+        (button._cwSavedNodes || []).forEach(function (node) {
+          button.appendChild(node);
+        });
+        button._cwSavedNodes = null;
+      }
+      button.removeAttribute("data-cw-saving-label");
+      button.disabled = button.hasAttribute("data-cw-was-disabled");
+      button.removeAttribute("data-cw-was-disabled");
+      button.removeAttribute("aria-disabled");
+      button.classList.remove("cw-saving");
+    });
+    liveRegion(form).textContent = "";
+  }
+
+  function hold(form) {
+    form.setAttribute("aria-busy", "true");
+    submitButtons(form).forEach(function (button) {
+      if (button.hasAttribute("data-cw-saving-label")) return;
+      if (button.disabled) button.setAttribute("data-cw-was-disabled", "");
+      if (button.tagName === "INPUT") {
+        button.setAttribute("data-cw-saving-label", button.value);
+        if (button.type !== "image") button.value = SAVING;
+      } else {
+        // (its own nodes are kept, not its HTML: no markup is parsed, Trusted Types stay happy)
+        button.setAttribute("data-cw-saving-label", button.textContent);
+        button._cwSavedNodes = Array.prototype.slice.call(button.childNodes);
+        button.textContent = SAVING;
+      }
+      button.setAttribute("aria-disabled", "true");
+      button.classList.add("cw-saving");
+      button.disabled = true;
+    });
+    liveRegion(form).textContent = SAVING;
+    form._cwSavingTimer = setTimeout(function () {
+      release(form);
+    }, SAVING_FALLBACK_MS);
+  }
+
+  function guardForm(form) {
+    if (!form || form.hasAttribute("data-cw-submit-guard")) return;
+    form.setAttribute("data-cw-submit-guard", "");
+    guarded.push(form);
+    form.addEventListener("submit", function (event) {
+      if (form.hasAttribute("data-cw-saving")) {
+        event.preventDefault(); // a second click while the first post is on its way
+        return;
+      }
+      form.setAttribute("data-cw-saving", "");
+      // After every submit listener ran and the browser took the form's values (a disabled
+      // button would not send its name): hold the buttons, unless a script stopped the post.
+      setTimeout(function () {
+        if (event.defaultPrevented) release(form);
+        else hold(form);
+      }, 0);
+    });
+    // The browser's own validation stopped the submit: nothing is posting.
+    form.addEventListener(
+      "invalid",
+      function () {
+        release(form);
+      },
+      true
+    );
+  }
+
+  // Back/forward cache: the page comes back as it was left, with the buttons held.
+  window.addEventListener("pageshow", function () {
+    guarded.forEach(release);
+  });
+
   function init(scope) {
     var roots = (scope || document).querySelectorAll("[data-cw-ticket-search]");
     Array.prototype.forEach.call(roots, setup);
+    Array.prototype.forEach.call(roots, function (root) {
+      guardForm(root.closest ? root.closest("form") : null);
+    });
   }
 
   window.ConnectWiseTicketSearch = { init: init };
