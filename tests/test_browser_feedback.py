@@ -13,6 +13,7 @@ import pytest
 from flask import g, request
 
 from tests.field_app import make_field_app, serve
+from tests.hosts import TENANT_A
 from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
@@ -230,3 +231,54 @@ def test_flask_admin_named_submit_buttons_still_send_their_name(host, page, conn
     assert "/admin/device/edit/" in page.url
     expect(page.locator("#extension")).to_have_value("209")
     assert len(change_rows(app)) == 1
+
+
+def test_the_flag_turned_off_while_the_form_was_open_is_a_warning(host, page, connectwise_sandbox):
+    app, site = host
+    app.extensions["test_cw"].tenant_name(lambda tenant: "Contoso")
+    save = fill_voice_form(page, site)
+    with app.app_context():
+        app.extensions["test_cw"].tenants.set_flag(TENANT_A, False)
+    notes_before = len(connectwise_sandbox.notes(12345))
+    save.click()
+    expect(page.locator(".flash-warning")).to_have_text(
+        "Not logged to #12345: the ConnectWise integration is off for Contoso"
+    )
+    assert change_rows(app) == [] and len(connectwise_sandbox.notes(12345)) == notes_before
+
+
+@pytest.fixture
+def example_site(tmp_path, connectwise_sandbox) -> Iterator[str]:
+    from tests.example_helpers import dispose, make_example_app
+
+    app = make_example_app(tmp_path, connectwise_sandbox, CONNECTWISE_INLINE_WAIT=30.0)
+    with serve(app) as url:
+        yield url
+    dispose(app)
+
+
+def test_double_click_on_the_example_dashboard_logs_once_with_the_outcome(
+    example_site, page, connectwise_sandbox
+):
+    from tests.example_helpers import CONTOSO_OPERATOR, PASSWORD
+
+    page.goto(f"{example_site}/login")
+    page.locator("#email").fill(CONTOSO_OPERATOR)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.goto(f"{example_site}/admin/?upn=sam.ortiz@contoso.example")
+    expect(page.locator("[data-cw-ticket-search][data-cw-ready]")).to_have_count(1)
+    page.locator("#phone_number").fill("+1 425 555 0166")
+    page.locator("#ticket").fill("12345")
+    notes_before = len(connectwise_sandbox.notes(12345))
+    page.posts.clear()  # type: ignore[attr-defined]
+    connectwise_sandbox.set_latency(LATENCY)
+    page.get_by_role("button", name="Save voice configuration").dblclick(no_wait_after=True)
+    expect(page.locator(".alert-success", has_text="Logged to ticket")).to_contain_text(
+        "Logged to ticket #12345: note added, 15 min logged, status set.", timeout=20000
+    )
+    connectwise_sandbox.set_latency(0)
+    expect(page.get_by_text("Nothing changed")).to_have_count(0)
+    assert len(page.posts) == 1  # type: ignore[attr-defined]
+    assert len(connectwise_sandbox.notes(12345)) == notes_before + 1
+    assert seen_while_posting(page)
