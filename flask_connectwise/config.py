@@ -48,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
         "The sandbox's port(s), e.g. `[8765]`: with `CONNECTWISE_ALLOW_LOOPBACK_HTTP` on, only "
         "loopback URLs on these ports are accepted. `None`: any port.",
     ),
+    Setting(
+        "CONNECTWISE_INLINE_WAIT",
+        1.0,
+        "Seconds the host's commit waits (in total) for the outcome of the changes it recorded. "
+        "Delivery runs off the request; an outcome that arrives later is flashed on the "
+        "operator's next page (Logging to ticket #12345… meanwhile).",
+    ),
     Setting("CONNECTWISE_TIMEOUT", 10.0, "Read timeout of each ConnectWise call, seconds."),
     Setting("CONNECTWISE_CONNECT_TIMEOUT", 5.0, "Connect timeout of each call, seconds."),
     Setting(

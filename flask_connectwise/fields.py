@@ -37,13 +37,13 @@ from wtforms.utils import unset_value
 from wtforms.validators import StopValidation
 from wtforms.widgets import html_params
 
-from . import ticketchecks
+from . import notices, ticketchecks
 from .client import call_deadline
 from .crypto import CryptoError
 from .current import state
 from .errors import AuthenticationError, ConnectWiseError, MemberUnusableError, NotFoundError
 from .models import ChangeLogRow, ChangeState
-from .outbox import IdempotencyConflict, Outbox, Outcome
+from .outbox import IdempotencyConflict, Outbox, Outcome, Pending
 from .tenants import IntegrationOffError
 
 log = logging.getLogger("flask_connectwise.fields")
@@ -153,10 +153,14 @@ def dropped_message(ticket: str, tenant_id: str, *, flag_on: bool) -> str:
     return f"{target}: ConnectWise is not configured for {name}"
 
 
-def report_to_operator(ticket_id: int, result: Outcome | Exception) -> None:
+def report_to_operator(ticket_id: int, result: Outcome | Exception | Pending) -> None:
     """Flash the outcome of a delivery after the host's commit (see
-    :meth:`~flask_connectwise.outbox.Outbox.deliver_after_commit`)."""
-    if isinstance(result, Outcome):
+    :meth:`~flask_connectwise.outbox.Outbox.deliver_after_commit`); a change still being
+    delivered (:class:`~flask_connectwise.outbox.Pending`) is "Logging to ticket #…" now and its
+    outcome is flashed on the operator's next page (:mod:`flask_connectwise.notices`)."""
+    if isinstance(result, Pending):
+        notices.tell_pending(result)
+    elif isinstance(result, Outcome):
         _flash(result.summary(), result.severity)
     elif isinstance(result, IntegrationOffError):
         _flash(

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, render_template, request
 from flask.sansio.app import App
 from flask.sansio.blueprints import BlueprintSetupState
 
-from . import ticketchecks
+from . import notices, ticketchecks
 from .choices import NOTE_VISIBILITIES
 from .client import ConnectWiseClient, call_deadline
 from .credentials import CredentialsStore, TenantSettings
@@ -112,7 +112,9 @@ def url_prefix(config: Mapping[str, Any]) -> str:
     return str(config["CONNECTWISE_URL_PREFIX"]).rstrip("/")
 
 
-blueprint = _RoutesBlueprint(BLUEPRINT_NAME, __name__)
+blueprint = _RoutesBlueprint(BLUEPRINT_NAME, __name__, template_folder="templates")
+#: On any page of the host: flash the outcomes that arrived after their response (once).
+blueprint.before_app_request(notices.flash_finished)
 register_error_handlers(blueprint)
 
 
@@ -559,3 +561,18 @@ def log_change(ticket_id: str) -> Response:
     if warnings:
         answer["warnings"] = warnings
     return jsonify(answer)
+
+@blueprint.get("/changes/mine", endpoint="changes_mine")
+@requires("use")
+def changes_mine() -> Response:
+    """The operator's last 50 changes of this tenant, newest first."""
+    return jsonify({"changes": notices.my_changes(_tenant(), _operator())})
+
+
+@blueprint.get("/changes/mine/page", endpoint="changes_mine_page")
+@requires("use")
+def changes_mine_page() -> str:
+    """The "My recent ConnectWise logs" page: the same list as a plain, accessible table."""
+    return render_template(
+        "connectwise/my_changes.html", changes=notices.my_changes(_tenant(), _operator())
+    )

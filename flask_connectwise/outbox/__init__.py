@@ -15,7 +15,7 @@ from .outbox import (
 )
 from .outcome import Outcome, Step, StepResult, outcome_of
 from .recording import check_hours, new_change, new_reference, reference_line, request_hash
-from .scheduling import Report
+from .scheduling import Pending, Report
 from .worker import OutboxWorker, RunSummary, TenantThrottle
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Outbox",
     "OutboxWorker",
     "Outcome",
+    "Pending",
     "Report",
     "RunSummary",
     "Step",
