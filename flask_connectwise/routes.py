@@ -562,6 +562,7 @@ def log_change(ticket_id: str) -> Response:
         answer["warnings"] = warnings
     return jsonify(answer)
 
+
 @blueprint.get("/changes/mine", endpoint="changes_mine")
 @requires("use")
 def changes_mine() -> Response:
