@@ -33,7 +33,9 @@ def _views(app: Any) -> dict[str, Any]:
 
 def test_every_view_declares_the_action_it_requires(app: Any) -> None:
     views = _views(app)
-    assert len(views) == 9  # the HTTP contract's nine routes
+    # The HTTP contract's nine routes, and "my recent ConnectWise logs" (JSON and page).
+    assert len(views) == 11
+    assert {f"{BLUEPRINT_NAME}.changes_mine", f"{BLUEPRINT_NAME}.changes_mine_page"} <= set(views)
     undeclared = sorted(name for name, view in views.items() if requirement_of(view) is None)
     assert undeclared == [], f"add @requires('use' | 'configure') to {undeclared}"
     configure = sorted(n for n, v in views.items() if requirement_of(v).action == "configure")  # type: ignore[union-attr]
