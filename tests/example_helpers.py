@@ -29,6 +29,7 @@ def make_example_app(directory: Path, sandbox: Any | None = None, **config: Any)
         "CONNECTWISE_ALLOW_LOOPBACK_HTTP": True,
         "CONNECTWISE_ENCRYPTION_KEYS": [generate_key("t1")],
         "CONNECTWISE_TIMEOUT": 5.0,
+        "CONNECTWISE_SWEEP_SECONDS": 0,  # tests decide when retries are delivered
     }
     if sandbox is not None:
         overrides.update(sandbox.app_config)  # loopback URLs on the sandbox's port only

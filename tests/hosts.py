@@ -91,6 +91,9 @@ def make_host_app(
         CONNECTWISE_ENCRYPTION_KEYS=keys or [generate_key("k1")],
         CONNECTWISE_ALLOW_LOOPBACK_HTTP=True,
         CONNECTWISE_TIMEOUT=5.0,
+        # No background sweep of due retries: a test decides when a change is delivered
+        # (tests/test_dispatch.py turns it on where it is the subject).
+        CONNECTWISE_SWEEP_SECONDS=0,
         TESTING=True,
     )
     app.config.update(config)
