@@ -329,6 +329,67 @@ def test_a_real_rq_worker_delivers_a_submitted_change_and_a_duplicate_writes_onc
         dispose(app)
 
 
+def test_the_queue_sweep_enqueues_due_changes_only_and_a_worker_delivers_them(
+    database_url, connectwise_sandbox, redis_url, keys
+):
+    """A change whose message was lost, and a retry whose backoff has passed, are enqueued
+    again by the web process's sweep; a retry still waiting out its backoff is not."""
+    from datetime import timedelta
+
+    from flask_connectwise.models import utcnow
+
+    _require("rq")
+    from redis import Redis
+    from rq import Queue
+
+    url = _redis_db(redis_url, 12)
+    queue = f"cwtest-sweep-{os.getpid()}-{time.monotonic_ns()}"
+    app = _queue_host(
+        database_url,
+        connectwise_sandbox,
+        keys,
+        CONNECTWISE_DELIVERY="rq",
+        CONNECTWISE_RQ_QUEUE=queue,
+        CONNECTWISE_RQ_REDIS_URL=url,
+        CONNECTWISE_RQ_APP="tests.dispatch_host:create_app",
+    )
+    jobs = Queue(queue, connection=Redis.from_url(url))
+    try:
+        lost, lost_ref = record(app, "Dispatch: message lost")
+        due, due_ref = record(app, "Dispatch: retry due")
+        waiting, waiting_ref = record(app, "Dispatch: retry waiting")
+        with app.app_context():
+            cw = cw_of(app)
+            for change_id, when in ((due, -5), (waiting, 3600)):
+                row = cw.outbox.session.get(cw.models.ChangeLog, change_id)
+                row.state = ChangeState.RETRYING
+                row.next_attempt_at = utcnow() + timedelta(seconds=when)
+            cw.outbox.session.commit()
+        dispatcher = dispatcher_of(app)
+        assert jobs.count == 0  # nothing submitted: as if every message had been lost
+        assert dispatcher.sweep_once() == 2
+        assert sorted(job.args[0] for job in jobs.jobs) == sorted([lost, due])
+        done = subprocess.run(
+            [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", url,
+             "--worker-class", "rq.SimpleWorker", queue],
+            cwd=ROOT,
+            env=_worker_env(database_url, connectwise_sandbox, keys),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert row_state(app, lost) == row_state(app, due) == ChangeState.DELIVERED
+        assert row_state(app, waiting) == ChangeState.RETRYING
+        assert copies_on_sandbox(connectwise_sandbox, lost_ref) == (1, 1)
+        assert copies_on_sandbox(connectwise_sandbox, due_ref) == (1, 1)
+        assert copies_on_sandbox(connectwise_sandbox, waiting_ref) == (0, 0)
+        assert dispatcher.sweep_once() == 0  # nothing is due any more
+    finally:
+        jobs.delete(delete_jobs=True)
+        dispose(app)
+
+
 def test_worker_mode_enqueues_nothing_and_flask_connectwise_deliver_delivers(
     database_url, connectwise_sandbox, keys
 ):

@@ -127,23 +127,77 @@ class WorkerDispatcher(Dispatcher):
 
 
 class QueueDispatcher(Dispatcher):
-    """Enqueues one task per change id with ``enqueue(change_id)`` (celery, rq)."""
+    """Enqueues one task per change id with ``enqueue(change_id)`` (celery, rq).
 
-    def __init__(self, app: Flask, mode: str, enqueue: Any) -> None:
+    A periodic sweep in the web process (every ``CONNECTWISE_SWEEP_SECONDS``; 0 turns it off)
+    enqueues the changes that are due again: retries whose ``next_attempt_at`` (the outbox's
+    backoff) has come, and changes whose task message was lost. It claims nothing and
+    delivers nothing itself; a duplicate message is harmless (the task takes the row's lease
+    and skips a change that is finished, not due or leased).
+    """
+
+    def __init__(self, app: Flask, mode: str, enqueue: Any, *, sweep_seconds: float = 15.0) -> None:
         super().__init__(app)
         self.mode = mode
         self._enqueue = enqueue
+        self.sweep_seconds = float(sweep_seconds)
+        self._lock = threading.Lock()
+        self._sweep: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def submit(self, change_id: int) -> Handle:
+        self.start()
+        self._send(change_id)
+        return Handle(self.app, change_id)
+
+    def _send(self, change_id: int) -> bool:
         try:
             self._enqueue(int(change_id))
         except Exception as exc:
-            # The row stays queued: a worker or the next sweep delivers it.
+            # The row stays queued: the next sweep (or a worker) enqueues it again.
             log.error(
                 "connectwise: could not enqueue a change; it stays queued",
                 extra=log_fields(exc, cw_change_id=change_id, cw_delivery=self.mode),
             )
-        return Handle(self.app, change_id)
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start the sweep that enqueues due changes (once; not when the period is 0)."""
+        if self._sweep is not None or self._stop.is_set() or self.sweep_seconds <= 0:
+            return
+        with self._lock:
+            if self._sweep is not None or self._stop.is_set():
+                return
+            self._sweep = threading.Thread(
+                target=_sweep_loop,
+                args=(weakref.ref(self), self._stop, self.sweep_seconds),
+                name=f"connectwise-{self.mode}-sweep",
+                daemon=True,
+            )
+            self._sweep.start()
+        _running.add(self)
+
+    def sweep_once(self) -> int:
+        """Enqueue every change that is due now; return how many were enqueued. Errors are
+        logged, never raised."""
+        try:
+            from ..current import state
+
+            with self.app.app_context():  # its teardown ends the session
+                due = state(self.app).outbox.due_ids()
+        except Exception as exc:
+            log.warning(
+                "connectwise sweep failed; trying again at the next period",
+                extra=log_fields(exc, cw_delivery=self.mode),
+            )
+            return 0
+        return sum(self._send(change_id) for change_id in due)
+
+    def close(self) -> None:
+        """Stop the sweep (idempotent)."""
+        self._stop.set()
+        _running.discard(self)
 
 
 class ThreadDispatcher(Dispatcher):
@@ -234,7 +288,11 @@ class ThreadDispatcher(Dispatcher):
         _running.discard(self)
 
 
-def _sweep_loop(ref: weakref.ref[ThreadDispatcher], stop: threading.Event, period: float) -> None:
+def _sweep_loop(
+    ref: weakref.ref[ThreadDispatcher] | weakref.ref[QueueDispatcher],
+    stop: threading.Event,
+    period: float,
+) -> None:
     # Holds the dispatcher weakly: an app that is gone stops its sweep.
     while not stop.wait(period):
         dispatcher = ref()
@@ -245,7 +303,7 @@ def _sweep_loop(ref: weakref.ref[ThreadDispatcher], stop: threading.Event, perio
 
 
 #: Dispatchers whose sweep runs (closed at interpreter exit).
-_running: weakref.WeakSet[ThreadDispatcher] = weakref.WeakSet()
+_running: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 
 
 @atexit.register
@@ -260,18 +318,17 @@ def create_dispatcher(app: Flask) -> Dispatcher:
     mode = str(config.get("CONNECTWISE_DELIVERY") or "thread").strip().lower()
     if mode not in MODES:
         raise RuntimeError(f"CONNECTWISE_DELIVERY must be one of {', '.join(MODES)}; got {mode!r}")
+    sweep = float(config.get("CONNECTWISE_SWEEP_SECONDS") or 0)
     if mode == "thread":
         return ThreadDispatcher(
-            app,
-            threads=int(config.get("CONNECTWISE_DELIVERY_THREADS") or 4),
-            sweep_seconds=float(config.get("CONNECTWISE_SWEEP_SECONDS") or 0),
+            app, threads=int(config.get("CONNECTWISE_DELIVERY_THREADS") or 4), sweep_seconds=sweep
         )
     if mode == "celery":
         from .celery import enqueuer as celery_enqueuer
 
-        return QueueDispatcher(app, "celery", celery_enqueuer(app))
+        return QueueDispatcher(app, "celery", celery_enqueuer(app), sweep_seconds=sweep)
     if mode == "rq":
         from .rq import enqueuer as rq_enqueuer
 
-        return QueueDispatcher(app, "rq", rq_enqueuer(app))
+        return QueueDispatcher(app, "rq", rq_enqueuer(app), sweep_seconds=sweep)
     return WorkerDispatcher(app)

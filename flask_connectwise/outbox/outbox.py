@@ -333,6 +333,18 @@ class Outbox:
             sa.or_(model.lease_until.is_(None), model.lease_until < now),
         )
 
+    def due_ids(self, limit: int = 500) -> list[int]:
+        """Ids of changes due now (pending or retrying, past ``next_attempt_at``, not leased),
+        oldest first, leaving out tenants whose feature flag is off. Nothing is claimed: the
+        queue modes' sweep enqueues them, and the task takes the lease."""
+        model = self._model
+        now = utcnow()
+        off = self.tenants_off(now)
+        query = sa.select(model.id).where(self._due(now))
+        if off:
+            query = query.where(model.tenant_id.not_in(off))
+        return list(self.session.execute(query.order_by(model.id).limit(limit)).scalars())
+
     def tenants_off(self, now: datetime | None = None) -> list[str]:
         """Tenants with changes due whose feature flag is off (their changes are not claimed)."""
         model = self._model
