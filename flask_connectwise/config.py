@@ -164,8 +164,9 @@ SETTINGS += (
     Setting(
         "CONNECTWISE_SWEEP_SECONDS",
         15,
-        '`"thread"` mode: how often (seconds) each process claims changes due for a retry, like '
-        "`flask connectwise deliver` does; `0` turns the sweep off.",
+        'How often (seconds) each web process sweeps the changes due for a retry: `"thread"` '
+        "mode delivers them (as `flask connectwise deliver` does), `\"celery\"`/`\"rq\"` "
+        "enqueue them again (also recovering lost messages); `0` turns the sweep off.",
     ),
     Setting(
         "CONNECTWISE_CELERY_APP",
