@@ -49,9 +49,12 @@ class VoiceForm(FlaskForm):
     ticket = TicketSearchField("ConnectWise ticket")
 
 
-def make_field_app(database_url: str, sandbox: Any | None = None, *, admin: bool = True) -> Flask:
-    """The host app; ``sandbox``: configure tenant A against it."""
-    app = make_host_app(database_url)
+def make_field_app(
+    database_url: str, sandbox: Any | None = None, *, admin: bool = True, **config: Any
+) -> Flask:
+    """The host app; ``sandbox``: configure tenant A against it; ``config``: more Flask settings
+    (bench/submit.py turns the background sweep on)."""
+    app = make_host_app(database_url, **config)
     register_static(app)
     db = app.extensions["test_db"]
     cw = app.extensions["test_cw"]
