@@ -1,7 +1,8 @@
 """Chaos run of the outbox: N changes, faults on a share of requests, two workers.
 
     python bench/chaos.py [--changes 1000] [--fault-rate 0.3] [--workers 2] [--database-url URL]
-                          [--rules lenient|strict]
+                          [--rules lenient|strict] [--delivery worker|thread|celery|rq]
+                          [--redis-url URL]
 
 Queues the changes against the sandbox (over loopback), then runs the workers while a fault
 injector at the HTTP layer breaks ``--fault-rate`` of all requests: connection refused and
@@ -11,6 +12,17 @@ write, 429 with Retry-After, 500/502 before and after applying, and unreadable a
 changes lost. ``--rules strict`` runs the sandbox under its STRICT tenant rules
 (``flask_connectwise.sandbox.rules``); the tenant is configured as a correct configuration is,
 with a default work type and role, and every change names a full member (jdoe).
+
+``--delivery`` picks how the changes travel (CONNECTWISE_DELIVERY, flask_connectwise.dispatch):
+``worker`` (default) runs ``--workers`` OutboxWorker threads in this process (what
+``flask connectwise deliver`` runs); ``thread`` submits every change to the app's dispatcher
+(its delivery pool, retries by its sweep); ``celery`` / ``rq`` enqueue every change on the local
+Redis (``--redis-url``, default CONNECTWISE_TEST_REDIS_URL) and start a real worker subprocess
+(tests/dispatch_host.py) on the same file SQLite, the web process's sweep re-enqueuing due
+retries. The HTTP-layer injector patches this process only, so for celery and rq the faults come
+from the sandbox's own fault knobs instead (``SandboxChaos``: 429, 500, 502, 503 and a reset
+before the write, a dropped answer and a truncated body after it; no hanging timeouts, which
+would only make a one-process worker wait).
 """
 
 from __future__ import annotations
@@ -18,7 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +41,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
@@ -34,15 +49,18 @@ import urllib3.exceptions
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.hostapp import make_app
+from flask_connectwise.crypto import generate_key
 from flask_connectwise.delivery import reference_line
 from flask_connectwise.extension import state
 from flask_connectwise.models import DELIVERED, ChangeState
 from flask_connectwise.sandbox import Sandbox
 from flask_connectwise.sandbox.errors import for_status
+from flask_connectwise.sandbox.faults import Fault, FaultQueue, make_fault
 from flask_connectwise.sandbox.rules import LENIENT, STRICT
 from flask_connectwise.urlpolicy import GuardedAdapter
 from flask_connectwise.worker import OutboxWorker, TenantThrottle
 
+ROOT = Path(__file__).resolve().parent.parent
 TICKET = 12345
 TENANT = "chaos"
 MEMBER = "jdoe"
@@ -141,6 +159,73 @@ class ChaosAdapter(GuardedAdapter):
         return response
 
 
+class SandboxChaos(FaultQueue):
+    """The sandbox's fault queue, answering ``rate`` of all API requests with a random fault
+    (server side: reaches a worker in another process). Injected faults still come first."""
+
+    KINDS = (
+        ("status", 429),
+        ("status", 500),
+        ("status", 502),
+        ("status", 503),
+        ("reset", None),
+        ("apply_then_drop", None),
+        ("invalid_json", None),
+    )
+
+    def __init__(self, rate: float, seed: int) -> None:
+        super().__init__()
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.rng_lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+        self.requests = 0
+
+    def take(self, method: str, path: str) -> Fault | None:
+        queued = super().take(method, path)
+        if queued is not None or "companyinfo" in path:
+            return queued
+        with self.rng_lock:
+            self.requests += 1
+            if self.rng.random() >= self.rate:
+                return None
+            kind, status = self.rng.choice(self.KINDS)
+            self.injected[f"{status or kind}"] += 1
+        return make_fault("**", kind, status=status, retry_after=1 if status == 429 else None)
+
+
+def redis_db(redis_url: str, db: int) -> str:
+    """``redis_url`` on database ``db``, flushed (loopback only)."""
+    import redis
+
+    parts = urlsplit(redis_url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("--redis-url must be a loopback Redis")
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    client.flushdb()
+    client.close()
+    return url
+
+
+def queue_worker(mode: str, env: dict[str, str], queue: str, redis_url: str, log: Any) -> Any:
+    """A real Celery / RQ worker process on ``queue`` (tests/dispatch_host.py builds its app)."""
+    if mode == "celery":
+        command = [
+            *("-m", "celery", "-A", "tests.dispatch_host:celery_app", "worker"),
+            *("--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+            *("-Q", queue, "--loglevel", "WARNING"),
+        ]
+    else:
+        command = [
+            *("-m", "rq.cli", "worker", "--url", redis_url),
+            *("--worker-class", "rq.SimpleWorker", "--logging_level", "WARNING", queue),
+        ]
+    return subprocess.Popen(
+        [sys.executable, *command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=1000)
@@ -158,13 +243,52 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=600.0, help="give up after this many seconds"
     )
+    parser.add_argument(
+        "--delivery",
+        choices=("worker", "thread", "celery", "rq"),
+        default="worker",
+        help="how the changes are delivered (default: --workers OutboxWorker threads)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("CONNECTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="celery/rq: the local Redis (broker; database 13/14 is flushed)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # retries are expected here; show only errors
 
     workdir = Path(tempfile.mkdtemp(prefix="cw-chaos-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'chaos.db'}"
     sandbox = Sandbox(rules=RULES[args.rules]).start()
-    app = make_app(database_url, sandbox, tenants=(TENANT,))
+    keys = [generate_key("chaos")]
+    queued = args.delivery in ("celery", "rq")
+    config: dict[str, Any] = {
+        "CONNECTWISE_DELIVERY": args.delivery,
+        "CONNECTWISE_SWEEP_SECONDS": 0.5,
+        "CONNECTWISE_LOOPBACK_PORTS": [sandbox.port],
+    }
+    worker_env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CW_DISPATCH_DB": database_url,
+        "CW_DISPATCH_KEYS": json.dumps(keys),
+        "CW_DISPATCH_PORT": str(sandbox.port),
+    }
+    queue = f"cw-chaos-{os.getpid()}"
+    if args.delivery == "celery":
+        from tests.dispatch_host import make_celery
+
+        broker = redis_db(args.redis_url, 13)
+        config["CONNECTWISE_CELERY_APP"] = make_celery(broker, queue)
+        worker_env |= {"CW_DISPATCH_BROKER": broker, "CW_DISPATCH_QUEUE": queue}
+    elif args.delivery == "rq":
+        broker = redis_db(args.redis_url, 14)
+        config |= {
+            "CONNECTWISE_RQ_QUEUE": queue,
+            "CONNECTWISE_RQ_REDIS_URL": broker,
+            "CONNECTWISE_RQ_APP": "tests.dispatch_host:create_app",
+        }
+    app = make_app(database_url, sandbox, tenants=(TENANT,), keys=keys, config=config)
     with app.app_context():
         creds = sandbox.credentials
         state(app).tenants.save_credentials(
@@ -180,24 +304,40 @@ def main() -> int:
             actor="bench",
         )
     app.config["CONNECTWISE_TIMEOUT"] = 1.0
-    chaos = ChaosAdapter(args.fault_rate, args.seed)
+    chaos: ChaosAdapter | SandboxChaos
+    if queued:  # the worker is another process: faults from the sandbox's side
+        chaos = sandbox.faults = SandboxChaos(args.fault_rate, args.seed)
+        print(f"{args.delivery}: faults injected by the sandbox (SandboxChaos), not the HTTP layer")
+    else:
+        chaos = ChaosAdapter(args.fault_rate, args.seed)
     with app.app_context():
         service = state(app).service
-        client = service.client_for(TENANT)
-        client.mount("http://", chaos)
+        if isinstance(chaos, ChaosAdapter):
+            service.client_for(TENANT).mount("http://", chaos)
         print(
             f"Queuing {args.changes} changes on ticket #{TICKET} ({database_url.split(':')[0]})..."
         )
         references = []
+        rows = []
         for n in range(args.changes):
             row, _ = service.record_change(
                 TENANT, TICKET, f"Chaos change {n}", member=MEMBER, hours=0.1
             )
             references.append(row.reference)
+            rows.append(row)
         service.session.commit()
+        ids = [row.id for row in rows]  # known once committed
 
     started = time.monotonic()
     stop = threading.Event()
+    log_file = open(workdir / "worker.log", "w")  # noqa: SIM115 - closed after the run
+    process = None
+    if queued:
+        process = queue_worker(args.delivery, worker_env, queue, broker, log_file)
+    if args.delivery != "worker":
+        dispatcher = state(app).dispatcher
+        for change_id in ids:  # what the host's commit does for each change it recorded
+            dispatcher.submit(change_id)
 
     def work(index: int) -> None:
         with app.app_context():
@@ -211,7 +351,8 @@ def main() -> int:
             )
             worker.run(idle_sleep=0.05, stop=stop)
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(args.workers)]
+    workers = args.workers if args.delivery == "worker" else 0
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
     for thread in threads:
         thread.start()
     with app.app_context():
@@ -233,6 +374,10 @@ def main() -> int:
         stop.set()
         for thread in threads:
             thread.join(30)
+        if process is not None:
+            process.terminate()
+            process.wait(30)
+        log_file.close()
         delivered = session.query(model).filter(model.state == DELIVERED).count()
         refused = [
             f"{row.reference}: "
@@ -264,10 +409,14 @@ def main() -> int:
     lost = sum(1 for r in references if note_counts[r] == 0 or entry_counts[r] == 0)
     sandbox.stop()
 
+    if args.delivery != "worker":
+        state(app).dispatcher.close()
     result = {
+        "delivery": args.delivery,
+        "fault_injection": "sandbox" if queued else "http",
         "changes": args.changes,
         "fault_rate": args.fault_rate,
-        "workers": args.workers,
+        "workers": workers if args.delivery == "worker" else 1,
         "rules": args.rules,
         "database": database_url.split(":")[0],
         "requests": chaos.requests,
@@ -284,11 +433,14 @@ def main() -> int:
         f"requests {chaos.requests}, faults injected {sum(chaos.injected.values())} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(chaos.injected.items()))})"
     )
+    print(f"{'delivery':>28}: {args.delivery}")
     print(f"{'changes delivered':>28}: {delivered} / {args.changes}")
     print(f"{'duplicates on the sandbox':>28}: {duplicates}")
     print(f"{'changes lost':>28}: {lost}")
     for line in refused:
         print(f"{'refused':>28}: {line}")
+    if delivered != args.changes and process is not None:
+        print((workdir / "worker.log").read_text()[-3000:])
     print(f"{'time':>28}: {elapsed:.1f} s")
     return 0 if (delivered, duplicates, lost) == (args.changes, 0, 0) else 1
 

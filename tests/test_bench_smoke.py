@@ -169,3 +169,43 @@ def test_chaos_faults_answer_like_connectwise(monkeypatch, fault, status):
     assert response.status_code == status
     body = response.json()
     assert body["code"] == "ConnectWiseApi" and body["errors"] is None and body["message"]
+
+
+def test_submit(tmp_path):
+    """bench/submit.py with a few submits: both kinds timed, the degraded submits within the
+    budget, every change on the ticket once after the sandbox recovers."""
+    out = run(
+        "submit.py",
+        *("--submits", "6", "--warmup", "1", "--degraded", "1", "--slow", "3"),
+        *("--out", str(tmp_path)),
+        timeout=90,
+    )
+    assert "ratio (target <= 1.2)" in out and "down (503)" in out and "slow (3 s)" in out
+    data = json.loads((tmp_path / "submit.json").read_text())
+    assert data["normal"]["with_ticket"]["n"] == 6 and data["normal"]["without_ticket"]["n"] == 6
+    assert all(p["max_s"] <= data["budget_s"] for p in data["degraded"].values())
+    recovery = data["recovery"]
+    assert recovery["changes"] == 6 + 1 + 1 + 1  # timed, warmup, down, slow
+    assert (recovery["once"], recovery["duplicates"], recovery["lost"]) == (9, 0, 0)
+
+
+@pytest.mark.parametrize("delivery", ["thread", "rq"])
+def test_chaos_delivery_modes(tmp_path, delivery):
+    """chaos.py through the thread dispatcher and a real RQ worker subprocess (sandbox-side
+    faults): every change once."""
+    if delivery == "rq":
+        pytest.importorskip("rq")
+        if not os.environ.get("CONNECTWISE_TEST_REDIS_URL"):
+            pytest.skip("CONNECTWISE_TEST_REDIS_URL is not set")
+    out = run(
+        "chaos.py",
+        *("--delivery", delivery, "--changes", "10", "--fault-rate", "0.3", "--timeout", "60"),
+        *("--out", str(tmp_path)),
+        timeout=90,
+    )
+    assert f"delivery: {delivery}" in out and "changes delivered: 10 / 10" in out
+    data = json.loads((tmp_path / "chaos.json").read_text())
+    assert data["delivery"] == delivery
+    assert data["fault_injection"] == ("sandbox" if delivery == "rq" else "http")
+    assert (data["delivered"], data["duplicates_on_sandbox"], data["lost"]) == (10, 0, 0)
+    assert sum(data["faults_injected"].values()) > 0
