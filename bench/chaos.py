@@ -266,6 +266,9 @@ def main() -> int:
         "CONNECTWISE_DELIVERY": args.delivery,
         "CONNECTWISE_SWEEP_SECONDS": 0.5,
         "CONNECTWISE_LOOPBACK_PORTS": [sandbox.port],
+        # The injected faults drop an answer only after the sandbox applied the write, so a
+        # write in doubt has always landed: no need to wait for a slow server to finish.
+        "CONNECTWISE_DOUBT_SECONDS": 0,
     }
     worker_env = {
         **os.environ,
@@ -273,6 +276,7 @@ def main() -> int:
         "CW_DISPATCH_DB": database_url,
         "CW_DISPATCH_KEYS": json.dumps(keys),
         "CW_DISPATCH_PORT": str(sandbox.port),
+        "CW_DISPATCH_DOUBT_SECONDS": "0",
     }
     queue = f"cw-chaos-{os.getpid()}"
     if args.delivery == "celery":

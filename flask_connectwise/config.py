@@ -162,6 +162,13 @@ SETTINGS += (
         "CONNECTWISE_DELIVERY_THREADS", 4, 'Threads delivering changes in `"thread"` mode, per app.'
     ),
     Setting(
+        "CONNECTWISE_DOUBT_SECONDS",
+        60.0,
+        "Least wait before a change with a write whose answer never came (a timeout, a dropped "
+        "connection) is tried again: ConnectWise may still apply that write, and the retry looks "
+        "for it on the ticket first, so it must look only once the write surely landed.",
+    ),
+    Setting(
         "CONNECTWISE_SWEEP_SECONDS",
         15,
         'How often (seconds) each web process sweeps the changes due for a retry: `"thread"` '

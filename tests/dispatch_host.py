@@ -27,6 +27,7 @@ def create_app() -> Flask:
         keys=json.loads(os.environ["CW_DISPATCH_KEYS"]),
         CONNECTWISE_LOOPBACK_PORTS=[int(os.environ["CW_DISPATCH_PORT"])],
         CONNECTWISE_DELIVERY="worker",
+        CONNECTWISE_DOUBT_SECONDS=float(os.environ.get("CW_DISPATCH_DOUBT_SECONDS", "60")),
     )
 
 

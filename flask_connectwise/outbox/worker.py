@@ -35,12 +35,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..faults import error_name, log_fields, outage_cause
-from ..models import ChangeState, utcnow
+from ..models import ChangeState, StepState, utcnow
 from ..ratelimit import TenantThrottle as TenantThrottle  # re-exported: the old home
 from ..ratelimit import Throttle, for_app
 from ..retry import RetryPolicy
 from .outbox import LEASE_SECONDS, Outbox
 from .outcome import Step
+
+#: Default of ``CONNECTWISE_DOUBT_SECONDS``.
+DOUBT_SECONDS = 60.0
 
 log = logging.getLogger("flask_connectwise.worker")
 
@@ -95,11 +98,18 @@ class OutboxWorker:
         outage_backoff: float = 0.5,
         outage_backoff_cap: float = 30.0,
         once_attempts: int = 5,
+        doubt_seconds: float | None = None,
     ) -> None:
         self.outbox = outbox
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.give_up_after = give_up_after
+        #: Least wait before a step whose outcome is unknown is looked for on the ticket.
+        self.doubt_seconds = float(
+            outbox.app.config.get("CONNECTWISE_DOUBT_SECONDS", DOUBT_SECONDS)
+            if doubt_seconds is None
+            else doubt_seconds
+        )
         #: The per-tenant rate limit (default: the app's, shared through Redis when there is
         #: one; see :mod:`flask_connectwise.ratelimit`).
         self.throttle: Throttle = throttle or self._default_throttle(outbox)
@@ -246,6 +256,10 @@ class OutboxWorker:
             summary.retrying += 1
             attempts = max(step.attempts_of(row) for step in Step)
             delay = self.retry_policy.backoff(max(1, attempts), retry_after)
+            if any(step.state_of(row) == StepState.SENT for step in Step):
+                # A write whose answer never came may still be applied by ConnectWise (a slow
+                # server finishes after our timeout): look for it only once it surely has.
+                delay = max(delay, self.doubt_seconds)
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
         row.lease_owner = row.lease_until = None
         self._session.commit()

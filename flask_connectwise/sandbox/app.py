@@ -423,6 +423,9 @@ class SandboxApp:
             return error_outcome(err)
         if fault.kind == "timeout":
             return Outcome(hold=delay, drop=True)
+        if fault.kind == "slow_apply":
+            time.sleep(delay)  # this request's own thread: others are answered meanwhile
+            return run()  # type: ignore[no-any-return]
         if fault.kind == "reset":
             return Outcome(drop=True)
         outcome: Outcome = run()

@@ -9,7 +9,17 @@ from collections import deque
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-KINDS = ("status", "timeout", "apply_then_timeout", "apply_then_drop", "invalid_json", "reset")
+#: ``slow_apply``: the request is held ``delay`` seconds and only then applied and answered (a
+#: slow server: a client that timed out meanwhile cannot know the write will land).
+KINDS = (
+    "status",
+    "timeout",
+    "apply_then_timeout",
+    "apply_then_drop",
+    "slow_apply",
+    "invalid_json",
+    "reset",
+)
 API_PREFIX = "apis/3.0/"
 
 
