@@ -40,8 +40,15 @@ def refused() -> Exception:
 
 
 def quick_worker(service: Any) -> OutboxWorker:
+    """A worker with no backoff and no doubt wait: the injected faults either apply a write
+    before dropping its answer or never apply it, so a write in doubt has already landed
+    (tests/test_doubt_wait.py covers a server that applies it late)."""
     return OutboxWorker(
-        service, backoff_base=0.0, backoff_cap=0.0, throttle=TenantThrottle(rate=1000, burst=1000)
+        service,
+        backoff_base=0.0,
+        backoff_cap=0.0,
+        throttle=TenantThrottle(rate=1000, burst=1000),
+        doubt_seconds=0.0,
     )
 
 

@@ -34,6 +34,7 @@ SQL_WORDS = ("SELECT ", "UPDATE ", "INSERT ", "connectwise_change_log", "psycopg
 
 def quick_worker(outbox: Outbox, **options: Any) -> OutboxWorker:
     options.setdefault("throttle", TenantThrottle(rate=1000, burst=1000))
+    options.setdefault("doubt_seconds", 0.0)  # injected faults land before the answer drops
     return OutboxWorker(outbox, backoff_base=0.0, backoff_cap=0.0, **options)
 
 
