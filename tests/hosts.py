@@ -157,7 +157,11 @@ def cw_of(app: Flask) -> ConnectWise:
 
 
 def dispose(app: Flask) -> None:
-    """Close the app's database session and connections."""
+    """Finish the app's background deliveries (so none reaches the shared sandbox during a
+    later test), then close its database session and connections."""
+    from flask_connectwise.current import state
+
+    state(app).dispatcher.close(wait=True)
     with app.app_context():
         app.extensions["test_db"].session.remove()
         app.extensions["test_db"].engine.dispose()

@@ -75,7 +75,11 @@ def test_time_entry_carries_the_tenants_work_type_role_billable_and_add_to(
     connectwise_sandbox.clear_requests()
     outcome, row = log(app, member="jdoe", visibility="internal")
     assert outcome.delivered, outcome.summary()
-    body = connectwise_sandbox.requests(method="POST", path="time/entries")[0].json
+    body = next(  # this change's entry (the sandbox is shared by the session's tests)
+        r.json
+        for r in connectwise_sandbox.requests(method="POST", path="time/entries")
+        if row.reference in (r.json or {}).get("notes", "")
+    )
     assert body["workType"] == {"id": 4} and body["workRole"] == {"id": 12}
     assert body["billableOption"] == "DoNotBill"
     assert body["addToInternalAnalysisFlag"] is True

@@ -118,8 +118,8 @@ class Dispatcher:
     def start(self) -> None:
         """Start background work, if the mode has any (idempotent)."""
 
-    def close(self) -> None:
-        """Stop background work, if any (idempotent)."""
+    def close(self, *, wait: bool = False) -> None:
+        """Stop background work, if any (idempotent); ``wait``: until started work is done."""
 
 
 class WorkerDispatcher(Dispatcher):
@@ -194,8 +194,8 @@ class QueueDispatcher(Dispatcher):
             return 0
         return sum(self._send(change_id) for change_id in due)
 
-    def close(self) -> None:
-        """Stop the sweep (idempotent)."""
+    def close(self, *, wait: bool = False) -> None:
+        """Stop the sweep (idempotent; enqueued tasks belong to the queue's workers)."""
         self._stop.set()
         _running.discard(self)
 
@@ -277,14 +277,15 @@ class ThreadDispatcher(Dispatcher):
                     pass
             return 0
 
-    def close(self) -> None:
-        """Stop the sweep and let the pool finish what it started (idempotent)."""
+    def close(self, *, wait: bool = False) -> None:
+        """Stop the sweep and let the pool finish what it started (idempotent); with ``wait``,
+        return only once the deliveries already started are done."""
         with self._lock:
             self._closed = True
             executor, self._executor = self._executor, None
         self._stop.set()
         if executor is not None:
-            executor.shutdown(wait=False)
+            executor.shutdown(wait=wait)
         _running.discard(self)
 
 
