@@ -83,6 +83,12 @@ def main() -> int:
     parser.add_argument("--slow", type=float, default=SLOW, help="the slow sandbox's latency")
     parser.add_argument("--recovery-timeout", type=float, default=240.0)
     parser.add_argument("--out", default=None, help="results folder (default: bench/results)")
+    parser.add_argument(
+        "--inline-wait",
+        type=float,
+        default=None,
+        help="CONNECTWISE_INLINE_WAIT for the run (default: the extension's default, 1 s)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -95,6 +101,7 @@ def main() -> int:
         admin=False,
         CONNECTWISE_SWEEP_SECONDS=1,  # the thread mode's sweep of due retries (tests turn it off)
         TESTING=False,
+        **({} if args.inline_wait is None else {"CONNECTWISE_INLINE_WAIT": args.inline_wait}),
     )
     deadline = float(app.config.get("CONNECTWISE_CHECK_DEADLINE", 2.0))
     inline_wait = float(app.config.get("CONNECTWISE_INLINE_WAIT", 1.0))
