@@ -74,6 +74,17 @@ def _optional_int(value: str | int | None) -> int | None:
     return int(value)
 
 
+def _secret_field(label: str, intro: str = "") -> PasswordField:
+    """A write-only secret input: never rendered with a value, blank keeps the stored one."""
+    return PasswordField(
+        label,
+        widget=PasswordInput(hide_value=True),
+        validators=[Optional(), Length(max=128)],
+        description=intro + _WRITE_ONLY_HELP,
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class CredentialsForm(ConnectWiseAdminForm):
     """The credentials of one tenant; the secret fields never show a stored value."""
 
@@ -95,27 +106,10 @@ class CredentialsForm(ConnectWiseAdminForm):
         validators=[InputRequired(), Length(max=64)],
         description="The company id you sign in to ConnectWise with.",
     )
-    public_key = PasswordField(
-        "Public key",
-        widget=PasswordInput(hide_value=True),
-        validators=[Optional(), Length(max=128)],
-        description=_WRITE_ONLY_HELP,
-        render_kw={"autocomplete": "new-password"},
-    )
-    private_key = PasswordField(
-        "Private key",
-        widget=PasswordInput(hide_value=True),
-        validators=[Optional(), Length(max=128)],
-        description=_WRITE_ONLY_HELP,
-        render_kw={"autocomplete": "new-password"},
-    )
-    client_id = PasswordField(
-        "Client id",
-        widget=PasswordInput(hide_value=True),
-        validators=[Optional(), Length(max=128)],
-        description="Your integration's clientId from developer.connectwise.com. "
-        + _WRITE_ONLY_HELP,
-        render_kw={"autocomplete": "new-password"},
+    public_key = _secret_field("Public key")
+    private_key = _secret_field("Private key")
+    client_id = _secret_field(
+        "Client id", "Your integration's clientId from developer.connectwise.com. "
     )
     default_time_minutes = IntegerField(
         "Default time (minutes)",
