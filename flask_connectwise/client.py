@@ -133,6 +133,10 @@ _LOCAL_CODEBASE_TTL = 60.0
 _STATUS_CACHE_TTL = 300.0
 #: How long a successful ``system/info`` keeps 404s meaning "not found" (not bad credentials).
 _CREDENTIALS_CONFIRMED_TTL = 60.0
+#: A retry is not started unless at least this much of the deadline is left after its pause:
+#: a call with less time than this cannot answer, and the caller is better served by the error
+#: already in hand than by a timeout (sleep overshoot on a busy machine is tens of ms).
+_MIN_RETRY_SECONDS = 0.1
 _CREDENTIALS_REJECTED = (
     "ConnectWise rejected the credentials (company id, public or private key, or client id)"
 )
@@ -559,7 +563,7 @@ class ConnectWiseClient:
             if (
                 not retry
                 or not self.retry.allows(attempt, elapsed, delay)
-                or (left is not None and delay >= left)
+                or (left is not None and delay + _MIN_RETRY_SECONDS >= left)
             ):
                 raise error
             log.warning(
@@ -573,6 +577,9 @@ class ConnectWiseClient:
                 },
             )
             self._sleep(delay)
+            left = _time_left()
+            if left is not None and left <= _MIN_RETRY_SECONDS:
+                raise error  # the pause overran the deadline: the last answer is the truest
 
     def _confirm_not_found(self, path: str, error: NotFoundError) -> ConnectWiseError:
         """Tell a missing record from rejected credentials, which cloud ConnectWise can also

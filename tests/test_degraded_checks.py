@@ -261,6 +261,17 @@ def test_retries_never_run_past_the_deadline():
 
 
 @responses.activate
+def test_a_pause_that_overruns_the_deadline_raises_the_last_answer_not_a_timeout(monkeypatch):
+    url = "https://cw.example.test/v2025_1/apis/3.0/service/tickets/12345"
+    responses.add(responses.GET, url, status=503, json={"message": "down"})
+    cw = client(retry=RetryPolicy(max_attempts=50, base=0.1, cap=0.1, deadline=60))
+    monkeypatch.setattr(cw, "_sleep", lambda seconds: time.sleep(seconds + 0.5))  # a busy machine
+    with call_deadline(0.5), pytest.raises(UnavailableError):
+        cw.get_ticket(12345)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_a_passed_deadline_fails_at_once_without_a_call():
     cw = client()
     with call_deadline(0.0), pytest.raises(ConnectWiseTimeoutError):
