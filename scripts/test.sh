@@ -40,6 +40,9 @@ step "Linting (ruff) and type-checking (mypy)"
 python3 -m ruff check .
 python3 -m mypy --strict flask_connectwise
 
+step "Building the docs (Sphinx, warnings are errors)"
+python3 -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 step "Running the test suite"
 export CONNECTWISE_TEST_REQUIRE_SERVICES=1
 # Exit code 5 means "nothing selected" (e.g. arguments that pick only one kind of test).
