@@ -61,6 +61,7 @@ from .records import (
 )
 from .redaction import Redactor, basic_token
 from .retry import RetryPolicy
+from .signals import connectwise_called
 from .urlpolicy import UnsafeURLError, split_url
 
 __all__ = ["DEFAULT_API_VERSION", "FALLBACK_CODEBASE", "ConnectWiseClient", "call_deadline"]
@@ -301,6 +302,11 @@ class ConnectWiseClient:
     from ``login/companyinfo/{company_id}``, cached, and read again once after an unexpected
     404. ``timeout`` is the read timeout and ``connect_timeout`` the connect timeout, seconds.
     """
+
+    #: The tenant this client serves (set by :class:`~flask_connectwise.tenants.Tenants`),
+    #: and the sender of its :data:`~flask_connectwise.signals.connectwise_called` signals.
+    tenant_id: str | None = None
+    owner: object | None = None
 
     def __init__(
         self,
@@ -627,6 +633,16 @@ class ConnectWiseClient:
                 "cw_duration_ms": round((time.monotonic() - started) * 1000, 1),
             },
         )
+        if connectwise_called.receivers:
+            connectwise_called.send(
+                self.owner if self.owner is not None else self,
+                tenant=self.tenant_id,
+                method=method,
+                path=path,
+                status=status,
+                error=error,
+                duration=time.monotonic() - started,
+            )
 
     def _decode(self, response: requests.Response) -> Any:
         if response.status_code == 204 or not response.content:

@@ -16,6 +16,7 @@ from typing import Any
 from .cachesafe import SafeCache
 from .choices import SCOPE_LISTED, load_companies
 from .records import Ticket
+from .signals import search_answered
 from .tenants import Tenants
 
 
@@ -69,8 +70,11 @@ class TicketSearch:
         company_ids = self.company_ids(tenant_id, revision)
         key = self.cache_key(tenant_id, revision, query, limit, company_ids)
         cached = self.cache.get(key)
-        if isinstance(cached, list):
-            return cached
+        hit = isinstance(cached, list)
+        if search_answered.receivers:
+            search_answered.send(self, tenant=tenant_id, hit=hit)
+        if hit:
+            return cached  # type: ignore[no-any-return]
         found = [
             t.to_json() for t in client.search_tickets(query, limit=limit, company_ids=company_ids)
         ]

@@ -262,7 +262,7 @@ class Tenants:
         adapter = GuardedAdapter(pool_maxsize=8)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        return ConnectWiseClient(
+        client = ConnectWiseClient(
             base_url=base_url,
             company_id=settings.company_id,
             public_key=settings.public_key,
@@ -275,3 +275,5 @@ class Tenants:
             codebase_cache=self.cache,
             session=session,
         )
+        client.tenant_id, client.owner = settings.tenant_id, self
+        return client
