@@ -1,7 +1,7 @@
 """Every ``CONNECTWISE_*`` configuration key, its default and what it does.
 
-The README's configuration table is generated from :data:`SETTINGS`
-(``python -m flask_connectwise.config``), so the two cannot drift apart.
+The configuration table of the docs (``docs/configuration.md``) is generated from
+:data:`SETTINGS` (``python -m flask_connectwise.config``); a test keeps the two equal.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def apply_defaults(config: dict[str, Any]) -> None:
 
 
 def markdown_table() -> str:
-    """The README's configuration table."""
+    """The configuration table of the docs (``docs/configuration.md``)."""
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for s in SETTINGS:
         rows.append(f"| `{s.key}` | `{s.default!r}` | {s.help} |")
