@@ -69,6 +69,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("CONNECTWISE_SEARCH_CACHE_SECONDS", 30, "How long a search answer is reused."),
     Setting(
+        "CONNECTWISE_TICKET_FACTS_SECONDS",
+        60,
+        "How long the check before submit uses what ConnectWise answered to the tenant's "
+        "search (company, board, status, closed of each ticket found; same credentials and "
+        "company scope) instead of reading the ticket. 0: always read.",
+    ),
+    Setting(
         "CONNECTWISE_SETTINGS_CACHE_SECONDS",
         5,
         "How long a process remembers a tenant's flag and credentials revision (changes made "

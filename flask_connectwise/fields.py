@@ -583,8 +583,8 @@ class TicketSearchField(Field):
         down: the typed number is accepted unverified (checked at delivery) with a warning."""
         client: Any = None
         try:
-            client = state().tenants.client_for(tenant)
-            self.ticket = client.get_ticket(self.data)
+            client, revision = state().tenants.client_and_revision(tenant)
+            self.ticket = self._searched_or_read(tenant, client, revision)
         except ConnectWiseError as exc:
             if not ticketchecks.unreachable(exc):
                 self._refuse(exc)
@@ -601,6 +601,15 @@ class TicketSearchField(Field):
         except Exception as exc:
             self._refuse(exc)
         return client
+
+    def _searched_or_read(self, tenant: str, client: Any, revision: int) -> Any:
+        """The ticket as ConnectWise answered it to this tenant's search (same credentials
+        revision and company scope) within ``CONNECTWISE_TICKET_FACTS_SECONDS``, else read."""
+        search = state().search
+        ticket = search.facts.recall(
+            tenant, revision, search.company_ids(tenant, revision), int(self.data)
+        )
+        return ticket if ticket is not None else client.get_ticket(self.data)
 
     def _refuse(self, error: Exception) -> NoReturn:
         """The ticket could not be checked: a plain validation error."""

@@ -18,6 +18,7 @@ from .choices import SCOPE_LISTED, load_companies
 from .records import Ticket
 from .signals import search_answered
 from .tenants import Tenants
+from .ticketfacts import TicketFacts
 
 
 class TicketSearch:
@@ -29,6 +30,8 @@ class TicketSearch:
         self.config = config
         # (tenant, credentials revision) -> company ids; a new revision reads them again.
         self._scopes: dict[tuple[str, int], tuple[int, ...] | None] = {}
+        #: What ConnectWise answered to searches, for the check before submit.
+        self.facts = TicketFacts(cache, config)
 
     @staticmethod
     def cache_key(
@@ -75,9 +78,9 @@ class TicketSearch:
             search_answered.send(self, tenant=tenant_id, hit=hit)
         if hit:
             return cached  # type: ignore[no-any-return]
-        found = [
-            t.to_json() for t in client.search_tickets(query, limit=limit, company_ids=company_ids)
-        ]
+        answered = client.search_tickets(query, limit=limit, company_ids=company_ids)
+        self.facts.remember(tenant_id, revision, company_ids, answered, query=query)
+        found = [t.to_json() for t in answered]
         timeout = int(self.config["CONNECTWISE_SEARCH_CACHE_SECONDS"])
         if timeout > 0:
             self.cache.set(key, found, timeout=timeout)
