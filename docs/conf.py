@@ -27,7 +27,9 @@ extensions = [
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build"]
+# connectwise-api.md is the research the code and the sandbox cite (third-party sources and
+# libraries): kept in the repository beside the docs, not published as a page of the site.
+exclude_patterns = ["_build", "connectwise-api.md"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
