@@ -1,4 +1,4 @@
-"""``flask connectwise …`` commands: encryption keys (generate, status, rotate)."""
+"""``flask connectwise …`` commands: encryption keys (generate, status, rotate), delivery, migrations."""
 
 from __future__ import annotations
 
@@ -355,3 +355,36 @@ def outbox_retry(change: str) -> None:
     click.echo(outcome.summary())
     if not outcome.delivered:
         raise SystemExit(1)
+
+
+@connectwise_cli.group("migrations")
+def migrations() -> None:
+    """The extension's Alembic branch inside your Flask-Migrate history."""
+
+
+@migrations.command("merge")
+@click.option("-d", "--directory", default=None, help="Migrations folder (default: Migrate's).")
+@with_appcontext
+def migrations_merge(directory: str | None) -> None:
+    """Write the revision that merges the 'connectwise' branch into your history (once, and again
+    after an upgrade of flask-connectwise that brings a migration), so plain 'flask db upgrade' and
+    'flask db migrate' keep working."""
+    from flask import g
+
+    from . import migrate as cw_migrate
+
+    migrate = current_app.extensions.get("migrate")
+    if migrate is None:
+        raise click.ClickException("Flask-Migrate is not set up: create Migrate(app, db) first.")
+    g.connectwise_merging = True
+    config = migrate.migrate.get_config(directory)
+    if cw_migrate._configure not in migrate.migrate.configure_callbacks:
+        raise click.ClickException(
+            "Call flask_connectwise.migrate.register(migrate) after creating Migrate(app, db)."
+        )
+    heads = cw_migrate.unmerged_heads(config)
+    path = cw_migrate.merge(config)
+    if path is None:
+        click.echo("Nothing to merge: your migrations have one head.")
+        return
+    click.echo(f"Merged {', '.join(heads)} in {path}. Now run: flask db upgrade")

@@ -1,23 +1,42 @@
 """Alembic wiring: the extension's revisions ship in the package as the ``connectwise`` branch.
 
-A host using Flask-Migrate adds one line after creating its ``Migrate``::
+A host using Flask-Migrate adds one line after creating its ``Migrate``, and once (per
+flask-connectwise release that brings a migration) lets the CLI write a merge revision::
 
     migrate = Migrate(app, db)
-    flask_connectwise.migrate.register(migrate)      # then: flask db upgrade heads
+    flask_connectwise.migrate.register(migrate)
 
-The extension's tables then come and go with ``flask db upgrade heads`` / ``downgrade``, next to
-the host's own revisions, and ``flask db migrate`` sees no difference for them.
+    $ flask connectwise migrations merge     # writes migrations/versions/<rev>_merge_connectwise.py
+    $ flask db upgrade                       # the host's tables and the extension's
+
+The extension's revisions live in the host's ``alembic_version`` table as their own branch
+(``connectwise``); the merge revision joins that branch to the host's history so the host keeps
+one head and its plain ``flask db upgrade`` / ``flask db migrate`` work as before. Until the
+merge exists, every ``flask db`` command prints what to run. The host's autogenerate never
+emits operations on the extension's tables (``include_object`` filter).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import click
 
 #: The branch label of the extension's revisions.
 BRANCH = "connectwise"
 VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
+#: The message of the merge revision ``flask connectwise migrations merge`` writes.
+MERGE_MESSAGE = "merge connectwise"
+#: Tables the host's ``flask db migrate`` leaves alone (the extension's own revisions own them).
+TABLE_PREFIX = "connectwise_"
+
+_MERGE_HINT = (
+    "flask-connectwise: the migrations have two heads (yours and the 'connectwise' branch: {heads}). "
+    "Run 'flask connectwise migrations merge' once, then 'flask db upgrade'."
+)
 
 
 def versions_path() -> str:
@@ -25,12 +44,15 @@ def versions_path() -> str:
     return str(VERSIONS)
 
 
+def _host_versions(config: Any) -> str:
+    script_location = config.get_main_option("script_location") or "migrations"
+    return os.path.join(script_location, "versions")
+
+
 def add_version_location(config: Any) -> Any:
     """Add the extension's revisions to an Alembic ``Config``'s ``version_locations``."""
-    script_location = config.get_main_option("script_location") or "migrations"
-    host_versions = os.path.join(script_location, "versions")
     locations = config.get_main_option("version_locations")
-    current = locations.split(os.pathsep) if locations else [host_versions]
+    current = locations.split(os.pathsep) if locations else [_host_versions(config)]
     if versions_path() not in current:
         current.append(versions_path())
     config.set_main_option("path_separator", "os")
@@ -38,7 +60,80 @@ def add_version_location(config: Any) -> Any:
     return config
 
 
+def unmerged_heads(config: Any) -> list[str]:
+    """The script's heads when the ``connectwise`` branch is not yet merged into the host's
+    history (host heads first), else ``[]``."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    heads = list(script.get_heads())
+    if len(heads) < 2:
+        return []
+    ours = {rev.revision for rev in script.walk_revisions() if BRANCH in rev.branch_labels}
+    branch = {h for h in heads if _in_branch(script, h, ours)}
+    if not branch:
+        return []
+    return [h for h in heads if h not in branch] + sorted(branch)
+
+
+def _in_branch(script: Any, head: str, roots: set[str]) -> bool:
+    return any(rev.revision in roots for rev in script.iterate_revisions(head, "base"))
+
+
+def merge(config: Any) -> str | None:
+    """Write the merge revision into the host's versions folder; its path, or ``None`` when
+    there is nothing to merge."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import rev_id
+
+    heads = unmerged_heads(config)
+    if not heads:
+        return None
+    script = ScriptDirectory.from_config(config)
+    folders = [os.path.dirname(str(script.get_revision(h).path)) for h in heads]
+    host_dir = next((f for f in folders if f != versions_path()), _host_versions(config))
+    written = script.generate_revision(
+        rev_id(), MERGE_MESSAGE, refresh=True, head=heads, version_path=host_dir, config=config
+    )
+    return None if written is None else str(written.path)
+
+
+def _exclude_our_tables(previous: Callable[..., bool] | None) -> Callable[..., bool]:
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        if str(getattr(table, "name", "")).startswith(TABLE_PREFIX):
+            return False
+        return previous(obj, name, type_, reflected, other) if previous else True
+
+    include_object.connectwise = True  # type: ignore[attr-defined]
+    return include_object
+
+
+def _configure(config: Any) -> Any:
+    add_version_location(config)
+    try:
+        from flask import current_app
+
+        args = current_app.extensions["migrate"].configure_args
+    except (RuntimeError, KeyError, AttributeError):
+        args = None
+    if args is not None and not getattr(args.get("include_object"), "connectwise", False):
+        args["include_object"] = _exclude_our_tables(args.get("include_object"))
+    if not _merging():
+        heads = unmerged_heads(config)
+        if heads:
+            click.echo(_MERGE_HINT.format(heads=", ".join(heads)), err=True)
+    return config
+
+
+def _merging() -> bool:
+    from flask import g, has_app_context
+
+    return has_app_context() and bool(g.get("connectwise_merging"))
+
+
 def register(migrate: Any) -> Any:
-    """Make a Flask-Migrate ``Migrate`` find the extension's revisions."""
-    migrate.configure(add_version_location)
+    """Make a Flask-Migrate ``Migrate`` find the extension's revisions (see the module doc)."""
+    if _configure not in migrate.configure_callbacks:
+        migrate.configure(_configure)
     return migrate

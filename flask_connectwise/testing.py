@@ -44,6 +44,7 @@ with a profile name, a ``SandboxRules`` or a dict of overrides::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -59,6 +60,8 @@ __all__ = [
     "connectwise_sandbox_config",
     "connectwise_sandbox_rules",
     "connectwise_sandbox_server",
+    "form_fields",
+    "post_form",
 ]
 
 
@@ -141,3 +144,49 @@ def connectwise_sandbox(
 def connectwise_sandbox_config(connectwise_sandbox_server: Sandbox) -> dict[str, Any]:
     """``app.config`` entries accepting the session sandbox's URL (its port only)."""
     return connectwise_sandbox_server.app_config
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        name = a.get("name")
+        if tag != "input" or not name or name in self.fields:
+            return
+        if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+            return
+        if a.get("type") not in ("submit", "button", "image", "file"):
+            self.fields[name] = a.get("value") or ""
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The ``<input>`` names and values a browser would send from ``html`` (first form's worth:
+    hidden CSRF and idempotency tokens included; unchecked boxes and buttons left out)."""
+    parser = _Inputs()
+    parser.feed(html)
+    return parser.fields
+
+
+def post_form(
+    client: Any,
+    url: str,
+    data: dict[str, Any] | None = None,
+    *,
+    ticket: int | str | None = None,
+    field: str = "connectwise_ticket",
+    **kwargs: Any,
+) -> Any:
+    """GET ``url`` with the Flask test ``client``, then POST its form as a browser would: the
+    page's inputs (CSRF token, the ticket field's idempotency token) updated with ``data`` and,
+    when given, ``ticket`` in the ticket field ``field`` (``connectwise_ticket`` on Flask-Admin
+    views; your form field's name otherwise). Returns the POST's response (``kwargs`` go to
+    ``client.post``, e.g. ``follow_redirects=True``)."""
+    page = client.get(url)
+    assert page.status_code == 200, f"GET {url} answered {page.status_code}"
+    body = form_fields(page.get_data(as_text=True)) | {k: str(v) for k, v in (data or {}).items()}
+    if ticket is not None:
+        body[field] = str(ticket)
+    return client.post(url, data=body, **kwargs)
