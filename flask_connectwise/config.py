@@ -113,6 +113,12 @@ SETTINGS: tuple[Setting, ...] = (
         "`False` bills such time to the API member, as before.",
     ),
     Setting(
+    Setting(
+        "CONNECTWISE_DEFAULT_TENANT",
+        None,
+        "The tenant of a single-tenant app: used when no `@cw.current_tenant` hook is registered. "
+        "With neither, the ticket field renders nothing and logs a warning once.",
+    ),
         "CONNECTWISE_MEMBER_CACHE_SECONDS",
         300,
         "How long the check of a member (exists, active, not an API member) is reused.",

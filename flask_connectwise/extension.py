@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_caching import Cache
 
 from .cachesafe import SafeCache
@@ -237,14 +237,16 @@ class ConnectWise:
             return False
 
     def tenant(self) -> str | None:
-        """The current tenant from the host's hook, or ``None``."""
+        """The current tenant from the host's hook, or ``None``; without a hook,
+        ``CONNECTWISE_DEFAULT_TENANT`` (a single-tenant app)."""
         if self._current_tenant is None:
             return None
         try:
             value = self._current_tenant()
         except Exception:
             log.exception("connectwise current_tenant hook failed")
-            return None
+            default = current_app.config.get("CONNECTWISE_DEFAULT_TENANT")
+            return str(default) if default not in (None, "") else None
         return str(value) if value not in (None, "") else None
 
     def member(self) -> str | None:

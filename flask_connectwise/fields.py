@@ -186,11 +186,28 @@ class _TicketLabel(Label):
 
 
 class TicketSearchWidget:
+#: Apps already told that a ticket field rendered with no tenant (the warning is logged once).
+_WARNED_NO_TENANT: set[str] = set()
+NO_TENANT_WARNING = (
+    "A ConnectWise ticket field rendered with no tenant, so it shows nothing: register "
+    "@cw.current_tenant, or set CONNECTWISE_DEFAULT_TENANT for a single-tenant app."
+)
+
+
+def _warn_no_tenant() -> None:
+    name = current_app.import_name
+    if name not in _WARNED_NO_TENANT:
+        _WARNED_NO_TENANT.add(name)
+        log.warning(NO_TENANT_WARNING)
+
+
     """Renders the ticket input, its listbox, live region, hidden token and (once) the assets."""
 
     def __call__(self, field: TicketSearchField, **kwargs: Any) -> Markup:
         if not field.enabled:
             return Markup("")
+            if field.tenant_id is None:
+                _warn_no_tenant()
         tenant = field.tenant_id or ""
         field_id = kwargs.pop("id", field.id)
         listbox_id = f"{field_id}-listbox"
