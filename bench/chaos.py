@@ -23,6 +23,13 @@ retries. The HTTP-layer injector patches this process only, so for celery and rq
 from the sandbox's own fault knobs instead (``SandboxChaos``: 429, 500, 502, 503 and a reset
 before the write, a dropped answer and a truncated body after it; no hanging timeouts, which
 would only make a one-process worker wait).
+
+``--processes N --rate-limit N/S`` (with ``--delivery worker``): N separate worker processes
+(what ``flask connectwise deliver`` runs, each its own app) deliver the changes of one tenant
+whose sandbox answers 429 past N calls in S seconds; they share one Redis token bucket
+(CONNECTWISE_RATE_LIMIT = (N - ``--burst``) / S, one token per call, on ``--redis-url``
+database 12). Prints the busiest S-second window of calls in the sandbox's request log against
+the limit and the 429s it answered. Faults (``--fault-rate``) come from the sandbox's side.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ from flask_connectwise.models import DELIVERED, ChangeState
 from flask_connectwise.sandbox import Sandbox
 from flask_connectwise.sandbox.errors import for_status
 from flask_connectwise.sandbox.faults import Fault, FaultQueue, make_fault
-from flask_connectwise.sandbox.rules import LENIENT, STRICT
+from flask_connectwise.sandbox.rules import LENIENT, STRICT, parse_rate_limit
 from flask_connectwise.urlpolicy import GuardedAdapter
 from flask_connectwise.worker import OutboxWorker, TenantThrottle
 
@@ -226,7 +233,65 @@ def queue_worker(mode: str, env: dict[str, str], queue: str, redis_url: str, log
     )
 
 
+def process_worker() -> None:
+    """One delivery process of ``--processes`` (what ``flask connectwise deliver`` runs): the
+    app on the run's database, its throttle from CONNECTWISE_RATE_LIMIT shared in Redis
+    (``ratelimit.for_app``), delivering until SIGTERM."""
+    import signal
+
+    from flask_connectwise import ratelimit
+
+    env = os.environ
+    config = json.loads(env["CW_CHAOS_CONFIG"])
+    app = make_app(
+        env["CW_CHAOS_DB"],
+        None,
+        tenants=(TENANT,),
+        keys=json.loads(env["CW_CHAOS_KEYS"]),
+        create=False,
+        config=config,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with app.app_context():
+        worker = OutboxWorker(
+            state(app).service,
+            batch_size=5,
+            backoff_base=0.05,
+            backoff_cap=0.5,
+            throttle=ratelimit.for_app(app),
+            worker_id=f"chaos-process-{os.getpid()}",
+        )
+        worker.run(idle_sleep=0.05, stop=stop)
+
+
+def busiest_window(times: list[float], seconds: float) -> int:
+    """The most calls in any window of ``seconds`` (what the sandbox's limiter judges)."""
+    times = sorted(times)
+    busiest, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - seconds:
+            j += 1
+        busiest = max(busiest, i - j + 1)
+    return busiest
+
+
+def busiest_at(times: list[float], seconds: float) -> float:
+    """Seconds from the first call to the start of the busiest window."""
+    times = sorted(times)
+    best, at, j = 0, 0.0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - seconds:
+            j += 1
+        if i - j + 1 > best:
+            best, at = i - j + 1, times[j] - times[0]
+    return round(at, 2)
+
+
 def main() -> int:
+    if os.environ.get("CW_CHAOS_PROCESS_WORKER"):
+        process_worker()
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--fault-rate", type=float, default=0.3)
@@ -254,12 +319,30 @@ def main() -> int:
         default=os.environ.get("CONNECTWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         help="celery/rq: the local Redis (broker; database 13/14 is flushed)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="worker: deliver with this many separate worker processes instead of threads",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        default=None,
+        help="N/S: the sandbox answers 429 past N calls in S seconds; the worker processes "
+        "share CONNECTWISE_RATE_LIMIT (N - burst) / S in Redis (--redis-url, database 12)",
+    )
+    parser.add_argument("--burst", type=int, default=2, help="CONNECTWISE_RATE_LIMIT_BURST")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # retries are expected here; show only errors
+    if args.processes and args.delivery != "worker":
+        raise SystemExit("--processes goes with --delivery worker")
 
     workdir = Path(tempfile.mkdtemp(prefix="cw-chaos-"))
     database_url = args.database_url or f"sqlite:///{workdir / 'chaos.db'}"
-    sandbox = Sandbox(rules=RULES[args.rules]).start()
+    rules = RULES[args.rules]
+    if args.rate_limit:
+        rules = replace(rules, rate_limit=args.rate_limit)
+    sandbox = Sandbox(rules=rules).start()
     keys = [generate_key("chaos")]
     queued = args.delivery in ("celery", "rq")
     config: dict[str, Any] = {
@@ -278,6 +361,30 @@ def main() -> int:
         "CW_DISPATCH_PORT": str(sandbox.port),
         "CW_DISPATCH_DOUBT_SECONDS": "0",
     }
+    limit: tuple[int, float] | None = None
+    if args.processes:
+        worker_config = {
+            "CONNECTWISE_LOOPBACK_PORTS": [sandbox.port],
+            "CONNECTWISE_DOUBT_SECONDS": 0,
+            "CONNECTWISE_TIMEOUT": 2.0,
+        }
+        if args.rate_limit:
+            limit = parse_rate_limit(args.rate_limit)
+            # A bucket lets ``burst`` calls through at once on top of ``rate`` a second, so
+            # rate * S + burst stays within the N calls ConnectWise allows in S seconds.
+            worker_config |= {
+                "CONNECTWISE_RATE_LIMIT": (limit[0] - args.burst) / limit[1],
+                "CONNECTWISE_RATE_LIMIT_BURST": args.burst,
+                "CONNECTWISE_RATE_LIMIT_REDIS_URL": redis_db(args.redis_url, 12),
+            }
+        else:
+            worker_config["CONNECTWISE_RATE_LIMIT"] = 10_000
+        worker_env |= {
+            "CW_CHAOS_PROCESS_WORKER": "1",
+            "CW_CHAOS_DB": database_url,
+            "CW_CHAOS_KEYS": json.dumps(keys),
+            "CW_CHAOS_CONFIG": json.dumps(worker_config),
+        }
     queue = f"cw-chaos-{os.getpid()}"
     if args.delivery == "celery":
         from tests.dispatch_host import make_celery
@@ -309,7 +416,7 @@ def main() -> int:
         )
     app.config["CONNECTWISE_TIMEOUT"] = 1.0
     chaos: ChaosAdapter | SandboxChaos
-    if queued:  # the worker is another process: faults from the sandbox's side
+    if queued or args.processes:  # the workers are other processes: faults from the sandbox
         chaos = sandbox.faults = SandboxChaos(args.fault_rate, args.seed)
         print(f"{args.delivery}: faults injected by the sandbox (SandboxChaos), not the HTTP layer")
     else:
@@ -338,6 +445,16 @@ def main() -> int:
     process = None
     if queued:
         process = queue_worker(args.delivery, worker_env, queue, broker, log_file)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve())],
+            cwd=ROOT,
+            env=worker_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(args.processes)
+    ]
     if args.delivery != "worker":
         dispatcher = state(app).dispatcher
         for change_id in ids:  # what the host's commit does for each change it recorded
@@ -355,7 +472,7 @@ def main() -> int:
             )
             worker.run(idle_sleep=0.05, stop=stop)
 
-    workers = args.workers if args.delivery == "worker" else 0
+    workers = args.workers if args.delivery == "worker" and not args.processes else 0
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(workers)]
     for thread in threads:
         thread.start()
@@ -378,9 +495,10 @@ def main() -> int:
         stop.set()
         for thread in threads:
             thread.join(30)
-        if process is not None:
-            process.terminate()
-            process.wait(30)
+        for proc in [process, *processes]:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
         log_file.close()
         delivered = session.query(model).filter(model.state == DELIVERED).count()
         refused = [
@@ -410,6 +528,20 @@ def main() -> int:
             if line in markers:
                 entry_counts[markers[line]] += 1
     duplicates = sum(1 for r in references if note_counts[r] > 1 or entry_counts[r] > 1)
+    logged = list(sandbox.requests)
+    calls = {
+        "requests": len(logged),
+        "answered_429": sum(1 for r in logged if r.status == 429),
+    }
+    if limit is not None:
+        calls |= {
+            "limit": args.rate_limit,
+            "busiest_window": busiest_window([r.started for r in logged], limit[1]),
+            "busiest_window_at": busiest_at([r.started for r in logged], limit[1]),
+            "busiest_window_sent": busiest_window(
+                [r.started for r in logged if r.status != 429], limit[1]
+            ),
+        }
     lost = sum(1 for r in references if note_counts[r] == 0 or entry_counts[r] == 0)
     sandbox.stop()
 
@@ -429,6 +561,8 @@ def main() -> int:
         "duplicates_on_sandbox": duplicates,
         "lost": lost,
         "seconds": round(elapsed, 1),
+        "processes": args.processes,
+        "sandbox_calls": calls,
     }
     out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
@@ -443,8 +577,18 @@ def main() -> int:
     print(f"{'changes lost':>28}: {lost}")
     for line in refused:
         print(f"{'refused':>28}: {line}")
-    if delivered != args.changes and process is not None:
+    if delivered != args.changes and (process is not None or processes):
         print((workdir / "worker.log").read_text()[-3000:])
+    if limit is not None:
+        print(
+            f"{'worker processes':>28}: {args.processes} sharing CONNECTWISE_RATE_LIMIT "
+            f"{(limit[0] - args.burst) / limit[1]:g}/s + burst {args.burst} in Redis"
+        )
+        print(
+            f"{'busiest ' + f'{limit[1]:g}' + '-s window':>28}: {calls['busiest_window']} calls "
+            f"(limit {limit[0]}), {calls['busiest_window_sent']} not answered 429"
+        )
+        print(f"{'answered 429':>28}: {calls['answered_429']} of {calls['requests']} calls")
     print(f"{'time':>28}: {elapsed:.1f} s")
     return 0 if (delivered, duplicates, lost) == (args.changes, 0, 0) else 1
 

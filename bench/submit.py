@@ -4,9 +4,10 @@
 
 The host app is tests/field_app.py's voice form (Flask-WTF, CSRF, a TicketSearchField, thread
 delivery) on file SQLite, served by Werkzeug's threaded WSGI server in a thread over loopback;
-``requests`` GETs the form (untimed: a fresh CSRF and idempotency token) and POSTs it (timed),
-alternating a submit with ticket #12345 and one without a ticket. The sandbox answers every
-ConnectWise call after ``--latency`` seconds (L, default 50 ms).
+``requests`` GETs the form (untimed: a fresh CSRF and idempotency token), searches the ticket
+through the widget's search URL as the widget does before the operator saves (untimed) and
+POSTs the form (timed), alternating a submit with ticket #12345 and one without a ticket. The
+sandbox answers every ConnectWise call after ``--latency`` seconds (L, default 50 ms).
 
 Then ``--degraded`` submits with a ticket while the sandbox answers 503 to everything
 (ConnectWise down) and as many while it answers after 12 s: each must finish within the budget
@@ -42,13 +43,21 @@ from tests.field_app import make_field_app, serve
 TICKET = 12345
 SLOW = 12.0
 TOKENS = re.compile(r'name="(csrf_token|ticket__idempotency)" type="hidden" value="([^"]+)"')
+SEARCH_URL = re.compile(r'data-search-url="([^"]+)"')
 
 
 def submit(session: requests.Session, url: str, ticket: str, n: int) -> tuple[float, str]:
-    """GET the form (untimed), POST it (timed); the seconds and the page it redirected to."""
+    """GET the form and, with a ticket, search it as the widget does while the operator types
+    or picks it (both untimed), then POST the form (timed); the seconds and the page it
+    redirected to."""
     page = session.get(f"{url}/voice", timeout=30)
     fields = dict(TOKENS.findall(page.text))
     assert "csrf_token" in fields, page.text[:500]
+    if ticket:
+        found = SEARCH_URL.search(page.text)
+        assert found is not None, page.text[:500]
+        answer = session.get(f"{url}{found.group(1)}", params={"q": ticket}, timeout=30)
+        assert answer.status_code in (200, 503), answer.status_code  # 503: slow/down phases
     data = {**fields, "upn": f"user{n}@example.com", "ticket": ticket, "ticket-minutes": ""}
     started = time.perf_counter()
     answer = session.post(f"{url}/voice", data=data, timeout=60)

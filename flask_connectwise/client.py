@@ -90,6 +90,23 @@ def call_deadline(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+_GATE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "connectwise_call_gate", default=None
+)
+
+
+@contextlib.contextmanager
+def call_gate(before_call: Callable[[], None]) -> Iterator[None]:
+    """Run ``before_call`` before every ConnectWise request sent inside the block (retries
+    included): delivery waits there for the tenant's rate limit, one token per call
+    (:mod:`flask_connectwise.ratelimit`). Requests outside such a block are never held."""
+    token = _GATE.set(before_call)
+    try:
+        yield
+    finally:
+        _GATE.reset(token)
+
+
 def _time_left() -> float | None:
     """Seconds left before this context's deadline (``None``: no deadline)."""
     until = _DEADLINE.get()
@@ -439,6 +456,9 @@ class ConnectWiseClient:
 
     def _discover_codebase(self) -> str:
         url = f"{self.base_url}/login/companyinfo/{urlquote(self.company_id, safe='')}"
+        gate = _GATE.get()
+        if gate is not None:
+            gate()
         try:
             response = self._session.get(url, timeout=self._timeouts(), allow_redirects=False)
         except requests.exceptions.RequestException as exc:
@@ -528,6 +548,9 @@ class ConnectWiseClient:
             attempt += 1
             url = self._url(path)
             timeouts = self._timeouts()
+            gate = _GATE.get()
+            if gate is not None:
+                gate()
             call_started = time.monotonic()
             retry_after: float | None = None
             try:

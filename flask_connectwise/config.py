@@ -84,11 +84,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CONNECTWISE_RATE_LIMIT",
         5.0,
-        "Most changes per second delivered to one tenant (a token bucket; a 429's "
-        "`Retry-After` also pauses the tenant). Shared by every process when there is a Redis "
-        "(see `CONNECTWISE_RATE_LIMIT_REDIS_URL`), else per process.",
+        "Most ConnectWise calls per second delivery makes for one tenant (a token bucket, one "
+        "token per call; a 429's `Retry-After` also pauses the tenant). Shared by every "
+        "process when there is a Redis (see `CONNECTWISE_RATE_LIMIT_REDIS_URL`), else per "
+        "process. Keep rate + burst within the calls ConnectWise allows the tenant a second.",
     ),
-    Setting("CONNECTWISE_RATE_LIMIT_BURST", 10, "Changes one tenant may get at once above the rate."),
+    Setting("CONNECTWISE_RATE_LIMIT_BURST", 10, "Calls one tenant may get at once above the rate."),
     Setting(
         "CONNECTWISE_RATE_LIMIT_REDIS_URL",
         None,

@@ -16,6 +16,7 @@ ConnectWise's reason and what to do in the step's error.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -450,11 +451,20 @@ class Deliverer:
                 and target.time_entry_allowed
             )
             with ThreadPoolExecutor(max_workers=len(todo) + 1) as pool:
-                futures = {name: pool.submit(steps[name]) for name in todo}
+                # Each step in a copy of this context: the rate limit's per-call gate (and any
+                # call deadline) holds for the steps' calls too.
+                futures = {
+                    name: pool.submit(contextvars.copy_context().run, steps[name]) for name in todo
+                }
                 status_future = None
                 if together:
                     status_future = pool.submit(
-                        self._status, client, job.ticket_id, row.status_id, board_id
+                        contextvars.copy_context().run,
+                        self._status,
+                        client,
+                        job.ticket_id,
+                        row.status_id,
+                        board_id,
                     )
                 results = {name: future.result() for name, future in futures.items()}
                 if status_future is not None:

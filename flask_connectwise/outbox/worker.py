@@ -23,17 +23,20 @@ untouched (no attempt counted), and flow as soon as the flag is on again.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..client import call_gate
 from ..faults import error_name, log_fields, outage_cause
 from ..models import ChangeState, StepState, utcnow
 from ..ratelimit import TenantThrottle as TenantThrottle  # re-exported: the old home
@@ -123,6 +126,8 @@ class OutboxWorker:
         self.outage_backoff_cap = outage_backoff_cap
         #: ``run(once=True)`` gives up after this many failed batches in a row.
         self.once_attempts = once_attempts
+        #: How the worker waits for a token between the calls of one change (tests replace it).
+        self._sleep: Callable[[float], None] = time.sleep
 
     @staticmethod
     def _default_throttle(outbox: Outbox) -> Throttle:
@@ -223,6 +228,20 @@ class OutboxWorker:
         )
         return delay
 
+    def _calls_gate(self, tenant: str) -> Callable[[], None]:
+        """One token of the tenant's bucket per ConnectWise call: the change's first call uses
+        the token taken for the change; each further call (and retry) waits for its own, so
+        the calls, not only the changes, stay within ``CONNECTWISE_RATE_LIMIT``."""
+        calls = itertools.count()
+
+        def before_call() -> None:
+            if next(calls) == 0:  # atomic: the change's steps may call from several threads
+                return
+            while (wait := self.throttle.wait_time(tenant)) > 0:
+                self._sleep(min(wait, 1.0))
+
+        return before_call
+
     def _deliver_one(self, row: Any, summary: RunSummary) -> None:
         now = utcnow()
         if not self.outbox.tenants.flag_on(row.tenant_id):
@@ -242,7 +261,8 @@ class OutboxWorker:
             self._session.commit()
             summary.deferred += 1
             return
-        _, retry_after = self.outbox.deliver_leased(row, contain_errors=False)
+        with call_gate(self._calls_gate(row.tenant_id)):
+            _, retry_after = self.outbox.deliver_leased(row, contain_errors=False)
         if retry_after:
             self.throttle.pause(row.tenant_id, retry_after)
         if row.state == ChangeState.DELIVERED:
