@@ -136,10 +136,20 @@ class ConnectWise:
             from .admin import register_views
 
             register_views(admin, self, models, db, app=app)
-        try:
-            Keyring.from_config(app.config.get("CONNECTWISE_ENCRYPTION_KEYS"))
-        except KeyConfigurationError as exc:
-            log.warning("flask-connectwise cannot store or read credentials yet: %s", exc)
+        # Said when the app serves its first request, not at init_app: `flask connectwise keys
+        # generate` (the command that makes the keys) and other CLI runs stay quiet.
+        warned: list[bool] = []
+
+        def warn_without_keys() -> None:
+            if warned:
+                return
+            warned.append(True)
+            try:
+                Keyring.from_config(app.config.get("CONNECTWISE_ENCRYPTION_KEYS"))
+            except KeyConfigurationError as exc:
+                log.warning("flask-connectwise cannot store or read credentials yet: %s", exc)
+
+        app.before_request(warn_without_keys)
 
     # -- host hooks --------------------------------------------------------------------------
 

@@ -288,6 +288,11 @@ class URLPolicy:
                 raise UnsafeURLError(refusal)
             netloc = f"[{host}]" if ":" in host else host
             return f"http://{netloc}:{port}" if port else f"http://{netloc}"
+        if host in LOOPBACK_NAMES:
+            raise UnsafeURLError(
+                f"{host} is this machine: only the development sandbox runs here, reached as "
+                f"http://{host}:<port> with {ALLOW_SETTING} on (development only)"
+            )
         if parts.scheme != "https":
             raise UnsafeURLError("The URL must start with https://")
         if port not in (None, 443):
@@ -304,8 +309,27 @@ class URLPolicy:
             except OSError:
                 raise UnsafeURLError(f"{host} could not be resolved") from None
             if not addresses or not all(is_public_address(a) for a in addresses):
-                raise UnsafeURLError(f"{host} resolves to a private or reserved address")
+                raise UnsafeURLError(_private_refusal(host, addresses))
         return f"https://{host}"
+
+
+def _private_refusal(host: str, addresses: list[str]) -> str:
+    """Why ``host`` is refused for resolving to a non-public address, naming what allows it."""
+    try:
+        loopback = bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    except ValueError:
+        loopback = False
+    if loopback:
+        return (
+            f"{host} resolves to this machine, a private address: only the development sandbox "
+            "runs here, reached as http://127.0.0.1:<port> with "
+            f"{ALLOW_SETTING} on (development only)"
+        )
+    return (
+        f"{host} resolves to a private or reserved address; ConnectWise must be reached on a "
+        f"public address (no setting allows private ones; {ALLOW_SETTING} allows only the "
+        "development sandbox on this machine)"
+    )
 
 
 def _check_peer(sock: socket.socket, connection: Any, allow_loopback: bool) -> None:
@@ -314,7 +338,9 @@ def _check_peer(sock: socket.socket, connection: Any, allow_loopback: bool) -> N
         return
     sock.close()
     raise urllib3.exceptions.NewConnectionError(
-        connection, "refused: the ConnectWise host resolved to a non-public address"
+        connection,
+        "refused: the ConnectWise host resolved to a non-public address (only the development "
+        f"sandbox on this machine is allowed, over http:// with {ALLOW_SETTING})",
     )
 
 

@@ -13,6 +13,15 @@ from .faults import KINDS
 from .rules import RULE_NAMES, SandboxRules, parse_rate_limit, parse_rule_specs
 from .server import Sandbox
 
+#: The published demo keys the standalone sandbox accepts on loopback unless told otherwise
+#: (docs/quickstart.md, docs/sandbox.md); the example app's demo uses the same ones.
+DEMO_CREDENTIALS = {
+    "company_id": "sandbox",
+    "public_key": "demo-public-key",
+    "private_key": "demo-private-key",
+    "client_id": "00000000-0000-4000-8000-00000000d3e0",
+}
+
 
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -73,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-key")
     p.add_argument("--private-key")
     p.add_argument("--client-id")
+    p.add_argument(
+        "--random-keys",
+        action="store_true",
+        help=(
+            "make random keys instead of the published demo keys (always so with "
+            "--allow-remote on a non-loopback address)"
+        ),
+    )
     p.add_argument("--codebase", default="v2025_1/")
     p.add_argument(
         "--fault",
@@ -126,13 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    demo = not args.random_keys and _is_loopback(args.host)
+    keys = {
+        name: getattr(args, name) or (DEMO_CREDENTIALS[name] if demo else None)
+        for name in ("public_key", "private_key", "client_id")
+    }
     sb = Sandbox(
         args.host,
         args.port,
         company_id=args.company_id,
-        public_key=args.public_key,
-        private_key=args.private_key,
-        client_id=args.client_id,
+        **keys,
         codebase=args.codebase,
         latency=args.latency_ms / 1000.0,
         seed=args.seed,

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from . import api
-from .control import control
+from .control import control, with_help
 from .errors import CWError, bad_request, for_status, not_found
 from .faults import Fault, FaultQueue, RateLimiter, make_fault, path_matches
 from .rules import SandboxRules, parse_rate_limit, rate_limit_spec
@@ -400,6 +400,8 @@ class SandboxApp:
                     raise limited
                 fault = self.faults.take(req.method, m["rest"])
                 outcome = self._with_fault(fault, lambda: self._api(req, m["rest"], query))
+            elif m is None:  # not an API path at all (e.g. "/" in a browser): say what is
+                raise with_help(self, not_found(f"The requested resource was not found: {path}"))
             else:
                 raise not_found(f"The requested resource was not found: {path}")
         except CWError as err:

@@ -18,13 +18,50 @@ import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from .errors import bad_request, for_status, not_found
+from .errors import CWError, bad_request, for_status, not_found
 from .rules import profile
 
 if TYPE_CHECKING:
     from .app import Outcome, SandboxApp
 
 _TICKET = re.compile(r"^/_sandbox/tickets/(\d+)/?$")
+
+#: Every control route (docs/sandbox.md lists the same; a 404 outside the API lists them).
+CONTROL_ROUTES = (
+    "GET /_sandbox/requests",
+    "DELETE /_sandbox/requests",
+    "POST /_sandbox/reset",
+    "GET /_sandbox/faults",
+    "POST /_sandbox/faults",
+    "DELETE /_sandbox/faults",
+    "POST /_sandbox/text-prefix",
+    "POST /_sandbox/latency",
+    "POST /_sandbox/rate-limit",
+    "POST /_sandbox/codebase",
+    "POST /_sandbox/cloud-auth-404",
+    "GET /_sandbox/rules",
+    "POST /_sandbox/rules",
+    "GET /_sandbox/tickets/<id>",
+    "GET /_sandbox/stats",
+)
+
+
+def with_help(app: SandboxApp, err: CWError) -> CWError:
+    """``err`` (a 404 outside the API) with what the sandbox does serve: the API's base path,
+    the control routes and the members (identifier and e-mail) notes and time entries take."""
+    err.extra = {
+        "sandbox": {
+            "api": f"/{app.codebase}apis/3.0/ (Basic auth + clientId header)",
+            "companyInfo": "/login/companyinfo/<company id>",
+            "controlRoutes": list(CONTROL_ROUTES),
+            "members": [
+                f"{m['identifier']} ({m.get('primaryEmail') or 'no e-mail'})"
+                + (" inactive" if m.get("inactiveFlag") else "")
+                for m in app.members()
+            ],
+        }
+    }
+    return err
 
 
 def _arg(body: dict[str, Any], snake: str, camel: str, default: Any = None) -> Any:
@@ -113,4 +150,4 @@ def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
                 "timeEntries": app.time_entries(ticket_id),
             },
         )
-    raise for_status(404, f"Unknown sandbox control route: {method} {path}")
+    raise with_help(app, for_status(404, f"Unknown sandbox control route: {method} {path}"))

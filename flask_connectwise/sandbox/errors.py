@@ -41,12 +41,15 @@ class CWError(Exception):
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        #: Sandbox-only keys after ConnectWise's (the 404 help: control routes and members).
+        self.extra: dict[str, Any] = {}
 
     def body(self) -> dict[str, Any]:
         """The JSON body ConnectWise sends for this error."""
         out: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.errors is not None or self.code == GENERIC:
             out["errors"] = self.errors  # generic errors carry "errors": null
+        out.update(self.extra)
         return out
 
 
