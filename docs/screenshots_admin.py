@@ -67,7 +67,7 @@ def main(out_dir: Path = ROOT / "docs") -> list[Path]:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"{base}/admin/?as_tenant={TENANT_A}&as_role=admin")
             page.goto(f"{base}/admin/connectwise/credentials/edit/?id={row_id}")
-            page.click("text=Test connection")
+            page.get_by_role("button", name="Test stored credentials").click()
             page.wait_for_load_state()
             target = out_dir / "admin-credentials.png"
             page.screenshot(path=str(target), full_page=True)

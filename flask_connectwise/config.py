@@ -87,9 +87,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Most ConnectWise calls per second delivery makes for one tenant (a token bucket, one "
         "token per call; a 429's `Retry-After` also pauses the tenant). Shared by every "
         "process when there is a Redis (see `CONNECTWISE_RATE_LIMIT_REDIS_URL`), else per "
-        "process. Keep rate + burst within the calls ConnectWise allows the tenant a second.",
+        "process. ConnectWise counts calls by arrival: in any second up to rate + burst calls "
+        "go out, so set the rate about 5 % below what ConnectWise allows the tenant, minus "
+        "the burst.",
     ),
-    Setting("CONNECTWISE_RATE_LIMIT_BURST", 10, "Calls one tenant may get at once above the rate."),
+    Setting(
+        "CONNECTWISE_RATE_LIMIT_BURST",
+        1,
+        "Calls one tenant may get at once above the rate (1: evenly spaced, the safest).",
+    ),
     Setting(
         "CONNECTWISE_RATE_LIMIT_REDIS_URL",
         None,
@@ -98,6 +104,14 @@ SETTINGS: tuple[Setting, ...] = (
         "limits its own calls. A Redis outage falls back to per-process limits (one warning).",
     ),
     Setting("CONNECTWISE_SEARCH_LIMIT", 25, "Most tickets one search returns (at most 100)."),
+    Setting(
+        "CONNECTWISE_TICKET_URL",
+        "{site}/v4_6_release/services/system_io/Service/fv_sr100_request.rsp"
+        "?companyName={company}&service_recid={ticket}",
+        "Where a ticket number links to in the admin views: `{site}` is the tenant's ConnectWise "
+        "site (its base URL without the cloud `api-` prefix), `{company}` its company id, "
+        "`{ticket}` the number. `None`: no links.",
+    ),
     Setting("CONNECTWISE_NOTE_MAX_LENGTH", 4000, "Longest note text accepted, characters."),
     Setting("CONNECTWISE_MIN_MINUTES", 1, "Shortest time one change may log, minutes."),
     Setting(
@@ -107,6 +121,12 @@ SETTINGS: tuple[Setting, ...] = (
         "`hours`/`minutes` are refused above it).",
     ),
     Setting(
+        "CONNECTWISE_DEFAULT_TENANT",
+        None,
+        "The tenant of a single-tenant app: used when no `@cw.current_tenant` hook is registered. "
+        "With neither, the ticket field renders nothing and logs a warning once.",
+    ),
+    Setting(
         "CONNECTWISE_REQUIRE_MEMBER",
         True,
         "Refuse time entries when the operator has no ConnectWise member (no `current_member`): "
@@ -114,12 +134,6 @@ SETTINGS: tuple[Setting, ...] = (
         "`False` bills such time to the API member, as before.",
     ),
     Setting(
-    Setting(
-        "CONNECTWISE_DEFAULT_TENANT",
-        None,
-        "The tenant of a single-tenant app: used when no `@cw.current_tenant` hook is registered. "
-        "With neither, the ticket field renders nothing and logs a warning once.",
-    ),
         "CONNECTWISE_MEMBER_CACHE_SECONDS",
         300,
         "How long the check of a member (exists, active, not an API member) is reused.",

@@ -45,6 +45,7 @@ from .errors import AuthenticationError, ConnectWiseError, MemberUnusableError, 
 from .models import ChangeLogRow, ChangeState
 from .outbox import IdempotencyConflict, Outbox, Outcome, Pending
 from .tenants import IntegrationOffError
+from .wording import aside
 
 log = logging.getLogger("flask_connectwise.fields")
 
@@ -185,7 +186,6 @@ class _TicketLabel(Label):
         return super().__call__(text, **kwargs)
 
 
-class TicketSearchWidget:
 #: Apps already told that a ticket field rendered with no tenant (the warning is logged once).
 _WARNED_NO_TENANT: set[str] = set()
 NO_TENANT_WARNING = (
@@ -201,13 +201,14 @@ def _warn_no_tenant() -> None:
         log.warning(NO_TENANT_WARNING)
 
 
+class TicketSearchWidget:
     """Renders the ticket input, its listbox, live region, hidden token and (once) the assets."""
 
     def __call__(self, field: TicketSearchField, **kwargs: Any) -> Markup:
         if not field.enabled:
-            return Markup("")
             if field.tenant_id is None:
                 _warn_no_tenant()
+            return Markup("")
         tenant = field.tenant_id or ""
         field_id = kwargs.pop("id", field.id)
         listbox_id = f"{field_id}-listbox"
@@ -246,6 +247,8 @@ def _warn_no_tenant() -> None:
             "data-debounce": str(field.debounce_ms),
             "data-min-digits": "1",
             "data-min-text": "2",
+            # A full page of results may have been cut: the widget says so.
+            "data-limit": str(int(current_app.config.get("CONNECTWISE_SEARCH_LIMIT", 25))),
             "data-cache-ms": str(
                 int(current_app.config.get("CONNECTWISE_SEARCH_CACHE_SECONDS", 30)) * 1000
             ),
@@ -642,7 +645,7 @@ class TicketSearchField(Field):
         except ConnectWiseError as exc:
             raise StopValidation(
                 f"Ticket #{self.data} could not be checked because ConnectWise is unavailable "
-                f"({exc.message}). Try again in a moment."
+                f"{aside(exc.message)}. Try again in a moment."
             ) from None
         except CryptoError:
             raise StopValidation(

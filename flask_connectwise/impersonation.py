@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .client import ConnectWiseClient
 from .errors import ConnectWiseError
 from .records import Member
+from .wording import aside
 
 if TYPE_CHECKING:
     from .tenants import Tenants
@@ -89,7 +90,7 @@ class Impersonation:
             text += (
                 exc.message
                 if exc.status is not None
-                else f"it could not be reached ({exc.message})"
+                else f"it could not be reached {aside(exc.message)}"
             )
             log.warning("%s", text)
             raise ImpersonationError(text, status=exc.status, code=exc.code) from None

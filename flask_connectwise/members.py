@@ -78,6 +78,20 @@ class MemberCheck:
             self.cache.set(key, {"member": _member_fields(member)}, timeout=ttl)
         return member
 
+    def display_name(self, tenant_id: str, identifier: str, *, deadline: float = 1.0) -> str | None:
+        """The member's name (``"John Doe"``) for a page that shows who did something: from
+        the cache, else asked within ``deadline`` seconds; ``None`` when ConnectWise does not
+        know the member or does not answer (the page shows the identifier then)."""
+        from .client import call_deadline
+
+        try:
+            with call_deadline(deadline):
+                member = self.check(tenant_id, identifier)
+        except Exception:  # a page must render: the identifier is shown instead
+            return None
+        name = member.name
+        return name if name and name != member.identifier else None
+
     @staticmethod
     def _look_up(client: Any, value: str) -> Member:
         if "@" in value:

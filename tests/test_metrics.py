@@ -44,7 +44,9 @@ def test_metrics_count_real_actions(app, connectwise_sandbox):
     assert api.call("GET", "/tickets/search?q=voice").status_code == 200
     answer = api.call("POST", "/tickets/12345/log-change", {"noteText": "metrics"})
     assert answer.status_code == 200 and answer.get_json()["state"] == "delivered"
-    connectwise_sandbox.inject_fault("service/tickets/12345/notes", "status", status=400, method="POST")
+    connectwise_sandbox.inject_fault(
+        "service/tickets/12345/notes", "status", status=400, method="POST"
+    )
     failed = api.call("POST", "/tickets/12345/log-change", {"noteText": "refused"})
     assert failed.get_json()["state"] == "failed"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
@@ -15,6 +16,8 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_form_data, get_redirect_target
+from flask_admin.model import typefmt
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Query, Session, scoped_session
 from werkzeug.wrappers import Response
@@ -22,7 +25,7 @@ from wtforms import Field
 
 from ..models import ChangeLogRow, CredentialsRow, FeatureFlagRow
 from .forms import ConnectWiseAdminForm, PostForm
-from .text import csv_safe
+from .text import csv_safe, timestamp
 
 if TYPE_CHECKING:
     from flask_admin import Admin
@@ -101,6 +104,21 @@ class TenantScopedView(ModelView, Generic[RowT]):  # type: ignore[misc]  # untyp
 
     tenant_action: ClassVar[Action] = "configure"
     form_base_class = ConnectWiseAdminForm
+    # Times to the second, with their time zone (the tables store naive UTC).
+    column_type_formatters: ClassVar[dict[type, Callable[..., Any]]] = {
+        **typefmt.BASE_FORMATTERS,
+        datetime: lambda view, value, *args: Markup('<span class="text-nowrap">{}</span>').format(
+            timestamp(value)
+        ),
+    }
+    column_type_formatters_detail: ClassVar[dict[type, Callable[..., Any]]] = {
+        **typefmt.DETAIL_FORMATTERS,
+        datetime: lambda view, value, *args: timestamp(value),
+    }
+    column_type_formatters_export: ClassVar[dict[type, Callable[..., Any]]] = {
+        **typefmt.EXPORT_FORMATTERS,
+        datetime: lambda view, value, *args: timestamp(value),
+    }
     can_set_page_size = True
     page_size = 20
     column_editable_list: ClassVar[list[str]] = []  # never inline editing

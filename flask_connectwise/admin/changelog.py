@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from flask import flash
+from flask import current_app, flash, g
 from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 from werkzeug.wrappers import Response
@@ -15,6 +15,8 @@ from ..errors import ConnectWiseError
 from ..models import CONFIRMED, FAILED, SENT, SKIPPED, ChangeLogRow
 from ..outbox import Step
 from ..tenants import IntegrationOffError
+from ..ticketlinks import ticket_url
+from ..wording import aside
 from .base import Formatter, TenantScopedView, list_action, log, post_route
 from .text import error_message
 from .widgets import PostRowAction
@@ -70,7 +72,7 @@ def _steps_export(view: object, context: object, model: ChangeLogRow, name: str)
         state = columns.state
         text = f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else "")
         if state == SKIPPED and columns.error:
-            text += f" ({columns.error})"
+            text += f" {aside(columns.error)}"
         parts.append(text)
     return "; ".join(parts)
 
@@ -87,6 +89,44 @@ def _errors_text(model: ChangeLogRow) -> str:
 
 def _errors(view: object, context: object, model: ChangeLogRow, name: str) -> str:
     return _errors_text(model)
+
+
+def _ticket(view: Any, context: object, model: ChangeLogRow, name: str) -> Markup | int:
+    """The ticket number, linked to the ticket in ConnectWise (``CONNECTWISE_TICKET_URL``)."""
+    sites: dict[str, tuple[str | None, str | None]] = g.setdefault("_cw_ticket_sites", {})
+    if model.tenant_id not in sites:
+        try:
+            row = view.extension.tenants.credentials_row(model.tenant_id)
+        except Exception:
+            row = None
+        sites[model.tenant_id] = (row.base_url, row.company_id) if row is not None else (None, None)
+    base_url, company = sites[model.tenant_id]
+    url = ticket_url(current_app.config, base_url, company, model.ticket_id)
+    if url is None:
+        return model.ticket_id
+    return Markup(
+        '<a href="{}" target="_blank" rel="noopener noreferrer" '
+        'title="Open ticket #{} in ConnectWise">#{}</a>'
+    ).format(url, model.ticket_id, model.ticket_id)
+
+
+def _member(view: Any, context: object, model: ChangeLogRow, name: str) -> Markup | str:
+    """The ConnectWise member's name, with the identifier the change was logged as."""
+    identifier = model.member
+    if not identifier:
+        return ""
+    names: dict[tuple[str, str], str | None] = g.setdefault("_cw_member_names", {})
+    key = (model.tenant_id, identifier)
+    if key not in names:
+        # Nothing is sent to ConnectWise while the integration is off for the tenant.
+        on = view.extension.tenants.is_enabled(model.tenant_id)
+        names[key] = (
+            view.extension.members.display_name(model.tenant_id, identifier) if on else None
+        )
+    shown = names[key]
+    if not shown:
+        return identifier
+    return Markup('{} <small class="text-muted">({})</small>').format(shown, identifier)
 
 
 def _retryable(row: ChangeLogRow) -> bool:
@@ -146,10 +186,14 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
     column_formatters: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps,
         "errors": _errors,
+        "ticket_id": _ticket,
+        "member": _member,
     }
     column_formatters_detail: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps,
         "errors": _errors,
+        "ticket_id": _ticket,
+        "member": _member,
     }
     column_formatters_export: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps_export,
@@ -165,7 +209,13 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
     column_searchable_list: ClassVar[list[str]] = ["reference", "operator", "member"]
     column_default_sort = ("created_at", True)
     column_extra_row_actions: ClassVar[list[PostRowAction]] = [
-        PostRowAction(".retry_view", "Retry the steps not done", "fa fa-refresh", when=_retryable),
+        PostRowAction(
+            ".retry_view",
+            "Retry the steps not done",
+            "fa fa-refresh",
+            label="Retry",
+            when=_retryable,
+        ),
     ]
 
     def __init__(self, model: type[ChangeLogRow], session: Any, *args: Any, **kwargs: Any) -> None:

@@ -37,6 +37,7 @@ from ..csrf import csrf_valid
 from ..errors import ConnectWiseError
 from ..models import CredentialsRow, utcnow
 from ..validation import InputError, check_tenant_id
+from ..wording import aside
 from .base import (
     TEST_HINT,
     Formatter,
@@ -300,6 +301,11 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
     create_template = "connectwise/admin/credentials_create.html"
     edit_template = "connectwise/admin/credentials_edit.html"
     details_template = "connectwise/admin/credentials_details.html"
+    # Radio lists are no text box (Flask-Admin would give them Bootstrap's form-control frame).
+    form_widget_args: ClassVar[dict[str, dict[str, str]]] = {
+        "company_scope": {"class": "list-unstyled mb-0 cw-radio-list"},
+        "ticket_policy": {"class": "list-unstyled mb-0 cw-radio-list"},
+    }
 
     can_view_details = True
     can_export = True
@@ -395,7 +401,12 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
     ]
     column_default_sort = "tenant_id"
     column_extra_row_actions: ClassVar[list[PostRowAction]] = [
-        PostRowAction(".test_connection_view", f"Test connection ({TEST_HINT})", "fa fa-plug"),
+        PostRowAction(
+            ".test_connection_view",
+            f"Test connection ({TEST_HINT})",
+            "fa fa-plug",
+            label="Test connection",
+        ),
     ]
 
     def render(self, template: str, **kwargs: Any) -> str:
@@ -477,7 +488,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
                 loaded = self.load_choices(row)
             except (ConnectWiseError, CryptoError) as exc:
                 problem = (
-                    f"ConnectWise's lists could not be loaded ({error_message(exc)}); the "
+                    f"ConnectWise's lists could not be loaded {aside(error_message(exc))}; the "
                     "stored choices are kept."
                 )
             except Exception:
@@ -549,7 +560,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             except (ConnectWiseError, CryptoError) as exc:
                 # ConnectWise's words: escaped, as Flask-Admin renders descriptions with |safe.
                 field.description = plain_text(
-                    f"The board statuses could not be loaded ({error_message(exc)}); the "
+                    f"The board statuses could not be loaded {aside(error_message(exc))}; the "
                     "current value is kept."
                 )
             except Exception:

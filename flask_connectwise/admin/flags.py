@@ -80,7 +80,12 @@ class FeatureFlagView(TenantScopedView[FeatureFlagRow]):
     column_filters: ClassVar[list[str]] = ["tenant_id", "enabled"]
     column_default_sort = "tenant_id"
     column_extra_row_actions: ClassVar[list[PostRowAction]] = [
-        PostRowAction(".toggle_view", "Turn on or off", "fa fa-power-off"),
+        PostRowAction(
+            ".toggle_view",
+            "Turn the integration on or off for this tenant",
+            "fa fa-power-off",
+            label=lambda row: "Turn off" if row.enabled else "Turn on",
+        ),
     ]
 
     def create_form(self, obj: FeatureFlagRow | None = None) -> FlagForm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TypeVar, overload
 
 from markupsafe import Markup, escape
@@ -9,12 +10,20 @@ from markupsafe import Markup, escape
 from ..crypto import CryptoError, DecryptionError, KeyConfigurationError, UnknownKeyError
 from ..errors import ConnectWiseError
 
-__all__ = ["crypto_message", "csv_safe", "error_message", "plain_text"]
+__all__ = ["crypto_message", "csv_safe", "error_message", "plain_text", "timestamp"]
 
 T = TypeVar("T")
 
 #: What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"), fullwidth forms too.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def timestamp(value: datetime) -> str:
+    """A stored time as an operator reads it: to the second, with its time zone
+    (``2026-11-25 15:13:30 UTC``). The tables store naive UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def crypto_message(exc: CryptoError) -> str:

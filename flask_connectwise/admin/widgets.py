@@ -22,7 +22,9 @@ __all__ = ["BoardStatusField", "CompanyPickerField", "PostRowAction"]
 class PostRowAction(BaseListRowAction):  # type: ignore[misc]  # Flask-Admin is untyped
     """A row action that POSTs the row id (with the CSRF token) to one of the view's routes.
 
-    ``when(row)``, if given, decides whether the row shows the action at all.
+    ``when(row)``, if given, decides whether the row shows the action at all. ``label`` is the
+    button's visible text beside its icon (a string, or ``label(row)``, e.g. "Turn off" for a
+    row that is on); ``title`` the longer tooltip.
     """
 
     def __init__(
@@ -31,11 +33,13 @@ class PostRowAction(BaseListRowAction):  # type: ignore[misc]  # Flask-Admin is 
         title: str,
         icon_class: str,
         *,
+        label: str | Callable[[Any], str] | None = None,
         when: Callable[[Any], bool] | None = None,
     ) -> None:
         super().__init__(title=title)
         self.endpoint = endpoint
         self.icon_class = icon_class
+        self.label = label
         self.when = when
 
     def render(self, context: Context, row_id: str, row: object) -> Markup:
@@ -50,8 +54,8 @@ class PostRowAction(BaseListRowAction):  # type: ignore[misc]  # Flask-Admin is 
             '<form class="icon" method="POST" action="{url}">'
             '<input type="hidden" name="id" value="{id}"><input type="hidden" name="url" '
             'value="{back}">{token}<button type="submit" title="{title}" '
-            'class="btn btn-link p-0 cw-row-action"><span class="{icon}"></span>'
-            '<span class="sr-only">{title}</span></button></form>'
+            'class="btn btn-link p-0 cw-row-action"><span class="{icon}" aria-hidden="true">'
+            '</span> <span class="cw-row-action-label">{label}</span></button></form>'
         ).format(
             url=url,
             id=row_id,
@@ -59,7 +63,14 @@ class PostRowAction(BaseListRowAction):  # type: ignore[misc]  # Flask-Admin is 
             token=token,
             title=self.title or "",
             icon=self.icon_class,
+            label=self.label_for(row),
         )
+
+    def label_for(self, row: object) -> str:
+        """The button's visible text for ``row`` (the title when no label was given)."""
+        if callable(self.label):
+            return self.label(row)
+        return self.label or self.title or ""
 
 
 class CompanyPickerField(Field):

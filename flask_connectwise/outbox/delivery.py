@@ -41,6 +41,7 @@ from ..impersonation import Impersonation
 from ..members import MemberCheck
 from ..models import ChangeState, StepState, utcnow
 from ..records import BoardStatus, Member, Ticket, TimeEntry
+from ..wording import aside
 from .outcome import Step
 from .recording import reference_line
 
@@ -123,7 +124,7 @@ def failure_text(
     if exc.permanent:
         admin = _time_setting_hint(exc, member) if step == Step.TIME.value else None
         if admin is not None:
-            text = f"ConnectWise refused the time entry ({_reason(exc)}): {admin}"
+            text = f"ConnectWise refused the time entry {aside(_reason(exc))}: {admin}"
         elif isinstance(exc, NotFoundError) or (
             _about(exc, "chargetoid", "ticket", "ticketid") and not _about(exc, "member")
         ):
@@ -139,18 +140,18 @@ def failure_text(
             )
             text = (
                 f"ConnectWise refused {status} for ticket #{ticket_id} "
-                f"({_reason(exc)}): pick an active status of the ticket's board and log the "
+                f"{aside(_reason(exc))}: pick an active status of the ticket's board and log the "
                 "change again."
             )
         elif _about(exc, "member", "owner"):
             text = (
                 f'ConnectWise does not accept the member "{member or "?"}" for {what} '
-                f"({_reason(exc)}): check that the operator is an active ConnectWise member, "
+                f"{aside(_reason(exc))}: check that the operator is an active ConnectWise member, "
                 "then log the change again."
             )
         elif isinstance(exc, ConnectWiseValidationError):
             text = (
-                f"ConnectWise refused {what} ({_reason(exc)}). Sending it again will not help: "
+                f"ConnectWise refused {what} {aside(_reason(exc))}. Sending it again will not help: "
                 "correct it and log the change again, or fix the cause in ConnectWise and "
                 "press Retry."
             )

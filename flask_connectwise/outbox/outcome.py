@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 from ..models import ChangeLogRow, ChangeState, StepState
+from ..wording import aside
 
 
 class Step(Enum):
@@ -206,7 +207,7 @@ class Outcome:
         ``["the note, the time entry and the status change (Ticket #12460 belongs to …)"]``.
         """
         return [
-            f"{_listed(words)} ({error})" if error else _listed(words)
+            f"{_listed(words)} {aside(error)}" if error else _listed(words)
             for words, error in self._failed_groups()
         ]
 
@@ -277,7 +278,9 @@ class Outcome:
         if failing:
             message += (
                 " Still failing: "
-                + "; ".join(f"{_listed(steps)} ({reason})" for reason, steps in failing.items())
+                + "; ".join(
+                    f"{_listed(steps)} {aside(reason)}" for reason, steps in failing.items()
+                )
                 + "."
             )
         return message

@@ -62,6 +62,8 @@
     var debounceMs = number(root.getAttribute("data-debounce"), 250);
     var minDigits = number(root.getAttribute("data-min-digits"), 1) || 1;
     var minText = number(root.getAttribute("data-min-text"), 2) || 1;
+    // The server answers at most this many tickets: a full page says there may be more.
+    var limit = number(root.getAttribute("data-limit"), 0);
     var cacheMs = number(root.getAttribute("data-cache-ms"), 30000);
     // The server answers within CONNECTWISE_CHECK_DEADLINE; give up a little after it.
     var deadlineMs = number(root.getAttribute("data-deadline-ms"), 2000);
@@ -159,12 +161,14 @@
       });
       if (list.length) {
         open();
-        announce(
-          list.length === 1
-            ? "1 ticket found. Use the arrow keys to choose."
-            : list.length + " tickets found. Use the arrow keys to choose.",
-          "results"
-        );
+        var found =
+          limit && list.length >= limit
+            ? "Showing the first " + list.length + " tickets; there may be more. " +
+              "Type more of the summary, or the ticket number, to narrow the search."
+            : list.length === 1
+              ? "1 ticket found."
+              : list.length + " tickets found.";
+        announce(found + " Use the arrow keys to choose.", "results");
       } else {
         close();
         announce("No tickets found", "empty");
@@ -269,7 +273,12 @@
         tickets = [];
         listbox.textContent = "";
         close();
-        announce("", "idle");
+        var typed = input.value.trim();
+        if (typed && !/^#?\s*\d*$/.test(typed)) {
+          announce("Type at least " + minText + " letters to search, or a ticket number.", "hint");
+        } else {
+          announce("", "idle");
+        }
         return;
       }
       timer = setTimeout(function () {
