@@ -7,7 +7,8 @@ commands) it then, once per process:
 
 1. starts the sandbox on a free loopback port (``CONNECTWISE_SANDBOX_PORT`` to pin it) on a
    daemon thread;
-2. runs the migrations (``upgrade(revision="heads")``);
+2. runs the migrations (``flask db upgrade``: one head, the extension's branch merged by
+   ``migrations/versions/ex0002_merge_connectwise.py``);
 3. adds the two tenants, their admins and operators, and a little 3CX and Teams data (only
    what is missing);
 4. points each tenant's ConnectWise credentials at the sandbox, unless an admin stored real
@@ -229,11 +230,11 @@ def logging_kept() -> Iterator[None]:
 
 
 def run_migrations(app: Flask) -> None:
-    """``flask db upgrade heads`` (the app's branch and the extension's)."""
+    """``flask db upgrade``: the app's history, merged with the extension's branch."""
     from flask_migrate import upgrade
 
     with app.app_context(), logging_kept():
-        upgrade(revision="heads")
+        upgrade()
 
 
 def seed_users(password: str = DEMO_PASSWORD) -> None:

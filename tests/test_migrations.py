@@ -39,7 +39,7 @@ def tables(db) -> set[str]:
 def test_upgrade_matches_the_models_and_downgrade_removes_everything(host):
     _app, db = host
     assert tables(db) & TABLES == set()
-    upgrade(revision="heads")  # as a host deploys: its own branch and ours
+    upgrade()  # as a host deploys: one head, its history merged with our branch
     assert tables(db) >= TABLES
     with db.engine.connect() as conn:
         context = MigrationContext.configure(
@@ -50,19 +50,28 @@ def test_upgrade_matches_the_models_and_downgrade_removes_everything(host):
     assert diff == []
     with db.engine.connect() as conn:
         heads = {row[0] for row in conn.execute(sa.text("select version_num from alembic_version"))}
-    assert "cw0003" in heads  # the connectwise branch's head
+    assert heads == {"ex0002"}  # the host's merge of its history and our branch's head...
+    assert script_of_the_repo().get_revision("ex0002").down_revision == ("ex0001", "cw0003")
     downgrade(revision="connectwise@base")
     assert tables(db) & TABLES == set()
 
 
-def test_the_branch_is_labelled_and_rooted():
+def script_of_the_repo(*, ours_only: bool = False):
+    """The repo's Alembic script directory with our revisions added (``ours_only``: ours alone,
+    without the example app's history and its merge)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", REPO_MIGRATIONS)
     cw_migrate.add_version_location(config)
-    script = ScriptDirectory.from_config(config)
+    if ours_only:
+        config.set_main_option("version_locations", cw_migrate.versions_path())
+    return ScriptDirectory.from_config(config)
+
+
+def test_the_branch_is_labelled_and_rooted():
+    script = script_of_the_repo(ours_only=True)
     # One straight line from the branch's single head down to its labelled root.
     head = script.get_revision("connectwise@head")
     chain = list(script.iterate_revisions(head.revision, "base"))
