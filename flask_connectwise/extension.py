@@ -87,6 +87,10 @@ class ConnectWise:
             raise RuntimeError(
                 "flask-connectwise is already initialised on this app; call init_app once per app"
             )
+        if (admin if admin is not None else self._admin) is not None:
+            from .compat import check_flask_admin
+
+            check_flask_admin()
         db = db if db is not None else self._db
         if db is None:
             raise RuntimeError(

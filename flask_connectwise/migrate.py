@@ -56,6 +56,7 @@ def add_version_location(config: Any) -> Any:
     if versions_path() not in current:
         current.append(versions_path())
     config.set_main_option("path_separator", "os")
+    config.set_main_option("version_path_separator", "os")  # its name before Alembic 1.16
     config.set_main_option("version_locations", os.pathsep.join(current))
     return config
 

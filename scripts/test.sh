@@ -48,5 +48,25 @@ export CONNECTWISE_TEST_REQUIRE_SERVICES=1
 # Exit code 5 means "nothing selected" (e.g. arguments that pick only one kind of test).
 python3 -m pytest -n 2 -m "not browser" "$@" || [ $? -eq 5 ]
 
+step "Running the dependency-facing tests on the lowest versions pyproject.toml allows"
+# tests/constraints-lowest.txt pins every lower bound; a venv of its own keeps them apart from
+# the newest versions above. These files are where the suite meets Flask(-Admin), WTForms,
+# SQLAlchemy/Alembic/Flask-Migrate, Flask-Caching, requests, cryptography, Click, Flask-Login/WTF,
+# Celery and RQ (about a minute); the whole suite on every Python and set is `nox`
+# (docs/versions.md).
+lowest=.cache/lowest-venv
+[ -x "$lowest/bin/python" ] || python3 -m venv "$lowest"
+retry "$lowest/bin/python" -m pip install --disable-pip-version-check -q \
+    -c tests/constraints-lowest.txt -e '.[dev]'
+"$lowest/bin/python" -m pip check
+lowest_tests=(tests/test_admin.py tests/test_admin_choices.py tests/test_admin_hostile.py
+    tests/test_changelog_view.py tests/test_tenant_settings.py tests/test_fields.py
+    tests/test_change_notes.py tests/test_migrations.py tests/test_cache.py
+    tests/test_client_http.py tests/test_crypto.py tests/test_cli.py tests/test_example_app.py
+    tests/test_outbox.py tests/test_dispatch.py tests/test_versions.py)
+(($#)) && lowest_tests=("$@")
+"$lowest/bin/python" -m pytest -n 2 -m "not browser and not packaging" "${lowest_tests[@]}" \
+    || [ $? -eq 5 ]
+
 step "Running the browser tests (headless Chromium, one at a time on a quiet machine)"
 python3 -m pytest -m browser "$@" || [ $? -eq 5 ]
