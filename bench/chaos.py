@@ -329,9 +329,15 @@ def main() -> int:
         "--rate-limit",
         default=None,
         help="N/S: the sandbox answers 429 past N calls in S seconds; the worker processes "
-        "share CONNECTWISE_RATE_LIMIT (N - burst) / S in Redis (--redis-url, database 12)",
+        "share CONNECTWISE_RATE_LIMIT (N - burst) / S less --margin in Redis (--redis-url, database 12)",
     )
-    parser.add_argument("--burst", type=int, default=2, help="CONNECTWISE_RATE_LIMIT_BURST")
+    parser.add_argument("--burst", type=int, default=1, help="CONNECTWISE_RATE_LIMIT_BURST")
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.05,
+        help="the shared rate is (N - burst) / S less this share (default 0.05)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)  # retries are expected here; show only errors
     if args.processes and args.delivery != "worker":
@@ -371,9 +377,10 @@ def main() -> int:
         if args.rate_limit:
             limit = parse_rate_limit(args.rate_limit)
             # A bucket lets ``burst`` calls through at once on top of ``rate`` a second, so
-            # rate * S + burst stays within the N calls ConnectWise allows in S seconds.
+            # rate * S + burst stays within the N calls ConnectWise allows in S seconds; the
+            # margin absorbs calls that arrive closer together than their tokens were taken.
             worker_config |= {
-                "CONNECTWISE_RATE_LIMIT": (limit[0] - args.burst) / limit[1],
+                "CONNECTWISE_RATE_LIMIT": (limit[0] - args.burst) / limit[1] * (1 - args.margin),
                 "CONNECTWISE_RATE_LIMIT_BURST": args.burst,
                 "CONNECTWISE_RATE_LIMIT_REDIS_URL": redis_db(args.redis_url, 12),
             }
@@ -582,7 +589,8 @@ def main() -> int:
     if limit is not None:
         print(
             f"{'worker processes':>28}: {args.processes} sharing CONNECTWISE_RATE_LIMIT "
-            f"{(limit[0] - args.burst) / limit[1]:g}/s + burst {args.burst} in Redis"
+            f"{(limit[0] - args.burst) / limit[1] * (1 - args.margin):g}/s + burst {args.burst} "
+            "in Redis"
         )
         print(
             f"{'busiest ' + f'{limit[1]:g}' + '-s window':>28}: {calls['busiest_window']} calls "

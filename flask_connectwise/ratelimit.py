@@ -5,13 +5,18 @@ Public interface (the worker, the thread sweep and the Celery/RQ tasks call thes
     from flask_connectwise import ratelimit
 
     throttle = ratelimit.for_app(app)      # one per app and process; app defaults to current_app
-    wait = throttle.wait_time(tenant_id)   # 0.0: a token was taken, send now; else seconds to wait
+    wait = throttle.peek(tenant_id)        # before a change: seconds to wait, no token taken
+    wait = throttle.wait_time(tenant_id)   # right before each call: 0.0 = a token was taken, send
     throttle.pause(tenant_id, seconds)     # after a 429's Retry-After: the whole tenant waits
 
 Both methods never raise and never block. :class:`Throttle` is the protocol they satisfy.
 
-Each tenant has a token bucket (``CONNECTWISE_RATE_LIMIT`` changes per second, bursts of
-``CONNECTWISE_RATE_LIMIT_BURST``) and a pause set by ``Retry-After``:
+Each tenant has a token bucket (``CONNECTWISE_RATE_LIMIT`` calls per second, bursts of
+``CONNECTWISE_RATE_LIMIT_BURST``) and a pause set by ``Retry-After``. A token is taken right
+before each request is sent (never before a change's database work: a token taken early lets
+calls bunch up on arrival, and ConnectWise counts calls by arrival). In any window of S seconds
+a bucket lets through at most ``rate * S + burst`` calls, so the default burst is 1 and the rate
+should stay a little (about 5 %) below what ConnectWise allows the tenant:
 
 * **Shared** (:class:`SharedThrottle`) when there is a Redis: the client of
   ``CONNECTWISE_RATE_LIMIT_REDIS_URL`` when set, else the client of the host's Flask-Caching
@@ -57,6 +62,9 @@ class Throttle(Protocol):
     def wait_time(self, tenant: str) -> float:
         """Seconds until the tenant may send again; 0.0 means a token was taken: send now."""
 
+    def peek(self, tenant: str) -> float:
+        """Seconds until the tenant may send again (paused or bucket empty); takes no token."""
+
     def pause(self, tenant: str, seconds: float) -> None:
         """Hold the whole tenant for ``seconds`` (a 429's ``Retry-After``)."""
 
@@ -65,8 +73,8 @@ class Throttle(Protocol):
 class TenantThrottle:
     """A per-process token bucket per tenant, paused by ``Retry-After``."""
 
-    rate: float = 5.0  # changes per second
-    burst: int = 10
+    rate: float = 5.0  # calls per second
+    burst: int = 1
     _tokens: dict[str, float] = field(default_factory=dict)
     _stamp: dict[str, float] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)
@@ -83,7 +91,14 @@ class TenantThrottle:
             return max(0.0, self._paused_until.get(tenant, 0.0) - time.monotonic())
 
     def wait_time(self, tenant: str) -> float:
-        """Seconds until the tenant may send again (0: take a token now)."""
+        """Seconds until the tenant may send again (0: a token was taken now)."""
+        return self._check(tenant, take=True)
+
+    def peek(self, tenant: str) -> float:
+        """Seconds until the tenant may send again; takes no token."""
+        return self._check(tenant, take=False)
+
+    def _check(self, tenant: str, *, take: bool) -> float:
         with self._lock:
             now = time.monotonic()
             paused = self._paused_until.get(tenant, 0.0) - now
@@ -93,6 +108,8 @@ class TenantThrottle:
             tokens = min(
                 float(self.burst), tokens + (now - self._stamp.get(tenant, now)) * self.rate
             )
+            if not take:
+                return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
             self._stamp[tenant] = now
             if tokens >= 1:
                 self._tokens[tenant] = tokens - 1
@@ -101,7 +118,8 @@ class TenantThrottle:
             return (1 - tokens) / self.rate
 
 
-# KEYS[1]: the tenant's hash. ARGV: rate, burst, pause seconds (0: take a token).
+# KEYS[1]: the tenant's hash. ARGV: rate, burst, pause seconds (0: take a token), peek (1: only
+# say how long to wait: no token taken, nothing written).
 # Fields: tokens, stamp (Redis time of the last refill), paused (Redis time the pause ends).
 # Returns the wait in seconds as a string (Lua numbers become integers on the way out).
 _SCRIPT = """
@@ -110,12 +128,21 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local pause = tonumber(ARGV[3])
+local peek = tonumber(ARGV[4]) == 1
 local v = redis.call('HMGET', KEYS[1], 'tokens', 'stamp', 'paused')
 local tokens = tonumber(v[1]) or burst
 local stamp = tonumber(v[2]) or now
 local paused = tonumber(v[3]) or 0
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
 local wait = 0
+if peek then
+  if paused > now then
+    wait = paused - now
+  elseif tokens < 1 then
+    wait = (1 - tokens) / rate
+  end
+  return tostring(wait)
+end
 if pause > 0 then
   paused = math.max(paused, now + pause)
 elseif paused > now then
@@ -145,7 +172,7 @@ class SharedThrottle:
         client: Any,
         *,
         rate: float = 5.0,
-        burst: int = 10,
+        burst: int = 1,
         retry_after: float = RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -180,6 +207,17 @@ class SharedThrottle:
             return self.local.wait_time(tenant)
         return answer
 
+    def peek(self, tenant: str) -> float:
+        """Seconds until the tenant may send again (paused anywhere, or the shared bucket
+        empty); takes no token."""
+        local_pause = self.local.paused_for(tenant)
+        if local_pause > 0:
+            return local_pause
+        answer = self._run(tenant, 0.0, peek=True)
+        if answer is None:
+            return self.local.peek(tenant)
+        return answer
+
     def pause(self, tenant: str, seconds: float) -> None:
         """Hold the tenant for ``seconds`` in every process (and locally, in case Redis fails)."""
         if seconds <= 0:
@@ -187,13 +225,15 @@ class SharedThrottle:
         self.local.pause(tenant, seconds)
         self._run(tenant, float(seconds))
 
-    def _run(self, tenant: str, pause: float) -> float | None:
+    def _run(self, tenant: str, pause: float, *, peek: bool = False) -> float | None:
         if self._down_until and self._clock() < self._down_until:
             return None
         try:
             if self._script is None:
                 self._script = self.client.register_script(_SCRIPT)
-            raw = self._script(keys=[self.key(tenant)], args=[self.rate, self.burst, pause])
+            raw = self._script(
+                keys=[self.key(tenant)], args=[self.rate, self.burst, pause, 1 if peek else 0]
+            )
             wait = float(raw.decode() if isinstance(raw, bytes) else raw)
         except Exception as exc:  # any Redis error: fail open to the local bucket
             self._failed(exc)
@@ -251,7 +291,7 @@ def from_config(app: Flask, *, rate: float | None = None, burst: int | None = No
     if rate is None:
         rate = float(app.config.get("CONNECTWISE_RATE_LIMIT", 5.0))
     if burst is None:
-        burst = int(app.config.get("CONNECTWISE_RATE_LIMIT_BURST", 10))
+        burst = int(app.config.get("CONNECTWISE_RATE_LIMIT_BURST", 1))
     burst = max(1, burst)
     client = redis_client_for(app)
     if client is None:

@@ -213,3 +213,31 @@ def test_redis_outage_mid_run_fails_open_with_one_warning(
         assert "connectwise:rl:woodgrove" in keys
     finally:
         client.close()
+
+
+@pytest.mark.redis
+def test_a_peek_takes_no_token(clients: list[redis.Redis], tenant: str) -> None:
+    """Before a change the worker only peeks; each call then takes its own token right before
+    it is sent (a token taken before the change's database work lets calls bunch up)."""
+    shared = [SharedThrottle(c, rate=0.5, burst=1) for c in clients]
+    local = TenantThrottle(rate=0.5, burst=1)
+    for throttle in (shared[0], local):
+        for _ in range(3):
+            assert throttle.peek(tenant) == 0  # looked at, never taken
+        assert throttle.wait_time(tenant) == 0
+        assert throttle.peek(tenant) > 1  # the one token is gone (2 s to refill)
+        assert throttle.wait_time(tenant) > 1
+    assert shared[1].peek(tenant) > 1  # the other process sees the same empty bucket
+    shared[1].pause(f"{tenant}-p", 30)
+    try:
+        assert shared[0].peek(f"{tenant}-p") > 25  # a pause shows in a peek too
+        assert local.peek(tenant) > 1
+    finally:
+        clients[0].delete(SharedThrottle.key(f"{tenant}-p"))
+
+
+def test_the_default_bucket_lets_one_call_through_at_once(tmp_path) -> None:
+    app = make_host_app(f"sqlite:///{tmp_path / 'd.db'}")
+    throttle = ratelimit.from_config(app)
+    assert getattr(throttle, "burst", None) == 1
+    assert app.config.get("CONNECTWISE_RATE_LIMIT_BURST", 1) == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event
+
 from flask_connectwise.models import DELIVERED
 from tests.hosts import cw_of, make_host_app
 from tests.json_api import configure
@@ -25,6 +27,9 @@ class CountingThrottle:
             self.refusals -= 1
             return 0.25
         self.taken += 1
+        return 0.0
+
+    def peek(self, tenant: str) -> float:
         return 0.0
 
     def pause(self, tenant: str, seconds: float) -> None:
@@ -75,10 +80,66 @@ def test_a_call_waits_for_its_token(tmp_path, connectwise_sandbox):
 
         def refusing_after_first(tenant: str) -> float:
             throttle_calls.append(tenant)
-            # The change's own token, then "wait 0.25 s" once before the second call.
+            # The first call's token, then "wait 0.25 s" once before the second call.
             return 0.25 if len(throttle_calls) == 2 else 0.0
 
         throttle.wait_time = refusing_after_first  # type: ignore[method-assign]
         worker.run(once=True)
     assert slept == [0.25]
     assert len(throttle_calls) == api_calls(connectwise_sandbox) + 1
+
+
+class RecordingThrottle(CountingThrottle):
+    """Logs each token taken and each peek, with how many requests had reached the sandbox."""
+
+    def __init__(self, sandbox: Any, events: list[tuple[str, int]]) -> None:
+        super().__init__()
+        self.sandbox = sandbox
+        self.events = events
+
+    def wait_time(self, tenant: str) -> float:
+        self.events.append(("token", api_calls(self.sandbox)))
+        return super().wait_time(tenant)
+
+    def peek(self, tenant: str) -> float:
+        self.events.append(("peek", api_calls(self.sandbox)))
+        return 0.0
+
+
+def test_a_token_is_taken_right_before_its_call(tmp_path, connectwise_sandbox):
+    """ConnectWise counts calls by arrival: a token taken before the change's database work
+    lets calls bunch up past the limit (bench/chaos.py --rate-limit 40/1 saw 42 in one second).
+    Before a change the worker only peeks; no SQL runs between a token and its call, and
+    every token is spent on a call."""
+    app = make_host_app(f"sqlite:///{tmp_path / 'calls.db'}")
+    api = configure(app, connectwise_sandbox)
+    events: list[tuple[str, int]] = []
+    with app.app_context():
+        cw = cw_of(app)
+        row, _ = cw.outbox.record(api.tenant, TICKET, "token then call", hours=0.25, member="jdoe")
+        cw.outbox.session.commit()
+        change_id = row.id
+        cw.client_for(api.tenant)
+        connectwise_sandbox.clear_requests()
+        throttle = RecordingThrottle(connectwise_sandbox, events)
+        worker = quick_worker(cw.outbox, throttle=throttle)
+        engine = cw.outbox.session.get_bind()
+
+        def on_sql(*_: Any) -> None:
+            events.append(("sql", api_calls(connectwise_sandbox)))
+
+        event.listen(engine, "before_cursor_execute", on_sql)
+        try:
+            worker.run(once=True)
+        finally:
+            event.remove(engine, "before_cursor_execute", on_sql)
+        assert cw.outbox.session.get(cw.models.ChangeLog, change_id).state == DELIVERED
+    calls = api_calls(connectwise_sandbox)
+    for i, (kind, seen) in enumerate(events):
+        if kind != "token":
+            continue
+        # Until the call this token pays for arrives, no SQL statement runs.
+        later_sql = [s for k, s in events[i + 1 :] if k == "sql"]
+        assert all(s > seen for s in later_sql), (i, events)
+    assert [kind for kind, _ in events].count("peek") == 1
+    assert throttle.taken == calls

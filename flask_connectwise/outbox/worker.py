@@ -23,7 +23,6 @@ untouched (no attempt counted), and flow as soon as the flag is on again.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import random
@@ -229,14 +228,12 @@ class OutboxWorker:
         return delay
 
     def _calls_gate(self, tenant: str) -> Callable[[], None]:
-        """One token of the tenant's bucket per ConnectWise call: the change's first call uses
-        the token taken for the change; each further call (and retry) waits for its own, so
-        the calls, not only the changes, stay within ``CONNECTWISE_RATE_LIMIT``."""
-        calls = itertools.count()
+        """One token of the tenant's bucket per ConnectWise call, taken right before the call is
+        sent (the first one too: a token taken before the change's database work would let
+        calls bunch up on arrival), so the calls, not only the changes, stay within
+        ``CONNECTWISE_RATE_LIMIT``."""
 
         def before_call() -> None:
-            if next(calls) == 0:  # atomic: the change's steps may call from several threads
-                return
             while (wait := self.throttle.wait_time(tenant)) > 0:
                 self._sleep(min(wait, 1.0))
 
@@ -254,7 +251,8 @@ class OutboxWorker:
             self.outbox.give_up(row)
             summary.gave_up += 1
             return
-        wait = self.throttle.wait_time(row.tenant_id)
+        # Only a look (no token): each call takes its own right before it is sent.
+        wait = self.throttle.peek(row.tenant_id)
         if wait > 0:
             row.next_attempt_at = now + timedelta(seconds=wait)
             row.lease_owner = row.lease_until = None
