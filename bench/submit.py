@@ -1,6 +1,7 @@
 """A host form submit with a ticket vs the same form without one, then with ConnectWise down/slow.
 
     python bench/submit.py [--submits 300] [--latency 0.05] [--degraded 6] [--out DIR]
+                           [--inline-wait S] [--no-host-write] [--delivery worker]
 
 The host app is tests/field_app.py's voice form (Flask-WTF, CSRF, a TicketSearchField, thread
 delivery) on file SQLite, served by Werkzeug's threaded WSGI server in a thread over loopback;
@@ -83,6 +84,22 @@ def change_rows(app: Any) -> list[Row]:
         return rows
 
 
+def host_writes(app: Any) -> None:
+    """Each POST of the voice form changes the device's SIP password to a new value before the
+    view saves, so both kinds of submit commit a real write (the view itself always sets the same
+    extension, which the database no longer sees as a change after the first submit)."""
+    import uuid
+
+    from flask import request
+
+    db, device = app.extensions["test_db"], app.extensions["test_device"]
+
+    @app.before_request
+    def _host_change() -> None:
+        if request.method == "POST" and request.path == "/voice":
+            db.session.get(device, 1).sip_password = uuid.uuid4().hex
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submits", type=int, default=300, help="submits of each kind")
@@ -98,6 +115,21 @@ def main() -> int:
         default=None,
         help="CONNECTWISE_INLINE_WAIT for the run (default: the extension's default, 1 s)",
     )
+    parser.add_argument(
+        "--host-write",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the form's own change writes a new value each submit, as a real save does "
+        "(default; --no-host-write: the device keeps the same value, so the form without a "
+        "ticket writes nothing after the first submit)",
+    )
+    parser.add_argument(
+        "--delivery",
+        choices=("thread", "worker"),
+        default="thread",
+        help="CONNECTWISE_DELIVERY (worker: no delivery in the web process, to separate its "
+        "cost from the request's own)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -109,13 +141,21 @@ def main() -> int:
         sandbox,
         admin=False,
         CONNECTWISE_SWEEP_SECONDS=1,  # the thread mode's sweep of due retries (tests turn it off)
+        CONNECTWISE_DELIVERY=args.delivery,
         TESTING=False,
         **({} if args.inline_wait is None else {"CONNECTWISE_INLINE_WAIT": args.inline_wait}),
     )
+    if args.host_write:
+        host_writes(app)
     deadline = float(app.config.get("CONNECTWISE_CHECK_DEADLINE", 2.0))
     inline_wait = float(app.config.get("CONNECTWISE_INLINE_WAIT", 1.0))
     budget = deadline + inline_wait + 0.1
-    result: dict[str, Any] = {"latency_s": args.latency, "submits": args.submits}
+    result: dict[str, Any] = {
+        "latency_s": args.latency,
+        "submits": args.submits,
+        "host_write": args.host_write,
+        "delivery": args.delivery,
+    }
     ok = True
     try:
         with serve(app) as url:

@@ -373,6 +373,8 @@ class TicketSearchField(Field):
         #: Why the time step is skipped, and the warning flashed (ticket policy "warn").
         self.time_skipped: str | None = None
         self.warning: str | None = None
+        #: The tenant's settings as the check before submit read them (reused by log_change).
+        self._settings_read: Any = None
         #: False: ConnectWise was slow or down before submit; the ticket is checked at delivery.
         self.ticket_verified = True
 
@@ -671,6 +673,7 @@ class TicketSearchField(Field):
             return
         if settings is None:
             return
+        self._settings_read = settings  # log_change of this same submit needs no second read
         member = st.extension.member()
         logs_time = self._logs_time(settings) and not self._without_member(member)
         verdict = ticketchecks.TicketVerdict(warning=self.warning, verified=False)
@@ -734,9 +737,10 @@ class TicketSearchField(Field):
         member = st.extension.member()
         if hours is None and self.minutes:
             hours = round(self.minutes / 60, 4)
-        settings = None
+        settings = self._settings_read
         try:
-            settings = st.tenants.settings(str(self.tenant_id))
+            if settings is None or settings.tenant_id != str(self.tenant_id):
+                settings = st.tenants.settings(str(self.tenant_id))
         except Exception:
             log.exception("connectwise ticket field: the tenant's settings could not be read")
         if visibility is None:
