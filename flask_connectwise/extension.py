@@ -254,13 +254,13 @@ class ConnectWise:
         """The current tenant from the host's hook, or ``None``; without a hook,
         ``CONNECTWISE_DEFAULT_TENANT`` (a single-tenant app)."""
         if self._current_tenant is None:
-            return None
+            default = current_app.config.get("CONNECTWISE_DEFAULT_TENANT")
+            return str(default) if default not in (None, "") else None
         try:
             value = self._current_tenant()
         except Exception:
             log.exception("connectwise current_tenant hook failed")
-            default = current_app.config.get("CONNECTWISE_DEFAULT_TENANT")
-            return str(default) if default not in (None, "") else None
+            return None
         return str(value) if value not in (None, "") else None
 
     def member(self) -> str | None:

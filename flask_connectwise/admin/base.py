@@ -53,7 +53,7 @@ __all__ = [
 log = logging.getLogger("flask_connectwise.admin")
 
 TEMPLATES_BLUEPRINT = "connectwise_admin_templates"
-#: Test connection is allowed while the feature flag is off (README: "Feature flag"): it
+#: Test connection is allowed while the feature flag is off (docs/admin.md: "Feature flag"): it
 #: only reads ConnectWise's version with the stored credentials, so an admin can check them
 #: before turning the integration on.
 TEST_HINT = "works even while the integration is off"
