@@ -83,18 +83,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "CONNECTWISE_RATE_LIMIT",
-        5.0,
+        10.0,
         "Most ConnectWise calls per second delivery makes for one tenant (a token bucket, one "
         "token per call; a 429's `Retry-After` also pauses the tenant). Shared by every "
         "process when there is a Redis (see `CONNECTWISE_RATE_LIMIT_REDIS_URL`), else per "
         "process. ConnectWise counts calls by arrival: in any second up to rate + burst calls "
         "go out, so set the rate about 5 % below what ConnectWise allows the tenant, minus "
-        "the burst.",
+        "the burst. The defaults (10 + 5) stay under the ~1,000 calls a minute ConnectWise is "
+        "reported to allow.",
     ),
     Setting(
         "CONNECTWISE_RATE_LIMIT_BURST",
-        1,
-        "Calls one tenant may get at once above the rate (1: evenly spaced, the safest).",
+        5,
+        "Calls one tenant may get at once above the rate. The default lets one log-change's "
+        "parallel round (ticket read, note, time entry, status) go at once, so an operator's "
+        "change is never held by the limit; 1 spaces every call evenly.",
     ),
     Setting(
         "CONNECTWISE_RATE_LIMIT_REDIS_URL",

@@ -46,6 +46,8 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app
 
+from .config import DEFAULTS
+
 log = logging.getLogger("flask_connectwise.ratelimit")
 
 #: Namespace of the Redis keys: ``connectwise:rl:<tenant>``.
@@ -73,8 +75,8 @@ class Throttle(Protocol):
 class TenantThrottle:
     """A per-process token bucket per tenant, paused by ``Retry-After``."""
 
-    rate: float = 5.0  # calls per second
-    burst: int = 1
+    rate: float = DEFAULTS["CONNECTWISE_RATE_LIMIT"]  # calls per second
+    burst: int = DEFAULTS["CONNECTWISE_RATE_LIMIT_BURST"]
     _tokens: dict[str, float] = field(default_factory=dict)
     _stamp: dict[str, float] = field(default_factory=dict)
     _paused_until: dict[str, float] = field(default_factory=dict)
@@ -289,9 +291,11 @@ def from_config(app: Flask, *, rate: float | None = None, burst: int | None = No
     """A new throttle for ``app``: shared when a Redis is found (see :func:`redis_client_for`);
     ``rate``/``burst`` override ``CONNECTWISE_RATE_LIMIT``/``CONNECTWISE_RATE_LIMIT_BURST``."""
     if rate is None:
-        rate = float(app.config.get("CONNECTWISE_RATE_LIMIT", 5.0))
+        rate = float(app.config.get("CONNECTWISE_RATE_LIMIT", DEFAULTS["CONNECTWISE_RATE_LIMIT"]))
     if burst is None:
-        burst = int(app.config.get("CONNECTWISE_RATE_LIMIT_BURST", 1))
+        burst = int(
+            app.config.get("CONNECTWISE_RATE_LIMIT_BURST", DEFAULTS["CONNECTWISE_RATE_LIMIT_BURST"])
+        )
     burst = max(1, burst)
     client = redis_client_for(app)
     if client is None:

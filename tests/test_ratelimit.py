@@ -236,8 +236,14 @@ def test_a_peek_takes_no_token(clients: list[redis.Redis], tenant: str) -> None:
         clients[0].delete(SharedThrottle.key(f"{tenant}-p"))
 
 
-def test_the_default_bucket_lets_one_call_through_at_once(tmp_path) -> None:
+def test_the_default_bucket_lets_a_log_change_through_at_once_under_the_published_limit(
+    tmp_path,
+) -> None:
     app = make_host_app(f"sqlite:///{tmp_path / 'd.db'}")
     throttle = ratelimit.from_config(app)
-    assert getattr(throttle, "burst", None) == 1
-    assert app.config.get("CONNECTWISE_RATE_LIMIT_BURST", 1) == 1
+    burst, rate = getattr(throttle, "burst", None), getattr(throttle, "rate", None)
+    assert burst == app.config.get("CONNECTWISE_RATE_LIMIT_BURST", 5) == 5
+    assert burst >= 4  # ticket read, note, time entry, status: one change never waits
+    assert rate is not None and rate + burst <= 1000 / 60  # any second stays under ~1,000/min
+    tenant = "burst-default"
+    assert [throttle.wait_time(tenant) for _ in range(4)] == [0.0] * 4  # all at once
