@@ -22,6 +22,7 @@ to ConnectWise right after that commit and the operator sees the outcome as a fl
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -29,7 +30,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from flask import Blueprint, Flask, current_app, flash, g, has_request_context, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    request,
+    url_for,
+)
 from markupsafe import Markup, escape
 from wtforms.fields import Field
 from wtforms.fields.core import Label
@@ -68,11 +79,58 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _MINUTES_RE = re.compile(r"^\s*(\d{1,6})\s*$")
 _NUMBER_RE = re.compile(r"^\s*#?\s*(\d{1,12})(?:\s*(?:—|–|-|:)\s*.*)?\s*$", re.DOTALL)
 
+#: ``Cache-Control`` of an asset fetched by its content-hashed URL (outside debug): a year,
+#: never revalidated; a changed file gets a new URL, so nothing stale is ever served.
+IMMUTABLE = "public, max-age=31536000, immutable"
+_STATIC_DIR = Path(__file__).parent / "static"
+#: ``filename -> ((mtime_ns, size), hash)``: a file is hashed again when it changes on disk.
+_ASSET_HASHES: dict[str, tuple[tuple[int, int], str]] = {}
+
+
+def asset_hash(filename: str) -> str:
+    """The first 16 hex digits of the SHA-256 of ``static/<filename>`` (the asset URL's ``v``).
+
+    Re-read only when the file's modification time or size changed, so an edited asset gets a
+    new URL on the next page render (development), at the cost of one ``stat`` per render.
+    """
+    path = _STATIC_DIR / filename
+    info = path.stat()
+    key = (info.st_mtime_ns, info.st_size)
+    known = _ASSET_HASHES.get(filename)
+    if known and known[0] == key:
+        return known[1]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    _ASSET_HASHES[filename] = (key, digest)
+    return digest
+
+
+class _StaticAssets(Blueprint):
+    """The package's static files: immutable when asked for by their current content hash."""
+
+    def send_static_file(self, filename: str) -> Response:
+        response = super().send_static_file(filename)
+        version = request.args.get("v")
+        fresh = False
+        if version and not current_app.debug:
+            try:
+                fresh = secrets.compare_digest(version, asset_hash(filename))
+            except (OSError, ValueError, TypeError):
+                fresh = False
+        if fresh:
+            response.headers["Cache-Control"] = IMMUTABLE
+            response.headers.pop("Expires", None)
+        else:
+            # Debug, no version, or an old one: serve the current file, revalidated each time,
+            # so an old URL never pins new content (or a new URL old content) for a year.
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 #: Serves the package's ``static/`` folder at ``/connectwise-static`` (``connectwise_static.static``).
-connectwise_static = Blueprint(
+connectwise_static = _StaticAssets(
     "connectwise_static",
     __name__,
-    static_folder=str(Path(__file__).parent / "static"),
+    static_folder=str(_STATIC_DIR),
     static_url_path="/connectwise-static",
 )
 
@@ -323,12 +381,10 @@ def _assets_once() -> str:
             "TicketSearchField needs its static files: call "
             "flask_connectwise.fields.register_static(app) (ConnectWise.init_app does this)"
         )
-    from . import __version__
-
     nonce = csp_nonce()
     extra = {"nonce": nonce} if nonce else {}
-    css = url_for(STATIC_ENDPOINT, filename=STYLE_FILE, v=__version__)
-    js = url_for(STATIC_ENDPOINT, filename=SCRIPT_FILE, v=__version__)
+    css = url_for(STATIC_ENDPOINT, filename=STYLE_FILE, v=asset_hash(STYLE_FILE))
+    js = url_for(STATIC_ENDPOINT, filename=SCRIPT_FILE, v=asset_hash(SCRIPT_FILE))
     return (
         f"<link {html_params(rel='stylesheet', href=css, **extra)}>"
         f"<script {html_params(src=js, defer=True, **extra)}></script>"
