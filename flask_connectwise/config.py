@@ -82,6 +82,14 @@ SETTINGS: tuple[Setting, ...] = (
         "in the same process apply at once; other workers see them within this time).",
     ),
     Setting(
+        "CONNECTWISE_CLIENT_CACHE_SIZE",
+        256,
+        "Most tenants whose ConnectWise client (an HTTP session with its open connections and "
+        "the decrypted keys) and remembered settings a process keeps; beyond it the least "
+        "recently used tenant's client is closed and rebuilt from the database on its next "
+        "call. Memory and open sockets stay flat however many tenants there are.",
+    ),
+    Setting(
         "CONNECTWISE_RATE_LIMIT",
         10.0,
         "Most ConnectWise calls per second delivery makes for one tenant (a token bucket, one "

@@ -4,7 +4,11 @@ One :class:`Tenants` exists per app (``cw.tenants``). It stores and loads creden
 encrypted with the app's keyring), turns the ``connectwise_integration`` flag on and off,
 remembers both for a few seconds per process (so a cached search costs no query), and keeps
 one :class:`~flask_connectwise.client.ConnectWiseClient` per tenant, rebuilt when that
-tenant's credentials change. It never reads Flask's request globals.
+tenant's credentials change. Both are bounded by ``CONNECTWISE_CLIENT_CACHE_SIZE``: beyond it
+the least recently used tenant's client is closed (its idle connections with it) and its
+remembered settings dropped, so a process serving thousands of tenants keeps memory and open
+sockets flat while a busy tenant keeps reusing one connection. It never reads Flask's request
+globals.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -68,10 +73,24 @@ class Tenants:
         self.policy = URLPolicy.from_config(config)
         self._flag_loader = flag_loader
         self._keyring: Keyring | None = None
-        self._clients: dict[str, tuple[int, ConnectWiseClient, TenantSettings]] = {}
-        self._memo: dict[str, tuple[float, bool, int | None]] = {}
+        #: Least recently used first: ``tenant -> (revision, client, settings)``.
+        self._clients: OrderedDict[str, tuple[int, ConnectWiseClient, TenantSettings]] = (
+            OrderedDict()
+        )
+        #: Least recently used first: ``tenant -> (until, flag on, revision)``.
+        self._memo: OrderedDict[str, tuple[float, bool, int | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._credentials_listeners: list[CredentialsListener] = []
+
+    @property
+    def max_clients(self) -> int:
+        """``CONNECTWISE_CLIENT_CACHE_SIZE``: most tenants whose client and memo are kept."""
+        return max(1, int(self.config.get("CONNECTWISE_CLIENT_CACHE_SIZE", 256)))
+
+    def cached_tenants(self) -> list[str]:
+        """The tenants whose client this process keeps, least recently used first."""
+        with self._lock:
+            return list(self._clients)
 
     # -- keys and credentials ----------------------------------------------------------------
 
@@ -129,6 +148,9 @@ class Tenants:
         now = time.monotonic()
         memo = self._memo.get(tenant_id)
         if memo and memo[0] > now:
+            with self._lock:
+                if tenant_id in self._memo:
+                    self._memo.move_to_end(tenant_id)
             return memo[1], memo[2]
         flag = self.flag_row(tenant_id) or self.flag_row(ALL_TENANTS)
         credentials = self.models.Credentials
@@ -137,15 +159,20 @@ class Tenants:
         ).scalar_one_or_none()
         value = (bool(flag and flag.enabled), revision)
         if ttl > 0:
-            self._memo[tenant_id] = (now + ttl, *value)
+            with self._lock:
+                self._memo[tenant_id] = (now + ttl, *value)
+                self._memo.move_to_end(tenant_id)
+                while len(self._memo) > self.max_clients:
+                    self._memo.popitem(last=False)
         return value
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Drop what this process remembers of the tenant (``"*"``: of every tenant)."""
-        if tenant_id == ALL_TENANTS:
-            self._memo.clear()
-        else:
-            self._memo.pop(tenant_id, None)
+        with self._lock:
+            if tenant_id == ALL_TENANTS:
+                self._memo.clear()
+            else:
+                self._memo.pop(tenant_id, None)
 
     # -- feature flag ------------------------------------------------------------------------
 
@@ -232,6 +259,8 @@ class Tenants:
         revision = self._tenant_state(tenant_id)[1]
         with self._lock:
             cached = self._clients.get(tenant_id)
+            if cached:
+                self._clients.move_to_end(tenant_id)
         if revision is not None and cached and cached[0] == revision:
             return cached[1], cached[2], revision
         row = self.credentials_row(tenant_id)
@@ -246,8 +275,14 @@ class Tenants:
         with self._lock:
             old = self._clients.get(tenant_id)
             self._clients[tenant_id] = (row.revision, client, settings)
-        if old and old[1] is not client:
-            old[1].close()
+            self._clients.move_to_end(tenant_id)
+            closing = [old[1]] if old and old[1] is not client else []
+            while len(self._clients) > self.max_clients:
+                closing.append(self._clients.popitem(last=False)[1][1])
+        # Outside the lock. A call already under way on an evicted client still completes: its
+        # connection is closed when it comes back to the closed pool.
+        for stale in closing:
+            stale.close()
         return client, settings, row.revision
 
     def build_client(self, settings: TenantSettings) -> ConnectWiseClient:
