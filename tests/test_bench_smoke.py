@@ -40,6 +40,36 @@ def test_search(tmp_path):
     data = json.loads((tmp_path / "search.json").read_text())
     assert data["warm"]["search"]["n"] == 20 and data["cold"]["ours"]["n"] == 4
     assert data["warm"]["ratio_p50"] > 0 and data["machine"]["cpus"]
+    # Where the cold time goes (issue 17): requests/urllib3, our client, the app hop, the rest.
+    assert "Where the cold search's time over the direct call goes" in out
+    assert "requests/urllib3 (session − http.client)" in out
+    assert set(data["cold"]["where_p50_ms"]) == {
+        "requests/urllib3 over http.client",
+        "this project's client code over requests",
+        "the app hop and our route (the rest)",
+    }
+    assert data["cold"]["client_in_process"]["n"] == 4
+    assert data["warm"]["target_ratio"] == 1.1 and data["cold"]["target_overhead_p50_ms"] == 2.5
+
+
+def test_peers_without_the_peers_installed(tmp_path):
+    """bench/peers.py measures this client and the bare clients when pyconnectwise and
+    connectpyse are missing, and names them (they are never project dependencies)."""
+    out = run(
+        "peers.py",
+        *("--venv", str(tmp_path / "no-venv"), "--calls", "10", "--batch", "5"),
+        *("--imports", "1", "--out", str(tmp_path)),
+    )
+    assert "not measured (not installed): pyconnectwise, connectpyse" in out
+    rows = {line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")}
+    assert {"flask-connectwise", "requests session", "http.client"} <= rows
+    assert not rows & {"pyconnectwise", "connectpyse"}
+    data = json.loads((tmp_path / "peers.json").read_text())
+    assert data["missing_peers"] == ["pyconnectwise", "connectpyse"]
+    ours = data["clients"]["flask-connectwise"]
+    assert ours["call"]["n"] == 10 and ours["connections_first_100_calls"] == 1
+    assert data["clients"]["http.client"]["overhead_p50_ms"] == 0
+    assert data["params"]["conditions"] == 'summary contains "printer" and closedFlag=false'
 
 
 def test_logchange(tmp_path):
