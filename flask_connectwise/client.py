@@ -60,6 +60,7 @@ from .records import (
     parse_datetime,
 )
 from .redaction import Redactor, basic_token
+from .refine import TicketAnswer
 from .retry import RetryPolicy
 from .signals import connectwise_called
 from .urlpolicy import UnsafeURLError, split_url
@@ -828,7 +829,11 @@ class ConnectWiseClient:
                 )
             tickets = found
         tickets.sort(key=lambda t: (t.id != exact_id, -t.id))
-        return tickets[:limit]
+        # Fewer rows than the page asked for, none cut: no match was left out (refinement
+        # may use the answer).
+        page = limit * SEARCH_OVERFETCH if exact_check else limit
+        complete = len(rows) < page and len(tickets) <= limit
+        return TicketAnswer.of(tickets[:limit], complete=complete)
 
     def get_ticket(self, ticket_id: int) -> Ticket:
         """One ticket; :class:`NotFoundError` when it does not exist."""

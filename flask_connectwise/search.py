@@ -4,7 +4,9 @@ Results are cached as the HTTP contract's JSON under a key that holds the tenant
 revision and its company scope, so new credentials never see another account's results. A
 tenant that lists its ConnectWise companies (``company_scope == "listed"``) searches only their
 tickets: the companies are part of the ConnectWise condition (``company/id in (250,251)``), not
-a filter afterwards, so the ``limit`` results are the right ones.
+a filter afterwards, so the ``limit`` results are the right ones. A search whose text contains
+the text of a complete cached answer ("prin" answered in full, then "printer") is answered from
+that answer without ConnectWise (:mod:`flask_connectwise.refine`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from .cachesafe import SafeCache
 from .choices import SCOPE_LISTED, load_companies
 from .records import Ticket
+from .refine import Refiner, complete
 from .signals import search_answered
 from .tenants import Tenants
 from .ticketfacts import TicketFacts
@@ -32,6 +35,8 @@ class TicketSearch:
         self._scopes: dict[tuple[str, int], tuple[int, ...] | None] = {}
         #: What ConnectWise answered to searches, for the check before submit.
         self.facts = TicketFacts(cache, config)
+        #: Answers refined from complete cached answers ("prin" -> "printer").
+        self.refiner = Refiner(cache, config)
 
     @staticmethod
     def cache_key(
@@ -74,6 +79,9 @@ class TicketSearch:
         key = self.cache_key(tenant_id, revision, query, limit, company_ids)
         cached = self.cache.get(key)
         hit = isinstance(cached, list)
+        if not hit:
+            cached = self.refiner.answer(tenant_id, revision, company_ids, query, limit, key)
+            hit = cached is not None
         if search_answered.receivers:
             search_answered.send(self, tenant=tenant_id, hit=hit)
         if hit:
@@ -83,5 +91,7 @@ class TicketSearch:
         found = [t.to_json() for t in answered]
         timeout = int(self.config["CONNECTWISE_SEARCH_CACHE_SECONDS"])
         if timeout > 0:
-            self.cache.set(key, found, timeout=timeout)
+            stored = self.cache.set(key, found, timeout=timeout)
+            if stored and complete(answered):
+                self.refiner.remember(tenant_id, revision, company_ids, query, key, found)
         return found
