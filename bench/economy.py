@@ -9,13 +9,21 @@ the page in a fresh browser context (no page-side cache) and type it once more (
 cache answers: target 0). The baseline is the number of keystrokes (one search per key without
 debounce or caches). Then 100 searches of one tenant with distinct texts, sequentially over
 HTTP: TCP connections opened to the sandbox (keep-alive; target 1).
+
+Refinement (flask_connectwise/refine.py), with the server's cache emptied before each: "prin"
+answered completely (fewer tickets than the page), then "ter" typed at 80 ms per key, in the
+browser and as one HTTP search per key ("print", "printe", "printer"): target 0 calls for the
+refinement. "p" answered truncated (a full page; over HTTP, the widget asks from 2 letters),
+then "printer" typed: it still leads to a call (target at least 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -111,6 +119,115 @@ def browser_run(site: str, sandbox: Any, key_delay: int) -> dict[str, Any]:
     return out
 
 
+def empty_server_cache(app: Any) -> None:
+    from flask_connectwise.current import state
+
+    with app.app_context():
+        state(app).search.cache.clear()
+
+
+def http_search(http: Any, query: str) -> list[Any]:
+    from tests.hosts import TENANT_A
+
+    path = f"/api/admin/tenant/{TENANT_A}/connectwise/tickets/search?q={quote(query)}"
+    status, body, _ = http.request("GET", path)
+    if status != 200:
+        raise RuntimeError(f"search answered {status}")
+    found = json.loads(body)
+    return list(found["tickets"] if isinstance(found, dict) else found)
+
+
+def refine_http_run(site: str, app: Any, sandbox: Any, key_delay: int) -> dict[str, Any]:
+    """One HTTP search per key (no debounce, no page cache): what only the server saves."""
+    http = Http(site)
+    out: dict[str, Any] = {}
+    for first, typed in (
+        ("prin", ("print", "printe", WORD)),
+        ("p", ("pr", "pri", "prin", "print", "printe", WORD)),
+    ):
+        empty_server_cache(app)
+        sandbox.clear_requests()
+        shown = len(http_search(http, first))
+        before = sandbox_searches(sandbox)
+        for text in typed:
+            time.sleep(key_delay / 1000)
+            http_search(http, text)
+        out[first] = {
+            "first_tickets": shown,
+            "first_calls": before,
+            "keys": len(typed),
+            "refinement_calls": sandbox_searches(sandbox) - before,
+        }
+        progress(f"refine over HTTP: after {first!r} -> {out[first]}")
+    progress_done()
+    http.close()
+    return out
+
+
+def refine_browser_run(site: str, app: Any, sandbox: Any, key_delay: int) -> dict[str, Any]:
+    """In the browser: "prin" answered, then "ter" typed; "p" answered (over HTTP: the widget
+    asks from 2 letters), then "printer" typed on a fresh page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    out: dict[str, Any] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for first in ("prin", "p"):
+                empty_server_cache(app)
+                context = browser.new_context()
+                page = context.new_page()
+                page.set_default_timeout(10000)
+                page.goto(f"{site}/voice")
+                box, listbox = page.locator("#ticket"), page.locator("#ticket-listbox")
+                sandbox.clear_requests()
+                if first == "p":
+                    http = Http(site)
+                    shown = len(http_search(http, "p"))
+                    http.close()
+                    rest = WORD
+                else:
+                    box.press_sequentially(first, delay=key_delay)
+                    expect(listbox).to_be_visible()
+                    page.wait_for_timeout(400)
+                    shown = listbox.locator("[role=option]").count()
+                    rest = WORD[len(first) :]
+                before = sandbox_searches(sandbox)
+                box.press_sequentially(rest, delay=key_delay)
+                expect(listbox).to_be_visible()
+                page.wait_for_timeout(400)
+                out[first] = {
+                    "first_tickets": shown,
+                    "first_calls": before,
+                    "typed": rest,
+                    "refinement_calls": sandbox_searches(sandbox) - before,
+                }
+                progress(f"refine in the browser: after {first!r} -> {out[first]}")
+                context.close()
+        finally:
+            browser.close()
+            progress_done()
+    return out
+
+
+def unrelated_queries(sandbox: Any, count: int) -> list[str]:
+    """``count`` distinct texts of which none holds another: each reaches ConnectWise (a text
+    holding a completely answered one would be refined from its answer)."""
+    from flask_connectwise.conditions import search_text
+
+    kept: list[str] = []
+    out: list[str] = []
+    for query in search_queries(sandbox, count * 20):
+        folded = search_text(query).casefold()
+        if any(k in folded or folded in k for k in kept):
+            continue
+        kept.append(folded)
+        out.append(query)
+        if len(out) == count:
+            break
+    return out
+
+
 def connections_run(site: str, app: Any, sandbox: Any, searches: int) -> dict[str, Any]:
     from tests.hosts import TENANT_A
 
@@ -119,7 +236,7 @@ def connections_run(site: str, app: Any, sandbox: Any, searches: int) -> dict[st
     sandbox.clear_requests()
     http = Http(site)
     prefix = f"/api/admin/tenant/{TENANT_A}/connectwise/tickets/search?q="
-    queries = search_queries(sandbox, searches)
+    queries = unrelated_queries(sandbox, searches)
     for i, query in enumerate(queries):
         status, _, _ = http.request("GET", prefix + quote(query))
         if status != 200:
@@ -155,13 +272,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with serve(app) as site:
             browser = None if args.skip_browser else browser_run(site, sandbox, args.key_delay)
+            refine_http = refine_http_run(site, app, sandbox, args.key_delay)
+            refine_browser = (
+                None
+                if args.skip_browser
+                else refine_browser_run(site, app, sandbox, args.key_delay)
+            )
             conns = connections_run(site, app, sandbox, args.searches)
     finally:
         with app.app_context():
             app.extensions["test_db"].engine.dispose()
         sandbox.stop()
 
-    result = {"key_delay_ms": args.key_delay, "browser": browser, "connections": conns}
+    result = {
+        "key_delay_ms": args.key_delay,
+        "browser": browser,
+        "refine_http": refine_http,
+        "refine_browser": refine_browser,
+        "connections": conns,
+    }
     path = write_result("economy", result, args.out)
     m = machine()
     print(f"\nUpstream economy — {m['cpus']} CPUs, {m['cpu_model']}, Chromium headless")
@@ -176,6 +305,24 @@ def main(argv: list[str] | None = None) -> int:
             got = browser[key]["sandbox_searches"]
             rows.append(
                 [label, k, browser[key]["app_requests"], got, f"{target}: {verdict(got, target)}"]
+            )
+    for how, runs in (("browser", refine_browser), ("HTTP, 1 search per key", refine_http)):
+        if not runs:
+            continue
+        for first, target in (("prin", 0), ("p", 1)):
+            run = runs[first]
+            state = "complete" if first == "prin" else "truncated"
+            got = run["refinement_calls"]
+            ok = verdict(got, target) if target == 0 else ("met" if got >= 1 else "MISSED")
+            rows.append(
+                [
+                    f"{how}: {first!r} answered {state} ({run['first_tickets']} tickets), "
+                    f"then on to {WORD!r}",
+                    run.get("keys", len(run.get("typed", ""))),
+                    "-",
+                    got,
+                    f"{'≥' if target else ''}{target}: {ok}",
+                ]
             )
     got = conns["connections_opened"]
     rows.append(

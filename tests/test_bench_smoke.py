@@ -106,6 +106,11 @@ def test_economy(tmp_path):
     data = json.loads((tmp_path / "economy.json").read_text())
     assert data["browser"]["first"]["sandbox_searches"] >= 1
     assert data["connections"]["sandbox_searches"] == 5
+    # "prin" answered completely: typing on to "printer" is refined without ConnectWise; after a
+    # truncated "p" it is not.
+    for how in ("refine_http", "refine_browser"):
+        assert data[how]["prin"]["refinement_calls"] == 0
+        assert data[how]["p"]["refinement_calls"] >= 1
 
 
 def test_load(tmp_path):
