@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -88,7 +89,8 @@ def _batches(tenants: Tenants, batch_size: int, *, lock: bool = False) -> Iterat
 
 def _progress(total: int, label: str) -> Any:
     """A progress bar on stderr, so stdout holds only the report."""
-    return click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+    # sys.stderr as it is now (a test runner swaps it); click.get_text_stream is deprecated in 8.5.
+    return click.progressbar(length=total, label=label, file=sys.stderr)
 
 
 def _check_secrets(tenants: Tenants, keyring: Keyring, batch_size: int) -> _Check:
