@@ -72,8 +72,8 @@ class Rule:
         """The rule of ``query`` as the client reads it; ``None`` when nothing is searchable."""
         text = cond.search_text(str(query or ""))
         pieces = tuple(cond.literal_pieces(text))
-        if not text or not pieces:
-            return None
+        if not text or not pieces or not text.isascii():
+            return None  # beyond ASCII, the server's collation may fold case otherwise
         digits = text.isascii() and text.isdigit() and len(text) <= 9
         return cls(
             text=text,
@@ -221,6 +221,8 @@ class Refiner:
             tickets = self.cache.get(entry["key"])
             if not _valid(tickets) or _digest(tickets) != entry["digest"]:
                 continue  # gone, or no longer the complete answer it was
+            if not all(t["summary"].isascii() for t in tickets):
+                continue  # ConnectWise's collation may match "ß" to "ss": ask it
             wanted = target.exact_id
             if (
                 wanted is not None

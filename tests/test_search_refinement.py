@@ -116,6 +116,23 @@ def test_a_refined_answer_is_what_connectwise_says(app, connectwise_sandbox, fir
     assert answered == connectwise_says(app, then)
 
 
+@pytest.mark.parametrize(
+    ("first", "then", "summaries"),
+    [
+        ("st", "strasse", {12201: "Printer in der Straße"}),  # "ß" may be "ss" to the server
+        ("stra", "straß", {12201: "Printer in der Strasse"}),  # a query beyond ASCII
+    ],
+)
+def test_beyond_ascii_connectwise_is_asked(app, connectwise_sandbox, first, then, summaries):
+    """The server's collation, not Python's, decides how letters beyond ASCII compare."""
+    add_tickets(connectwise_sandbox, summaries)
+    settle(app, connectwise_sandbox)
+    assert 0 < len(search(app, first)) < LIMIT
+    connectwise_sandbox.clear_requests()
+    search(app, then)
+    assert calls(connectwise_sandbox) == 1, "ConnectWise was asked"
+
+
 def test_a_closed_ticket_found_by_its_number_is_kept_only_for_that_number(app, connectwise_sandbox):
     add_tickets(connectwise_sandbox, {12201: "see 12201 more"}, closed=True)
     add_tickets(connectwise_sandbox, {12203: "after 12201 more"})
