@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +51,37 @@ log = logging.getLogger("flask_connectwise.delivery")
 
 #: A step's result: its new state, the remote id when done, the error in plain words.
 StepUpdate = tuple[str, int | None, str | None]
+
+#: Threads of the process-wide pool that sends a change's parallel steps. A change's first
+#: step runs on the delivering thread itself, so a change takes at most two of them.
+STEP_THREADS = 32
+
+_steps_pool: ThreadPoolExecutor | None = None
+_steps_lock = threading.Lock()
+
+
+def steps_pool() -> ThreadPoolExecutor:
+    """The long-lived pool for the steps sent in parallel (made on first use, once per process:
+    a forked child makes its own, the parent's threads do not exist there)."""
+    global _steps_pool
+    pool = _steps_pool
+    if pool is None:
+        with _steps_lock:
+            pool = _steps_pool
+            if pool is None:
+                pool = _steps_pool = ThreadPoolExecutor(
+                    max_workers=STEP_THREADS, thread_name_prefix="connectwise-step"
+                )
+    return pool
+
+
+def _forget_pool_after_fork() -> None:
+    global _steps_pool, _steps_lock
+    _steps_pool, _steps_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def _error_text(exc: ConnectWiseError) -> str:
@@ -246,6 +279,8 @@ class Deliverer:
         self.permanent = False
         self._member: str | Member | None = None
         self._member_failure: ConnectWiseError | None = None
+        #: Steps committed "sent" with the change itself before anything was sent (not in doubt).
+        self._marked: frozenset[str] = frozenset()
         self._ticket_id = 0
         self._status_id: int | None = None
         self._status_name: str | None = None
@@ -285,7 +320,7 @@ class Deliverer:
         a step in doubt from an earlier attempt stays ``sent``."""
         for name in steps:
             step = Step(name)
-            in_doubt = step.state_of(row) == StepState.SENT
+            in_doubt = step.state_of(row) == StepState.SENT and name not in self._marked
             state, _, words = self._unsent(exc, step=name, in_doubt=in_doubt)
             step.set_state(row, state)
             step.count_attempt(row)
@@ -299,6 +334,7 @@ class Deliverer:
         settings: TenantSettings | None = None,
         board_id: int | None = None,
         commit_in_flight: bool = True,
+        nothing_sent: bool = False,
     ) -> Any:
         """Run the steps not confirmed; update the row (not committed) and return it.
 
@@ -310,13 +346,19 @@ class Deliverer:
         ``settings`` gives the work type and role, billable option, e-mail contact and the
         board -> status map. With ``commit_in_flight`` the steps about to be sent are first
         committed as ``sent``, so a process that dies mid-call never leads to a blind repeat.
+        ``nothing_sent``: the caller committed the row with its steps already ``sent`` (the
+        change's own first commit, :meth:`Outbox.log_change`) and nothing has left since: those
+        steps are not in doubt and need no commit of their own before they go out.
         """
         self._ticket_id, self._status_id = row.ticket_id, row.status_id
         self._status_name = None
         self.permanent = False
         self._member_failure = None
-        note_in_doubt = row.note_state == StepState.SENT
-        time_in_doubt = row.time_state == StepState.SENT
+        self._marked = frozenset(
+            step.value for step in Step if nothing_sent and step.state_of(row) == StepState.SENT
+        )
+        note_in_doubt = row.note_state == StepState.SENT and "note" not in self._marked
+        time_in_doubt = row.time_state == StepState.SENT and "time" not in self._marked
         todo: list[str] = []
         if row.note_state != StepState.CONFIRMED:
             todo.append("note")
@@ -419,9 +461,10 @@ class Deliverer:
                     f"no time entry: status {current.name if current else '?'} does not "
                     "allow time entries"
                 )
-        if todo and commit_in_flight:
+        if todo and commit_in_flight and not self._marked.issuperset(todo):
             # Recovery point: a crash from here on leaves the steps "sent", so the next
-            # attempt looks for them on the ticket before posting again.
+            # attempt looks for them on the ticket before posting again. (Steps the change's
+            # own commit recorded "sent" are there already: the row still says so.)
             for name in todo:
                 Step(name).set_state(row, StepState.SENT)
             self._session.commit()
@@ -451,27 +494,37 @@ class Deliverer:
                 and not target.inactive
                 and target.time_entry_allowed
             )
-            with ThreadPoolExecutor(max_workers=len(todo) + 1) as pool:
-                # Each step in a copy of this context: the rate limit's per-call gate (and any
-                # call deadline) holds for the steps' calls too.
-                futures = {
-                    name: pool.submit(contextvars.copy_context().run, steps[name]) for name in todo
-                }
-                status_future = None
-                if together:
-                    status_future = pool.submit(
-                        contextvars.copy_context().run,
-                        self._status,
-                        client,
-                        job.ticket_id,
-                        row.status_id,
-                        board_id,
-                    )
-                results = {name: future.result() for name, future in futures.items()}
+            # The other steps on the process's long-lived pool, each in a copy of this context
+            # (the rate limit's per-call gate, and any call deadline, hold for their calls too);
+            # the first step here, on this thread.
+            pool = steps_pool()
+            first, *rest = todo
+            futures: dict[str, Future[StepUpdate]] = {
+                name: pool.submit(contextvars.copy_context().run, steps[name]) for name in rest
+            }
+            status_future: Future[tuple[str, str | None]] | None = None
+            if together:
+                status_future = pool.submit(
+                    contextvars.copy_context().run,
+                    self._status,
+                    client,
+                    job.ticket_id,
+                    row.status_id,
+                    board_id,
+                )
+            try:
+                results = {first: contextvars.copy_context().run(steps[first])}
+            finally:
+                # Even when this step raised: nothing of this change is still on the wire after.
+                outstanding: list[Future[Any]] = [*futures.values()]
                 if status_future is not None:
-                    status_tried = True
-                    row.status_attempts += 1
-                    row.status_state, row.status_error = status_future.result()
+                    outstanding.append(status_future)
+                wait(outstanding)
+            results.update((name, future.result()) for name, future in futures.items())
+            if status_future is not None:
+                status_tried = True
+                row.status_attempts += 1
+                row.status_state, row.status_error = status_future.result()
             for name, (state, remote_id, error) in results.items():
                 step = Step(name)
                 step.set_state(row, state)

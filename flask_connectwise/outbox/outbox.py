@@ -283,6 +283,12 @@ class Outbox:
         self.tenants.ensure_on(tenant_id)
         owner = new_lease_owner()
         change, created = self.record(tenant_id, ticket_id, note_text, lease_owner=owner, **fields)
+        if created:
+            # One commit before the writes: the steps to send are recorded "sent" with the
+            # change itself (a crash from here on leaves them to be looked for on the ticket).
+            for step in (Step.NOTE, Step.TIME):
+                if step.state_of(change) == StepState.PENDING:
+                    step.set_state(change, StepState.SENT)
         key, digest = change.idempotency_key, change.request_hash
         try:
             self.session.commit()
@@ -300,7 +306,7 @@ class Outbox:
             change, created = winner, False
         if not created:
             return self.replay(change)
-        return self.deliver(change, owner=owner)
+        return self.deliver(change, owner=owner, nothing_sent=True)
 
     def replay(self, change: Any) -> Outcome:
         """The outcome of an earlier change, marked ``replayed``. While someone delivers it
@@ -451,11 +457,15 @@ class Outbox:
         row = self.find(change)
         return None if row is None else self.deliver(row)
 
-    def deliver(self, change: Any, *, owner: str | None = None) -> Outcome:
+    def deliver(
+        self, change: Any, *, owner: str | None = None, nothing_sent: bool = False
+    ) -> Outcome:
         """Take a lease on the change, run its outstanding steps now and commit the result.
 
         ``owner``: a lease the caller already holds. When someone else holds it, nothing is
-        sent and the outcome says ``busy``. With the feature flag off for the change's tenant
+        sent and the outcome says ``busy``. ``nothing_sent``: the caller recorded the change
+        with its steps ``sent`` and holds its lease since (:meth:`log_change`); see
+        :meth:`deliver_leased`. With the feature flag off for the change's tenant
         nothing is sent and nothing about the change is touched: :class:`IntegrationOffError`.
         """
         self.tenants.ensure_on(change.tenant_id)
@@ -466,7 +476,9 @@ class Outbox:
                 return replace(Outcome.of(change), busy=True)
         change_id = change.id
         try:
-            outcome = self.deliver_leased(change, release=owner)[0]
+            outcome = self.deliver_leased(
+                change, release=owner, nothing_sent=nothing_sent and change.lease_owner == owner
+            )[0]
         except BaseException:
             self._release_after_error(change_id, owner)
             raise
@@ -489,10 +501,18 @@ class Outbox:
                 self.session.rollback()
 
     def deliver_leased(
-        self, change: Any, *, release: str | None = None, contain_errors: bool = True
+        self,
+        change: Any,
+        *,
+        release: str | None = None,
+        contain_errors: bool = True,
+        nothing_sent: bool = False,
     ) -> tuple[Outcome, float | None]:
         """Deliver a change the caller has leased; also return the longest ``Retry-After``
         ConnectWise asked for. ``release``: the lease to give up in the final commit.
+        ``nothing_sent``: its ``sent`` steps were committed so with the change, before any call
+        (no look-up first, no commit of their own before they go out; see
+        :meth:`.Deliverer.deliver`).
 
         An unexpected exception (a bug, settings no request can carry) is the change's
         failure: it stays queued for the worker, with the reason on its steps (see
@@ -518,6 +538,11 @@ class Outbox:
             # No call can carry these settings: set the change aside like any poison.
             return self._unexpected(change, exc, contain=contain_errors, release=release), None
         except (ConnectWiseError, CryptoError) as exc:
+            if nothing_sent:
+                # Nothing went out: the steps recorded "sent" with the change are pending.
+                for step in Step:
+                    if step.state_of(change) == StepState.SENT:
+                        step.set_state(change, StepState.PENDING)
             change.state = ChangeState.RETRYING
             change.note_error = change.note_error or str(exc)[:500]
             change.updated_at = utcnow()
@@ -538,7 +563,7 @@ class Outbox:
             ),
         )
         try:
-            deliverer.deliver(change, client, settings=settings)
+            deliverer.deliver(change, client, settings=settings, nothing_sent=nothing_sent)
             finish()
         except Exception as exc:
             return self._unexpected(change, exc, contain=contain_errors, release=release), None
