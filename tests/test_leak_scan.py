@@ -37,4 +37,5 @@ def test_startup_warns_when_keys_are_missing(caplog, tmp_path):
     app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'x.db'}"
     with caplog.at_level(logging.WARNING, logger="flask_connectwise"):
         ConnectWise(app, db=SQLAlchemy(app))
+        app.test_client().get("/")  # the warning comes with the first request (issue 16)
     assert any("CONNECTWISE_ENCRYPTION_KEYS" in r.getMessage() for r in caplog.records)
