@@ -143,3 +143,61 @@ def test_a_token_is_taken_right_before_its_call(tmp_path, connectwise_sandbox):
         assert all(s > seen for s in later_sql), (i, events)
     assert [kind for kind, _ in events].count("peek") == 1
     assert throttle.taken == calls
+
+
+class EmptyBucketThrottle(CountingThrottle):
+    """The tenant's bucket is empty for the first ``empty`` peeks (0.2 s to the next token)."""
+
+    def __init__(self, empty: int) -> None:
+        super().__init__()
+        self.empty = empty
+
+    def peek(self, tenant: str) -> float:
+        if self.empty:
+            self.empty -= 1
+            return 0.2
+        return 0.0
+
+
+def test_one_changes_job_waits_briefly_for_a_token_where_a_batch_puts_it_off(
+    tmp_path, connectwise_sandbox
+):
+    """A task or thread-pool job delivers one change: put off, it would wait for the next
+    sweep; a batch worker puts it off and goes on with other tenants' changes."""
+    from flask_connectwise.dispatch.core import TOKEN_WAIT, deliver_change_in
+
+    app = make_host_app(f"sqlite:///{tmp_path / 'wait.db'}")
+    api = configure(app, connectwise_sandbox)
+    with app.app_context():
+        cw = cw_of(app)
+        rows = [
+            cw.outbox.record(api.tenant, TICKET, note, hours=0.25, member="jdoe")[0]
+            for note in ("batch: put off", "job: waits")
+        ]
+        cw.outbox.session.commit()
+        ids = [row.id for row in rows]
+        batch = quick_worker(cw.outbox, throttle=EmptyBucketThrottle(empty=1))
+        slept: list[float] = []
+        batch._sleep = slept.append
+        assert batch.token_wait == 0.0
+        batch._deliver_one(cw.outbox.session.get(cw.models.ChangeLog, ids[0]), _summary())
+        assert cw.outbox.session.get(cw.models.ChangeLog, ids[0]).state != DELIVERED
+        assert slept == []
+    assert TOKEN_WAIT >= 1.0
+    throttle = EmptyBucketThrottle(empty=2)
+    import flask_connectwise.dispatch.core as core
+
+    original = core.throttle_for
+    core.throttle_for = lambda app: throttle  # type: ignore[assignment]
+    try:
+        outcome = deliver_change_in(app, ids[1])
+    finally:
+        core.throttle_for = original
+    assert outcome is not None and outcome.delivered
+    assert throttle.empty == 0  # it looked again after each wait
+
+
+def _summary() -> Any:
+    from flask_connectwise.outbox.worker import RunSummary
+
+    return RunSummary()

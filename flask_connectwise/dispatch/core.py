@@ -35,11 +35,21 @@ def throttle_for(app: Flask) -> Any:
     return ratelimit.for_app(app)
 
 
+#: Seconds one change's job waits for its tenant's rate limit (a ``Retry-After`` pause longer
+#: than this puts the change off to the sweep instead).
+TOKEN_WAIT = 3.0
+
+
 def new_worker(app: Flask, *, worker_id: str | None = None) -> OutboxWorker:
     """An :class:`OutboxWorker` for ``app`` (in its app context) with the shared rate limit."""
     from ..current import state
 
-    return OutboxWorker(state(app).outbox, throttle=throttle_for(app), worker_id=worker_id)
+    return OutboxWorker(
+        state(app).outbox,
+        throttle=throttle_for(app),
+        worker_id=worker_id,
+        token_wait=TOKEN_WAIT,
+    )
 
 
 def deliver_change_in(app: Flask, change_id: int) -> Outcome | None:

@@ -101,8 +101,13 @@ class OutboxWorker:
         outage_backoff_cap: float = 30.0,
         once_attempts: int = 5,
         doubt_seconds: float | None = None,
+        token_wait: float = 0.0,
     ) -> None:
         self.outbox = outbox
+        #: Longest a change waits here for its tenant's rate limit before it is put off: 0 for
+        #: a batch (the other tenants' changes go on), a few seconds for one change's own job
+        #: (a task or the thread pool), which nothing else would pick up before the next sweep.
+        self.token_wait = token_wait
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.give_up_after = give_up_after
@@ -253,6 +258,11 @@ class OutboxWorker:
             return
         # Only a look (no token): each call takes its own right before it is sent.
         wait = self.throttle.peek(row.tenant_id)
+        waited = 0.0
+        while 0 < wait and waited + wait <= self.token_wait:
+            self._sleep(wait)
+            waited += wait
+            wait = self.throttle.peek(row.tenant_id)
         if wait > 0:
             row.next_attempt_at = now + timedelta(seconds=wait)
             row.lease_owner = row.lease_until = None
