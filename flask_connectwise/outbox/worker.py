@@ -259,7 +259,7 @@ class OutboxWorker:
         # Only a look (no token): each call takes its own right before it is sent.
         wait = self.throttle.peek(row.tenant_id)
         waited = 0.0
-        while 0 < wait and waited + wait <= self.token_wait:
+        while wait > 0 and waited + wait <= self.token_wait:
             self._sleep(wait)
             waited += wait
             wait = self.throttle.peek(row.tenant_id)
