@@ -192,7 +192,7 @@ SETTINGS += (
         "CONNECTWISE_DELIVERY",
         "thread",
         'Who delivers a committed change: `"thread"` (a thread pool in the web process plus a '
-        "sweep of due retries; one process, small apps), `\"celery\"` (a task on the host's Celery "
+        'sweep of due retries; one process, small apps), `"celery"` (a task on the host\'s Celery '
         'app), `"rq"` (a job on the host\'s RQ queue) or `"worker"` (only `flask connectwise '
         "deliver`). The change log is the source of truth in every mode: a lost or duplicated "
         "task never loses or repeats a write.",
@@ -211,7 +211,7 @@ SETTINGS += (
         "CONNECTWISE_SWEEP_SECONDS",
         15,
         'How often (seconds) each web process sweeps the changes due for a retry: `"thread"` '
-        "mode delivers them (as `flask connectwise deliver` does), `\"celery\"`/`\"rq\"` "
+        'mode delivers them (as `flask connectwise deliver` does), `"celery"`/`"rq"` '
         "enqueue them again (also recovering lost messages); `0` turns the sweep off.",
     ),
     Setting(
@@ -227,9 +227,7 @@ SETTINGS += (
         '`"rq"` mode: an `rq.Queue`, `"module:attribute"` naming one, or a queue name on '
         "`CONNECTWISE_RQ_REDIS_URL`.",
     ),
-    Setting(
-        "CONNECTWISE_RQ_REDIS_URL", None, '`"rq"` mode: the Redis of a queue given by name.'
-    ),
+    Setting("CONNECTWISE_RQ_REDIS_URL", None, '`"rq"` mode: the Redis of a queue given by name.'),
     Setting(
         "CONNECTWISE_RQ_APP",
         None,

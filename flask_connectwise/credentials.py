@@ -160,7 +160,7 @@ class CredentialsInput:
         if scope == SCOPE_LISTED and not companies:
             raise InputError(
                 "companies",
-                "Choose at least one company, or set companyScope to \"all\" for a tenant that"
+                'Choose at least one company, or set companyScope to "all" for a tenant that'
                 " serves every company",
             )
         return cls(
@@ -407,7 +407,7 @@ def setting_warnings(row: Any) -> list[str]:
     if (row.company_scope or SCOPE_UNSET) == SCOPE_UNSET:
         warnings.append(
             "No ConnectWise company chosen: operators can pick any company's tickets. Choose"
-            " this tenant's companies, or \"All companies\" for your own internal tenant."
+            ' this tenant\'s companies, or "All companies" for your own internal tenant.'
         )
     if not row.work_type or not row.work_role:
         warnings.append(

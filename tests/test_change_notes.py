@@ -115,7 +115,7 @@ def test_delete_with_a_ticket_logs_one_labelled_note(app, connectwise_sandbox):
         body(notes[-1])
         == f'Deleted Device #{device_id}\n- Name: "sip-07"\n- SIP password: set (hidden)'
     )
-    assert "pw\"" not in notes[-1]["text"]
+    assert 'pw"' not in notes[-1]["text"]
     assert not exists(app, device_id)
 
 

@@ -380,7 +380,9 @@ def test_the_queue_sweep_enqueues_due_changes_only_and_a_worker_delivers_them(
             timeout=60,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        assert row_state(app, lost) == row_state(app, due) == ChangeState.DELIVERED, done.stderr[-4000:] + done.stdout[-3000:]
+        assert row_state(app, lost) == row_state(app, due) == ChangeState.DELIVERED, (
+            done.stderr[-4000:] + done.stdout[-3000:]
+        )
         assert row_state(app, waiting) == ChangeState.RETRYING
         assert copies_on_sandbox(connectwise_sandbox, lost_ref) == (1, 1)
         assert copies_on_sandbox(connectwise_sandbox, due_ref) == (1, 1)

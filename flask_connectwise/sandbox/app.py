@@ -505,8 +505,7 @@ class SandboxApp:
                 raise CWError(
                     401,
                     "Unauthorized",
-                    "Authorization has been denied for this request: the member token has "
-                    "expired.",
+                    "Authorization has been denied for this request: the member token has expired.",
                 )
             return self.store.data.members.get(token.member_id)
 

@@ -374,9 +374,7 @@ class Store:
         start = parse_cw_time(body["timeStart"], r, "timeStart")
         ticket, company = self._charge_target(body)
         member = (
-            self.find_member(body["member"], r)
-            if body.get("member") is not None
-            else self.writer()
+            self.find_member(body["member"], r) if body.get("member") is not None else self.writer()
         )
         if member["inactiveFlag"]:
             raise invalid(
