@@ -4,7 +4,8 @@ An operator picks the ticket from the widget's search (or types a number, which 
 also searches) a moment before saving. The check before submit (company, closed, board and
 status) then needs no ticket read of its own: :class:`TicketFacts` keeps, for
 ``CONNECTWISE_TICKET_FACTS_SECONDS`` (default 60; 0 turns it off), only the facts that check
-needs (id, company, board, status, closed) of each ticket ConnectWise returned to a search, in
+needs (id, company, board, status, closed) and the summary (the field's label when the form
+is shown again) of each ticket ConnectWise returned to a search, in
 the shared cache, under a key holding the tenant, its credentials revision and its company
 scope: another tenant, new credentials or another scope never see them. The time ConnectWise
 answered is stored with the facts; older facts are not used (the check reads the ticket as
@@ -78,6 +79,7 @@ class TicketFacts:
         for ticket in tickets:
             facts = {
                 "id": ticket.id,
+                "summary": ticket.summary,  # the field's label when the form is shown again
                 "companyId": ticket.company_id,
                 "company": ticket.company,
                 "boardId": ticket.board_id,
@@ -110,7 +112,7 @@ class TicketFacts:
                 return None
             return Ticket(
                 id=int(ticket_id),
-                summary="",
+                summary=str(found.get("summary") or ""),
                 status=found.get("status"),
                 status_id=found.get("statusId"),
                 company=found.get("company"),

@@ -76,11 +76,14 @@ def remember(app: Any, tenant: str, revision: int, scope: Any, ticket: Ticket) -
 def test_a_submit_after_a_search_makes_no_connectwise_call(app, connectwise_sandbox):
     settle(app, connectwise_sandbox)  # time logged by default: the status is checked too
     warm(app, connectwise_sandbox)
-    assert [t["id"] for t in search(app, str(TICKET))] == [TICKET]
+    found = search(app, str(TICKET))
+    assert [t["id"] for t in found] == [TICKET]
     connectwise_sandbox.clear_requests()
     checked = validate(app, TICKET)
     assert checked.errors == {} and checked.ticket.ticket_verified is True
     assert list(connectwise_sandbox.requests) == []
+    # The label a form shown again puts in the box: the summary comes with the facts.
+    assert checked.ticket.ticket.summary == found[0]["summary"] != ""
 
 
 def test_without_a_search_the_ticket_is_read(app, connectwise_sandbox):
