@@ -398,3 +398,26 @@ def example_tickets(sandbox: Any) -> dict[str, list[int]]:
         }
         out[tenant] = [t for t in loggable if board_of[t] in boards]
     return out
+
+
+def open_sockets_to(port: int) -> int:
+    """This process's established TCP connections whose far end is ``port`` (Linux /proc)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for name in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        path = Path(name)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if fields[3] == "01" and remote_port == port and fields[9] in inodes:
+                count += 1
+    return count

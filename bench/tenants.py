@@ -31,7 +31,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, progress, progress_done, search_queries, table, write_result
+from bench.common import (
+    machine,
+    open_sockets_to,
+    progress,
+    progress_done,
+    search_queries,
+    table,
+    write_result,
+)
 
 BUSY_SEARCHES = 100
 #: Searches of other tenants (Zipf-chosen) between two of the busiest tenant's.
@@ -52,29 +60,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def open_sockets_to(port: int) -> int:
-    """This process's established TCP connections whose far end is ``port`` (Linux /proc)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for name in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        path = Path(name)
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines()[1:]:
-            fields = line.split()
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            if fields[3] == "01" and remote_port == port and fields[9] in inodes:
-                count += 1
-    return count
 
 
 def connections_made(client: Any) -> int:

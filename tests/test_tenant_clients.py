@@ -4,9 +4,7 @@ busy tenant keeps one client and one connection."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from bench.common import open_sockets_to
 from flask_connectwise.testing import configure_tenant
 from tests.hosts import cw_of, make_host_app
 
@@ -63,28 +62,6 @@ def pools(client: Any) -> list[Any]:
 
 def connections_made(client: Any) -> int:
     return sum(pool.num_connections for pool in pools(client))
-
-
-def open_sockets_to(port: int) -> int:
-    """This process's established TCP connections whose far end is ``port`` (Linux /proc)."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-            if fields[3] == "01" and remote_port == port and fields[9] in inodes:
-                count += 1
-    return count
 
 
 def sandbox_port(sandbox: Any) -> int:
