@@ -192,3 +192,13 @@ def configured_tenant(app: Flask, connectwise_sandbox: Sandbox) -> str:
 
     configure_tenant(app, TENANT_A, connectwise_sandbox)
     return TENANT_A
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright, one per test module (browser tests)."""
+    pytest.importorskip("playwright.sync_api")
+    from tests.serving import chromium
+
+    with chromium() as launched:
+        yield launched

@@ -22,7 +22,7 @@ import pytest
 from tests.admin_helpers import TENANT_A, make_admin_app
 from tests.field_app import make_field_app as build_field_app
 from tests.hostile import HOSTILE, HOSTILE_SHORT, is_formula, seed
-from tests.serving import chromium, serve
+from tests.serving import serve
 
 pytestmark = pytest.mark.browser
 
@@ -30,13 +30,6 @@ CRED = "/admin/connectwise/credentials"
 FLAGS = "/admin/connectwise/flags"
 CHANGES = "/admin/connectwise/change-log"
 VISIBLE = "<img src=x onerror=window.__xss=1;alert(1)>"  # the payload, shown as text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 class Watch:

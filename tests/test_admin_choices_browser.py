@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
 from tests.admin_helpers import TENANT_A, make_admin_app, seed_credentials
-from tests.serving import chromium, serve
+from tests.serving import serve
 
 pytestmark = pytest.mark.browser
 
 CRED = "/admin/connectwise/credentials"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 def test_an_admin_picks_contoso_from_a_search_and_saves_it(tmp_path, browser, connectwise_sandbox):

@@ -14,18 +14,10 @@ from flask import g, request
 
 from tests.field_app import make_field_app, serve
 from tests.hosts import TENANT_A
-from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
 
 LATENCY = 0.3  # per sandbox call: the save takes a few of them, long enough to be seen
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests.field_app import make_field_app, serve
-from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
 
@@ -33,13 +32,6 @@ NPM_INSTALL = [
 ]
 KEY_DELAY_MS = 80
 PRINTER_12345 = "#12345 — Printer offline - front desk HP LaserJet"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -8,16 +8,8 @@ from typing import Any
 import pytest
 
 from tests.field_app import make_field_app, serve
-from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

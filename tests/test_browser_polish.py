@@ -12,18 +12,10 @@ import pytest
 
 from tests.example_helpers import dispose, make_example_app
 from tests.field_app import make_field_app, serve
-from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
 
 KEY_DELAY_MS = 60
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

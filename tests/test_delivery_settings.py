@@ -53,8 +53,27 @@ def entry_of(sandbox: Any, ticket: int, reference: str) -> dict[str, Any]:
     return next(e for e in sandbox.time_entries(ticket) if marker in (e.get("notes") or ""))
 
 
-def note_body(sandbox: Any, ticket: int) -> dict[str, Any]:
-    posts = sandbox.requests(method="POST", path=f"service/tickets/{ticket}/notes")
+def note_body(sandbox: Any, ticket: int, reference: str) -> dict[str, Any]:
+    """The one note this change posted (the sandbox is shared by the session's tests: another
+    test's background delivery may post to the same ticket meanwhile)."""
+    marker = reference_line(reference)
+    posts = [
+        r
+        for r in sandbox.requests(method="POST", path=f"service/tickets/{ticket}/notes")
+        if marker in ((r.json or {}).get("text") or "")
+    ]
+    assert len(posts) == 1
+    return dict(posts[0].json)
+
+
+def time_body(sandbox: Any, reference: str) -> dict[str, Any]:
+    """The one time entry this change posted."""
+    marker = reference_line(reference)
+    posts = [
+        r
+        for r in sandbox.requests(method="POST", path="time/entries")
+        if marker in ((r.json or {}).get("notes") or "")
+    ]
     assert len(posts) == 1
     return dict(posts[0].json)
 
@@ -87,7 +106,7 @@ def test_time_entry_carries_the_tenants_work_type_role_billable_and_add_to(
     assert body["member"] == {"id": 180}  # jdoe, checked
     entry = entry_of(connectwise_sandbox, TICKET, row.reference)
     assert entry["workType"]["id"] == 4 and entry["workRole"]["id"] == 12
-    note = note_body(connectwise_sandbox, TICKET)
+    note = note_body(connectwise_sandbox, TICKET, row.reference)
     assert note["internalAnalysisFlag"] is True and note["detailDescriptionFlag"] is False
     assert note["processNotifications"] is False
 
@@ -95,20 +114,20 @@ def test_time_entry_carries_the_tenants_work_type_role_billable_and_add_to(
 def test_a_discussion_note_emails_the_contact_when_the_tenant_says_so(app, connectwise_sandbox):
     setup(app, connectwise_sandbox, emailContact=True)
     connectwise_sandbox.clear_requests()
-    outcome, _ = log(app, member="jdoe", visibility="discussion")
+    outcome, row = log(app, member="jdoe", visibility="discussion")
     assert outcome.delivered
-    note = note_body(connectwise_sandbox, TICKET)
+    note = note_body(connectwise_sandbox, TICKET, row.reference)
     assert note["detailDescriptionFlag"] is True and note["processNotifications"] is True
-    body = connectwise_sandbox.requests(method="POST", path="time/entries")[0].json
+    body = time_body(connectwise_sandbox, row.reference)
     assert body["addToDetailDescriptionFlag"] is True
 
 
 def test_the_row_internal_flag_gives_the_visibility_when_none_is_recorded(app, connectwise_sandbox):
     setup(app, connectwise_sandbox, emailContact=True)
     connectwise_sandbox.clear_requests()
-    outcome, _ = log(app, member="jdoe", internal=True)
+    outcome, row = log(app, member="jdoe", internal=True)
     assert outcome.delivered
-    note = note_body(connectwise_sandbox, TICKET)
+    note = note_body(connectwise_sandbox, TICKET, row.reference)
     assert note["internalAnalysisFlag"] is True
     assert note["processNotifications"] is False  # an internal note is never e-mailed
 

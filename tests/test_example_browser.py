@@ -20,19 +20,11 @@ from tests.example_helpers import (
     serve,
     set_flag,
 )
-from tests.serving import chromium
 
 pytestmark = pytest.mark.browser
 
 KEY_DELAY_MS = 40
 PRINTER_12345 = "#12345 — Printer offline - front desk HP LaserJet"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    pytest.importorskip("playwright.sync_api")
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

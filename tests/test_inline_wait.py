@@ -194,15 +194,6 @@ def test_my_changes_page_escapes_hostile_note_text(host):
 # -- in a real browser -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    pytest.importorskip("playwright.sync_api")
-    from tests.serving import chromium
-
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.mark.browser
 def test_a_save_with_connectwise_12_s_slow_returns_within_the_budget_in_a_browser(
     browser, tmp_path, connectwise_sandbox
