@@ -186,7 +186,9 @@ class Refiner:
         entries = [
             e for e in self._entries(index) if e["key"] != key and 0 <= now - e["at"] < seconds
         ]
-        entries.append({"q": rule.text, "key": key, "at": at, "digest": _digest(tickets)})
+        entries.append(
+            {"q": rule.text, "f": rule.folded, "key": key, "at": at, "digest": _digest(tickets)}
+        )
         self.cache.set(index, entries[-KEPT:], timeout=math.ceil(seconds))
 
     def answer(
@@ -207,6 +209,9 @@ class Refiner:
         now = self.clock()
         candidates: list[tuple[Rule, dict[str, Any]]] = []
         for entry in self._entries(self.index_key(tenant_id, revision, company_ids)):
+            folded = entry.get("f")
+            if isinstance(folded, str) and folded not in target.folded:
+                continue  # cannot cover the target: skip parsing its rule
             source = Rule.of(entry["q"])
             if (
                 source is not None
