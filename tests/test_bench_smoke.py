@@ -244,3 +244,18 @@ def test_chaos_delivery_modes(tmp_path, delivery):
     assert data["fault_injection"] == ("sandbox" if delivery == "rq" else "http")
     assert (data["delivered"], data["duplicates_on_sandbox"], data["lost"]) == (10, 0, 0)
     assert sum(data["faults_injected"].values()) > 0
+
+
+def test_tenants_stay_within_the_client_bound(tmp_path):
+    out = run(
+        "tenants.py", "--tenants", "20,80", "--size", "30", "--out", str(tmp_path), timeout=180
+    )
+    assert "busiest tenant" in out
+    data = json.loads((tmp_path / "tenants.json").read_text())
+    assert data["client_cache_size"] == 30
+    assert [s["tenants"] for s in data["steps"]] == [20, 80]
+    for step in data["steps"]:
+        assert step["clients_kept"] <= 30 and step["open_sockets"] <= 30
+    assert data["steps"][1]["tenants_searched"] > 30  # more tenants than the bound were served
+    # The busiest tenant stays among the recently used: its one connection serves every search.
+    assert data["busy"]["connections_opened"] <= 1
