@@ -117,3 +117,14 @@ def make_field_app(
     if sandbox is not None:
         configure_tenant(app, TENANT_A, sandbox)
     return app
+
+
+def change_rows(app: Flask) -> list[Any]:
+    """The app's change-log rows, oldest first, detached (readable after the app context)."""
+    with app.app_context():
+        model = app.extensions["test_cw"].models.ChangeLog
+        session = app.extensions["test_db"].session
+        found = session.query(model).order_by(model.id).all()
+        for row in found:
+            session.expunge(row)
+        return found

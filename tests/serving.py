@@ -39,3 +39,10 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's ``expect`` (imported late: only browser tests need Playwright)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)

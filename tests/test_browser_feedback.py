@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from flask import g, request
 
-from tests.field_app import make_field_app, serve
+from tests.field_app import change_rows, make_field_app, serve
 from tests.hosts import TENANT_A
+from tests.serving import expect
 
 pytestmark = pytest.mark.browser
 
@@ -68,18 +69,6 @@ def page(browser) -> Iterator[Any]:
     yield page
     context.close()
     assert problems == []
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def change_rows(app: Any) -> list[Any]:
-    with app.app_context():
-        model = app.extensions["test_cw"].models.ChangeLog
-        return app.extensions["test_db"].session.query(model).all()
 
 
 #: Installed in every page: records each change of the submit buttons' state (text, disabled,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.field_app import make_field_app, serve
+from tests.serving import expect
 
 pytestmark = pytest.mark.browser
 
@@ -80,12 +81,6 @@ def page(browser) -> Iterator[Any]:
     yield page
     context.close()
     assert problems == []
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def sandbox_searches(sandbox: Any) -> list[Any]:

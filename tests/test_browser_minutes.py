@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.field_app import make_field_app, serve
+from tests.serving import expect
 
 pytestmark = pytest.mark.browser
 
@@ -19,12 +19,6 @@ def site(tmp_path, connectwise_sandbox) -> Iterator[str]:
         yield url
     with app.app_context():
         app.extensions["test_db"].engine.dispose()
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def test_minutes_typed_after_the_ticket_reach_the_time_entry(browser, site, connectwise_sandbox):

@@ -12,6 +12,7 @@ import pytest
 
 from tests.example_helpers import dispose, make_example_app
 from tests.field_app import make_field_app, serve
+from tests.serving import expect
 
 pytestmark = pytest.mark.browser
 
@@ -29,12 +30,6 @@ def page(browser: Any) -> Iterator[Any]:
 
 def site_with(tmp_path: Path, sandbox: Any, **config: Any) -> Any:
     return make_field_app(f"sqlite:///{tmp_path / 'host.db'}", sandbox, **config)
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def test_one_letter_gets_a_hint_and_a_cut_list_says_so(

@@ -22,7 +22,7 @@ from flask_connectwise.errors import ConnectWiseTimeoutError, UnavailableError
 from flask_connectwise.fields import TicketSearchField
 from flask_connectwise.retry import RetryPolicy
 from flask_connectwise.ticketchecks import unverified_warning
-from tests.field_app import make_field_app, serve
+from tests.field_app import change_rows, make_field_app, serve
 from tests.hosts import TENANT_A
 from tests.outbox_helpers import quick_worker
 from tests.test_fields import make_form
@@ -50,16 +50,6 @@ def app(tmp_path, connectwise_sandbox) -> Iterator[Any]:
 def down(sandbox: Any) -> None:
     """Every ConnectWise request answers 503 until the faults are cleared."""
     sandbox.inject_fault("**", "status", status=503, count=10_000)
-
-
-def change_rows(app: Any) -> list[Any]:
-    with app.app_context():
-        model = app.extensions["test_cw"].models.ChangeLog
-        session = app.extensions["test_db"].session
-        found = session.query(model).order_by(model.id).all()
-        for row in found:
-            session.expunge(row)
-        return found
 
 
 def save_unverified(

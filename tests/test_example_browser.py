@@ -20,6 +20,7 @@ from tests.example_helpers import (
     serve,
     set_flag,
 )
+from tests.serving import expect
 
 pytestmark = pytest.mark.browser
 
@@ -56,12 +57,6 @@ def page(browser: Any) -> Iterator[Any]:
     yield page
     context.close()
     assert errors == []
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def log_in(page: Any, site: str, email: str) -> None:

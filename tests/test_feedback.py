@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from tests.example_helpers import CONTOSO_OPERATOR, dispose, make_example_app, set_flag
-from tests.field_app import make_field_app
+from tests.field_app import change_rows, make_field_app
 from tests.hosts import TENANT_A
 
 TOKEN = "b" * 24
@@ -25,12 +25,6 @@ def app(tmp_path, connectwise_sandbox):
     yield app
     with app.app_context():
         app.extensions["test_db"].engine.dispose()
-
-
-def change_rows(app: Flask) -> list[Any]:
-    with app.app_context():
-        model = app.extensions["test_cw"].models.ChangeLog
-        return app.extensions["test_db"].session.query(model).all()
 
 
 def flag(app: Flask, enabled: bool) -> None:

@@ -19,7 +19,7 @@ from flask_connectwise.fields import (
     register_static,
 )
 from flask_connectwise.testing import configure_tenant
-from tests.field_app import MEMBER, make_field_app
+from tests.field_app import MEMBER, change_rows, make_field_app
 from tests.hosts import TENANT_A, TENANT_B, cw_of
 
 TOKEN = "a" * 24
@@ -42,12 +42,6 @@ def db(app):
 def make_form(fields: dict[str, Any], data: dict[str, str] | None = None) -> FlaskForm:
     form_class = type("TicketForm", (FlaskForm,), dict(fields))
     return form_class(formdata=MultiDict(data) if data is not None else None)
-
-
-def change_rows(app) -> list[Any]:
-    with app.app_context():
-        model = app.extensions["test_cw"].models.ChangeLog
-        return app.extensions["test_db"].session.query(model).all()
 
 
 # -- rendering -------------------------------------------------------------------------------

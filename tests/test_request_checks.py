@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 from flask_connectwise.current import state
 from flask_connectwise.fields import TicketSearchField
 from flask_connectwise.search import TicketSearch
-from tests.field_app import make_field_app
+from tests.field_app import change_rows, make_field_app
 from tests.hosts import TENANT_A
 from tests.json_api import Api, configure
 
@@ -44,16 +44,6 @@ def contoso(app: Any, sandbox: Any, **choices: Any) -> Api:
     api = configure(app, sandbox)
     settle(app, sandbox, companyScope="listed", companies=[CONTOSO], **choices)
     return api
-
-
-def rows(app: Any) -> list[Any]:
-    with app.app_context():
-        model = app.extensions["test_cw"].models.ChangeLog
-        session = app.extensions["test_db"].session
-        found = session.query(model).order_by(model.id).all()
-        for row in found:
-            session.expunge(row)
-        return found
 
 
 def writes(sandbox: Any) -> list[Any]:
@@ -141,7 +131,7 @@ def test_time_out_of_bounds_is_a_field_named_400(app, connectwise_sandbox, body,
     assert answer.status_code == 400
     got = answer.get_json()
     assert got["field"] == field and got["message"] == message
-    assert writes(connectwise_sandbox) == [] and rows(app) == []
+    assert writes(connectwise_sandbox) == [] and change_rows(app) == []
 
 
 @pytest.mark.parametrize(("body", "hours"), [({"minutes": 45}, 0.75), ({"minutes": 480}, 8.0)])
@@ -180,7 +170,7 @@ def test_time_asked_without_a_member_is_member_required(app, connectwise_sandbox
         assert answer.status_code == 400, answer.get_json()
         assert answer.get_json()["error"] == "member_required"
     assert len(connectwise_sandbox.notes(12345)) == notes_before
-    assert writes(connectwise_sandbox) == [] and rows(app) == []
+    assert writes(connectwise_sandbox) == [] and change_rows(app) == []
 
 
 def test_the_tenant_default_without_a_member_logs_the_note_only(app, connectwise_sandbox):
@@ -194,7 +184,7 @@ def test_the_tenant_default_without_a_member_logs_the_note_only(app, connectwise
         "Logged without time: your user is not linked to a ConnectWise member."
     ]
     assert len(connectwise_sandbox.time_entries(12345)) == times_before
-    [row] = rows(app)
+    [row] = change_rows(app)
     assert row.hours is None
     assert row.time_error == "no time entry: your user is not linked to a ConnectWise member"
 
@@ -217,7 +207,7 @@ def test_an_unusable_member_is_refused_before_anything_is_written(app, connectwi
     assert answer.status_code == 400
     assert answer.get_json()["error"] == "member_unusable"
     assert "rbrown" in answer.get_json()["message"]
-    assert writes(connectwise_sandbox) == [] and rows(app) == []
+    assert writes(connectwise_sandbox) == [] and change_rows(app) == []
 
 
 # -- the chosen ticket -------------------------------------------------------------------------
@@ -238,7 +228,7 @@ def test_a_ticket_of_another_company_is_refused_with_both_names(app, connectwise
             "message": "Ticket #12460 belongs to Woodgrove Bank, not Contoso Ltd",
             "field": "ticketId",
         } | {k: v for k, v in answer.get_json().items() if k not in ("error", "message", "field")}
-    assert writes(connectwise_sandbox) == [] and rows(app) == []
+    assert writes(connectwise_sandbox) == [] and change_rows(app) == []
 
 
 def test_a_closed_ticket_is_refused_by_default(app, connectwise_sandbox):
@@ -249,7 +239,7 @@ def test_a_closed_ticket_is_refused_by_default(app, connectwise_sandbox):
     body = answer.get_json()
     assert body["error"] == "ticket_closed" and body["field"] == "ticketId"
     assert body["message"] == "Ticket #12348 is closed: time cannot be logged"
-    assert writes(connectwise_sandbox) == [] and rows(app) == []
+    assert writes(connectwise_sandbox) == [] and change_rows(app) == []
 
 
 def test_warn_policy_logs_the_note_and_skips_the_time(app, connectwise_sandbox):
@@ -263,7 +253,7 @@ def test_warn_policy_logs_the_note_and_skips_the_time(app, connectwise_sandbox):
     assert body["note"]["ok"] is True and body["timeEntry"]["state"] == "skipped"
     assert body["warnings"] == ["Logged without time: Ticket #12348 is closed."]
     assert len(connectwise_sandbox.time_entries(CLOSED_CONTOSO_TICKET)) == times_before
-    [row] = rows(app)
+    [row] = change_rows(app)
     assert row.hours is None and row.time_error == "no time entry: ticket #12348 is closed"
 
 
@@ -280,7 +270,7 @@ def test_an_unreachable_connectwise_keeps_todays_behaviour(app, connectwise_sand
     )
     answer = api.call("POST", f"/tickets/{WOODGROVE_TICKET}/log-change", {"noteText": "x"})
     assert answer.status_code == 200, answer.get_json()
-    assert len(rows(app)) == 1
+    assert len(change_rows(app)) == 1
 
 
 # -- visibility and automatic status ---------------------------------------------------------
@@ -297,7 +287,7 @@ def test_visibility_and_auto_status_are_recorded(app, connectwise_sandbox):
     ):
         answer = api.call("POST", "/tickets/12345/log-change", body)
         assert answer.status_code == 200, answer.get_json()
-    got = [(r.note_text, r.visibility, r.auto_status, r.status_id) for r in rows(app)]
+    got = [(r.note_text, r.visibility, r.auto_status, r.status_id) for r in change_rows(app)]
     assert [g[:3] for g in got] == [
         ("a", "discussion", True),
         ("b", "internal", True),
@@ -319,7 +309,7 @@ def test_a_board_map_with_the_switch_off_sets_no_status(app, connectwise_sandbox
     assert answer.get_json()["status"]["state"] == "skipped"
     settle(app, connectwise_sandbox, autoUpdateStatus=True, boardStatuses=board_map)
     assert api.call("POST", "/tickets/12345/log-change", {"noteText": "b"}).status_code == 200
-    assert [(r.note_text, r.auto_status) for r in rows(app)] == [("a", False), ("b", True)]
+    assert [(r.note_text, r.auto_status) for r in change_rows(app)] == [("a", False), ("b", True)]
 
 
 # -- the field -------------------------------------------------------------------------------
