@@ -18,6 +18,7 @@ emits operations on the extension's tables (``include_object`` filter).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -110,6 +111,39 @@ def _exclude_our_tables(previous: Callable[..., bool] | None) -> Callable[..., b
     return include_object
 
 
+def _into_host_versions(previous: Callable[..., None] | None) -> Callable[..., None]:
+    """``process_revision_directives``: a revision the host writes (``flask db migrate`` /
+    ``revision``) goes into the host's versions folder, never into the installed package, also
+    when its parent is the extension's head (a new app whose history starts after ``cw000N``)."""
+
+    def process_revision_directives(context: Any, revision: Any, directives: list[Any]) -> None:
+        if previous:
+            previous(context, revision, directives)
+        elif _empty_autogenerate(context, directives):
+            # Flask-Migrate's env.py installs this rule only when no hook is set: keep it.
+            directives[:] = []
+            logging.getLogger("alembic.env").info("No changes in schema detected.")
+        host = os.path.abspath(_host_versions(context.config))
+        for script in directives:
+            path = getattr(script, "version_path", None)
+            if path is None or os.path.abspath(path) == versions_path():
+                script.version_path = host
+
+    process_revision_directives.connectwise = True  # type: ignore[attr-defined]
+    return process_revision_directives
+
+
+def _empty_autogenerate(context: Any, directives: list[Any]) -> bool:
+    autogenerate = getattr(getattr(context.config, "cmd_opts", None), "autogenerate", False)
+    ops = getattr(directives[0], "upgrade_ops", None) if directives else None
+    return bool(autogenerate) and ops is not None and ops.is_empty()
+
+
+def _script_exists(config: Any) -> bool:
+    location = config.get_main_option("script_location")
+    return bool(location) and os.path.isdir(os.path.join(location, "versions"))
+
+
 def _configure(config: Any) -> Any:
     add_version_location(config)
     try:
@@ -120,6 +154,14 @@ def _configure(config: Any) -> Any:
         args = None
     if args is not None and not getattr(args.get("include_object"), "connectwise", False):
         args["include_object"] = _exclude_our_tables(args.get("include_object"))
+    if not _script_exists(config):  # before ``flask db init``: nothing to check yet
+        return config
+    if args is not None:
+        directives = args.get("process_revision_directives")
+        if not getattr(directives, "connectwise", False):
+            args["process_revision_directives"] = _into_host_versions(directives)
+        # Run env.py for a plain ``flask db revision`` too, so the hook above sees it.
+        config.set_main_option("revision_environment", "true")
     if not _merging():
         heads = unmerged_heads(config)
         if heads:
