@@ -264,8 +264,6 @@ class TicketSearchWidget:
 
     def __call__(self, field: TicketSearchField, **kwargs: Any) -> Markup:
         if not field.enabled:
-            if field.tenant_id is None:
-                _warn_no_tenant()
             return Markup("")
         tenant = field.tenant_id or ""
         field_id = kwargs.pop("id", field.id)
@@ -458,6 +456,7 @@ class TicketSearchField(Field):
         if self._enabled is None:
             tenant = self.tenant_id
             if tenant is None:
+                _warn_no_tenant()  # also when a Flask-Admin view drops the field unrendered
                 self._enabled = False
             else:
                 try:

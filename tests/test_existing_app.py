@@ -239,3 +239,38 @@ def test_a_field_without_any_tenant_warns_once(caplog):
         for _ in range(2):
             assert render_template_string("{{ form.ticket() }}", form=Form()) == ""
     assert [r.getMessage() for r in caplog.records].count(NO_TENANT_WARNING) == 1
+
+
+def test_an_admin_view_without_any_tenant_warns_once(caplog):
+    """The mixin drops the field before it renders; the missing tenant is still logged (once)."""
+    from flask import Flask
+    from flask_admin import Admin
+    from flask_admin.contrib.sqla import ModelView
+    from flask_sqlalchemy import SQLAlchemy
+
+    from flask_connectwise import ConnectWise, ConnectWiseChangeLogging
+    from flask_connectwise.fields import NO_TENANT_WARNING
+
+    app = Flask("no-tenant-admin-host")
+    app.config |= {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "x"}
+    app.config["CONNECTWISE_ENCRYPTION_KEYS"] = [generate_key("k1")]
+    db = SQLAlchemy(app)
+    admin = Admin(app)
+    cw = ConnectWise(app, db=db, admin=admin)
+    cw.authorize(lambda tenant_id, action: True)
+
+    class Handset(db.Model):  # type: ignore[name-defined]
+        id = db.Column(db.Integer, primary_key=True)
+        number = db.Column(db.String(32))
+
+    class HandsetView(ConnectWiseChangeLogging, ModelView):
+        pass
+
+    admin.add_view(HandsetView(Handset, db))
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    for _ in range(2):
+        page = client.get("/admin/handset/new/")
+        assert page.status_code == 200 and 'name="connectwise_ticket"' not in page.text
+    assert [r.getMessage() for r in caplog.records].count(NO_TENANT_WARNING) == 1
