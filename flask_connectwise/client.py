@@ -940,13 +940,15 @@ class ConnectWiseClient:
                 raise ValueError("add_to must be one of " + ", ".join(ADD_TO_FLAGS))
             for name, flag in ADD_TO_FLAGS.items():
                 extra[flag] = name == add_to
-        duration = timedelta(hours=float(hours))
+        # Whole seconds: ConnectWise keeps timestamps to the second, and hours made from
+        # minutes (7 min is 0.1167 h) would otherwise end a fraction late, shown as 7:01.
+        duration = timedelta(seconds=max(1, round(float(hours) * 3600)))
         if start is None:
             end = datetime.now(UTC).replace(microsecond=0)
             start = end - duration
         else:
             format_time(start)  # refuses naive times
-            start = start.astimezone(UTC)
+            start = start.astimezone(UTC).replace(microsecond=0)
             end = start + duration
         body: dict[str, Any] = {
             "chargeToId": ticket_id,

@@ -382,6 +382,32 @@ def test_add_time_entry_defaults_to_ending_now(make_client):
     assert abs((datetime.now(UTC) - end).total_seconds()) < 5
 
 
+@pytest.mark.parametrize(("minutes", "end"), [(7, "10:07:00"), (10, "10:10:00"), (1, "10:01:00")])
+@responses.activate
+def test_add_time_entry_minutes_are_whole_seconds(make_client, minutes, end):
+    # Hours come from minutes rounded to 4 places (7 min is 0.1167 h, 420.12 s) and a start
+    # may carry microseconds: both used to end the entry a second late (7:01, 10:01).
+    route = responses.post(f"{API}/time/entries", json={"id": 9}, status=201)
+    start = datetime(2024, 1, 1, 10, 0, 0, 999_999, tzinfo=UTC)
+    make_client().add_time_entry(5, hours=round(minutes / 60, 4), start=start)
+    assert json.loads(route.calls[0].request.body) == {
+        "chargeToId": 5,
+        "chargeToType": "ServiceTicket",
+        "timeStart": "2024-01-01T10:00:00Z",
+        "timeEnd": f"2024-01-01T{end}Z",
+    }
+
+
+@responses.activate
+def test_add_time_entry_ending_now_spans_exact_minutes(make_client):
+    route = responses.post(f"{API}/time/entries", json={"id": 9}, status=201)
+    make_client().add_time_entry(5, hours=round(7 / 60, 4))
+    body = json.loads(route.calls[0].request.body)
+    start = datetime.fromisoformat(body["timeStart"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(body["timeEnd"].replace("Z", "+00:00"))
+    assert end - start == timedelta(minutes=7)
+
+
 @pytest.mark.parametrize("hours", [0, -1, 24.01, True, "1"])
 def test_add_time_entry_refuses_bad_hours(make_client, hours):
     with pytest.raises(ValueError, match="hours"):

@@ -187,6 +187,16 @@ def test_read_timeout_on_a_note_is_reported_as_sent_and_not_repeated(client, con
     assert len(api_requests(connectwise_sandbox, "POST")) == 1
 
 
+@pytest.mark.parametrize("minutes", [7, 10])
+def test_minutes_reach_connectwise_exactly(client, connectwise_sandbox, minutes):
+    entry = client.add_time_entry(12345, hours=round(minutes / 60, 4), member="jdoe")
+    stored = next(e for e in connectwise_sandbox.time_entries(12345) if e["id"] == entry.id)
+    start = datetime.fromisoformat(stored["timeStart"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(stored["timeEnd"].replace("Z", "+00:00"))
+    assert end - start == timedelta(minutes=minutes)
+    assert entry.hours == round(minutes / 60, 2)
+
+
 def test_dropped_answer_on_a_time_entry_is_ambiguous(client, connectwise_sandbox):
     before = len(connectwise_sandbox.time_entries(12345))
     connectwise_sandbox.inject_fault("time/entries", "apply_then_drop")
