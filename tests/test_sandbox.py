@@ -1078,6 +1078,23 @@ def test_text_prefix_reaches_every_display_text_and_reset_undoes_it(sb, cw):
     assert cw.get("system/info").json()["version"] == "v2025.1.10431"
 
 
+def test_a_new_text_prefix_replaces_the_old_one_and_null_or_empty_clears_it(sb, cw):
+    def set_prefix(value):
+        answer = requests.post(f"{sb.url}/_sandbox/text-prefix", json={"prefix": value}, timeout=5)
+        assert answer.status_code == 200
+
+    summary = cw.get("service/tickets/12345").json()["summary"]
+    set_prefix("<b>one</b> ")
+    set_prefix("<i>two</i> ")  # replaces, never stacks
+    assert cw.get("service/tickets/12345").json()["summary"] == "<i>two</i> " + summary
+    assert cw.get("system/info").json()["version"] == "<i>two</i> v2025.1.10431"
+    for cleared in (None, ""):
+        set_prefix("<i>three</i> ")
+        set_prefix(cleared)  # null is no prefix, never the text "None"
+        assert cw.get("service/tickets/12345").json()["summary"] == summary
+        assert cw.get("system/info").json()["version"] == "v2025.1.10431"
+
+
 def test_a_status_fault_may_carry_its_own_message(sb, cw):
     message = '"><svg onload=window.__xss=1>'
     answer = requests.post(

@@ -102,7 +102,8 @@ def control(app: SandboxApp, method: str, path: str, body: Any) -> Outcome:
             app.clear_faults()
             return json_outcome(200, {"ok": True})
     if route == "/_sandbox/text-prefix" and method == "POST":
-        app.prefix_text(str(body["prefix"]))
+        prefix = body["prefix"]
+        app.prefix_text("" if prefix is None else str(prefix))
         return json_outcome(200, {"ok": True})
     if route == "/_sandbox/latency" and method == "POST":
         app.set_latency(float(body["seconds"]))

@@ -44,16 +44,17 @@ class MemberToken:
     expires: datetime = dataclasses.field(default_factory=lambda: datetime.now(UTC))
 
 
-def _prefix_display_text(value: Any, prefix: str) -> None:
+def _prefix_display_text(value: Any, prefix: str, old: str = "") -> None:
+    """Put ``prefix`` before each display text, in place of ``old`` where a text starts with it."""
     if isinstance(value, dict):
         for key, item in value.items():
             if key in DISPLAY_TEXT_KEYS and isinstance(item, str):
-                value[key] = prefix + item
+                value[key] = prefix + (item[len(old) :] if old and item.startswith(old) else item)
             else:
-                _prefix_display_text(item, prefix)
+                _prefix_display_text(item, prefix, old)
     elif isinstance(value, list):
         for item in value:
-            _prefix_display_text(item, prefix)
+            _prefix_display_text(item, prefix, old)
 
 
 def parse_cw_time(value: Any, resource: str, field: str) -> datetime:
@@ -185,15 +186,21 @@ class Store:
             self.data = data.load(self._pristine)
             self.text_prefix = ""
 
-    def prefix_text(self, prefix: str) -> None:
+    def prefix_text(self, prefix: str | None) -> None:
         """Put ``prefix`` in front of every display text: board, status, company and member
         names, ticket summaries, note texts and the ``system/info`` version (hostile-input
-        tests pass HTML). Ids and identifiers are kept, so everything still resolves."""
+        tests pass HTML). Ids and identifiers are kept, so everything still resolves.
+
+        A new prefix replaces the one in force (prefixes do not stack); ``None`` or ``""``
+        removes it."""
+        prefix = prefix or ""
         with self.lock:
-            self.text_prefix = prefix + self.text_prefix
+            old, self.text_prefix = self.text_prefix, prefix
+            if old == prefix:
+                return
             for name in data.COLLECTIONS:
                 for record in getattr(self.data, name).values():
-                    _prefix_display_text(record, prefix)
+                    _prefix_display_text(record, prefix, old)
 
     # ---- reads -------------------------------------------------------------------------
     def ticket(self, ticket_id: int) -> dict[str, Any]:
