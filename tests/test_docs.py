@@ -87,3 +87,21 @@ def test_the_readme_links_to_pages_that_exist():
     assert "docs/quickstart.md" in links and "docs/api.md" in links
     for link in links:
         assert (ROOT / link).is_file(), link
+
+
+def test_the_sandbox_page_lists_every_tenant_rule_with_its_profile_values():
+    from flask_connectwise.sandbox.rules import LENIENT, RULE_NAMES, STRICT
+
+    def shown(value: object) -> str:
+        return {True: "on", False: "off", None: "none"}.get(value, f"`{value}`")  # type: ignore[arg-type]
+
+    page = (DOCS / "sandbox.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): [cell.strip() for cell in line.split("|")[2:4]]
+        for line in page.splitlines()
+        if line.startswith("| `") and line.split("|")[1].strip(" `") in RULE_NAMES
+    }
+    assert sorted(rows) == sorted(RULE_NAMES)
+    for name in RULE_NAMES:
+        expected = [shown(getattr(LENIENT, name)), shown(getattr(STRICT, name))]
+        assert rows[name] == expected, name

@@ -210,9 +210,29 @@ def test_a_phone_change_is_logged_to_its_ticket(host_app, connectwise_sandbox):
 # host-test-end
 
 
-def test_the_testing_page_shows_the_host_test():
+# strict-test-start
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["lenient", "strict"], indirect=True)
+def test_time_is_billed_under_strict_tenant_rules(host_app, connectwise_sandbox):
+    configure_tenant(  # strict tenants refuse time without a work type and a work role
+        host_app, "main", connectwise_sandbox,
+        workType={"id": 3, "name": "Regular"}, workRole={"id": 11, "name": "System Engineer"},
+    )  # fmt: skip
+    client = host_app.test_client()
+
+    post_form(client, "/admin/phone/new/", {"number": "+1 555 0100"}, ticket=12345)
+
+    entry = connectwise_sandbox.time_entries(12345)[-1]
+    assert entry["member"]["identifier"] == "jdoe"
+    assert (entry["workType"]["name"], entry["workRole"]["name"]) == ("Regular", "System Engineer")
+
+
+# strict-test-end
+
+
+@pytest.mark.parametrize("marker", ["host-test", "strict-test"])
+def test_the_testing_page_shows_the_host_test(marker):
     source = Path(__file__).read_text()
-    test = source.split("# host-test-start\n")[1].split("# host-test-end")[0]
+    test = source.split(f"# {marker}-start\n")[1].split(f"# {marker}-end")[0]
     assert len(test.strip().splitlines()) <= 15
     page = (REPO / "docs" / "testing.md").read_text()
     assert f"```python\n{test}```" in page

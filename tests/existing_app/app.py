@@ -28,6 +28,11 @@ def can(tenant_id: str, action: str) -> bool:  # + "use" (search, log) or "confi
     return True  # + your own login check here (e.g. current_user.is_admin)
 
 
+@cw.current_member  # + optional: the operator's ConnectWise member, billed for the time
+def operator_member() -> str | None:  # +
+    return "jdoe"  # + e.g. current_user.connectwise_member (None: the note only)
+
+
 class Phone(db.Model):  # type: ignore[name-defined]
     id = db.Column(db.Integer, primary_key=True)
     number = db.Column(db.String(32), nullable=False)
