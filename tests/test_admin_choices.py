@@ -153,7 +153,8 @@ def test_choosing_listed_companies_saves_them_by_name(app, connectwise_sandbox):
     assert re.search(r'value="[^"]*250[^"]*" checked> Contoso Ltd \(Contoso\)', edit)
     details = text_of(user.get(f"{CRED}/details/?id={row_id}").get_data(as_text=True))
     assert "Contoso Ltd" in details
-    # "All companies" clears the list
+    # "All companies": searches are not limited (an edit page that posts the ticked companies
+    # keeps them for switching back: tests/test_admin_polish.py)
     answer = user.post(
         f"{CRED}/edit/?id={row_id}", edit_body(connectwise_sandbox, company_scope="all")
     )

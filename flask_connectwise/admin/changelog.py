@@ -10,10 +10,12 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from ..choices import load_board_statuses
 from ..crypto import CryptoError
 from ..errors import ConnectWiseError
 from ..models import CONFIRMED, FAILED, SENT, SKIPPED, ChangeLogRow
 from ..outbox import Step
+from ..outbox.outcome import Outcome, refused_as_other_company
 from ..tenants import IntegrationOffError
 from ..ticketlinks import ticket_url
 from ..wording import aside
@@ -129,8 +131,45 @@ def _member(view: Any, context: object, model: ChangeLogRow, name: str) -> Marku
     return Markup('{} <small class="text-muted">({})</small>').format(shown, identifier)
 
 
+def _status_text(view: Any, context: object, model: ChangeLogRow, name: str) -> str:
+    """The status the change sets, by the name the tenant's board map stored (``#102`` when
+    no name is known; reading ConnectWise here would slow every details page)."""
+    status_id = model.status_id
+    if not status_id:
+        return "none"
+    try:
+        row = view.extension.tenants.credentials_row(model.tenant_id)
+    except Exception:
+        row = None
+    for choice in load_board_statuses(row.board_statuses if row is not None else None):
+        if choice.status_id == status_id and choice.status_name:
+            return f"{choice.status_name} ({choice.board_label})"
+    return f"#{status_id}"
+
+
+def _time_text(view: object, context: object, model: ChangeLogRow, name: str) -> str:
+    """``20 min`` (stored as hours: 0.3333)."""
+    if not model.hours:
+        return "none"
+    minutes = round(model.hours * 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _visibility_text(view: object, context: object, model: ChangeLogRow, name: str) -> str:
+    visibility = model.visibility or ("internal" if model.internal else "discussion")
+    return {
+        "internal": "internal",
+        "discussion": "discussion (visible to the customer)",
+        "resolution": "resolution",
+    }.get(visibility, visibility)
+
+
 def _retryable(row: ChangeLogRow) -> bool:
-    return row.state != "delivered"
+    """Undelivered and not refused by our own company check (sending it again cannot help)."""
+    return row.state != "delivered" and not refused_as_other_company(row)
 
 
 class ChangeLogView(TenantScopedView[ChangeLogRow]):
@@ -181,7 +220,9 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
         "steps": "Steps",
         "errors": "Errors",
         "note_text": "Note",
-        "status_id": "Status id",
+        "status_id": "Status",
+        "hours": "Time",
+        "internal": "Visibility",
     }
     column_formatters: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
         "steps": _steps,
@@ -190,6 +231,9 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
         "member": _member,
     }
     column_formatters_detail: ClassVar[dict[str, Formatter[ChangeLogRow]]] = {
+        "status_id": _status_text,
+        "hours": _time_text,
+        "internal": _visibility_text,
         "steps": _steps,
         "errors": _errors,
         "ticket_id": _ticket,
@@ -239,7 +283,10 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
         """Deliver the change's outstanding steps now and say what happened."""
         label = f"Change {row.reference} (ticket {row.ticket_id})"
         if not _retryable(row):
-            flash(f"{label} was already delivered; nothing to retry.", "info")
+            if row.state == "delivered":
+                flash(f"{label} was already delivered; nothing to retry.", "info")
+            else:
+                flash(Outcome.of(row).retry_summary(label), "error")
             return
         try:
             outcome = self.outbox.deliver(row)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from flask import flash, g, jsonify, request
+from flask import flash, g, jsonify, request, session
+from flask_admin.babel import gettext
 from flask_admin.helpers import get_form_data
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
@@ -21,11 +22,13 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
 
+from .. import conditions as cond
 from ..choices import (
     BILLABLE_OPTIONS,
     SCOPE_ALL,
     SCOPE_LISTED,
     CompanyChoice,
+    dump,
     load_board_statuses,
     load_companies,
     load_work,
@@ -36,6 +39,7 @@ from ..crypto import CryptoError
 from ..csrf import csrf_valid
 from ..errors import ConnectWiseError
 from ..models import CredentialsRow, utcnow
+from ..records import Company
 from ..validation import InputError, check_tenant_id
 from ..wording import aside
 from .base import (
@@ -120,7 +124,11 @@ class CredentialsForm(ConnectWiseAdminForm):
     )
     auto_update_status = BooleanField(
         "Update the ticket status automatically",
-        description="Set the default status below on every logged change.",
+        description=(
+            "Set a status on every logged change: the one chosen for the ticket's board under"
+            ' "Status per board"; on a board with none chosen, the default status below only'
+            " when it belongs to that board. Otherwise the status is left as is."
+        ),
     )
     default_status_id = SelectField(
         "Default status",
@@ -174,13 +182,14 @@ class CredentialsForm(ConnectWiseAdminForm):
         description="The status a logged change sets, per board; blank leaves it as is.",
     )
     ticket_policy = RadioField(
-        "Ticket of another company, closed, or not taking time",
+        "Closed ticket, or a status that takes no time",
         choices=[
             SelectChoice("refuse", "Refuse the change"),
             SelectChoice("warn", "Accept it, skip what cannot succeed, and say so"),
         ],
         default="refuse",
         validate_choice=False,
+        description="A ticket of another company is always refused.",
     )
 
 
@@ -206,6 +215,20 @@ _INPUT_FIELDS = {
 }
 
 
+_LISTED_NEEDS_A_COMPANY = (
+    'Choose at least one company for "Only these companies", or choose "All companies" under'
+    ' "Companies served" for a tenant that serves every company.'
+)
+
+_SAVE_FIRST = (
+    "Save the credentials first; the lists of work types, roles and board statuses come from"
+    " ConnectWise once it can be reached."
+)
+
+#: The payload keys a client needs: the connection, none of the tenant's choices.
+_CONNECTION_KEYS = frozenset({"baseUrl", "companyId", "publicKey", "privateKey", "clientId"})
+
+
 def _configured(view: object, context: object, model: CredentialsRow, name: str) -> str:
     ok = bool(model.public_key and model.private_key and model.client_id)
     return "yes" if ok else "no"
@@ -218,6 +241,19 @@ def _masked(view: object, context: object, model: CredentialsRow, name: str) -> 
 def _short_error(view: object, context: object, model: CredentialsRow, name: str) -> str:
     value: str = getattr(model, name, None) or ""
     return value if len(value) <= 120 else value[:117] + "…"
+
+
+#: What Flask-Admin flashes when a form does not validate (a form's Test connection neither
+#: saves nor fails to: its own result says what happened).
+_GENERIC_FAILURES = ("Failed to save record.", "Failed to create record.")
+
+
+def _drop_flashes(messages: Iterable[str]) -> None:
+    """Take Flask-Admin's generic messages (in any language) out of the pending flashes."""
+    drop = {gettext(m) for m in messages} | set(messages)
+    pending = session.get("_flashes")
+    if pending:
+        session["_flashes"] = [(kind, text) for kind, text in pending if text not in drop]
 
 
 def _json_error(message: str, status: int) -> Response:
@@ -272,6 +308,22 @@ def _board_map_text(view: object, context: object, model: CredentialsRow, name: 
     return "; ".join(f"{c.board_label} → {c.status_label}" for c in choices)
 
 
+def _default_status_text(view: Any, context: object, model: CredentialsRow, name: str) -> str:
+    """The legacy default status by name: from the board map's stored names, else from
+    ConnectWise's boards (cached); ``status #102`` only when ConnectWise cannot tell."""
+    status_id = model.default_status_id
+    if not status_id:
+        return "none"
+    for choice in load_board_statuses(model.board_statuses):
+        if choice.status_id == status_id and choice.status_name:
+            return f"{choice.board_label} — {choice.status_name}"
+    try:
+        loaded = dict(view.load_statuses(model))
+    except Exception:  # unreachable, unreadable keys: the id is all there is
+        loaded = {}
+    return loaded.get(status_id) or f"status #{status_id}"
+
+
 def _policy_text(view: object, context: object, model: CredentialsRow, name: str) -> str:
     if (model.ticket_policy or "refuse") == "warn":
         return "accept with a warning, skip what cannot succeed"
@@ -311,12 +363,11 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
     can_export = True
     export_types: ClassVar[list[str]] = ["csv"]
 
+    # Fits 1280 px: the client id and the login company are on the details page.
     column_list: ClassVar[list[str]] = [
         "tenant_id",
         "base_url",
-        "company_id",
         "public_key_hint",
-        "client_id_hint",
         "configured",
         "company_scope",
         "warnings",
@@ -350,7 +401,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
     column_labels: ClassVar[dict[str, str]] = {
         "tenant_id": "Tenant",
         "base_url": "Base URL",
-        "company_id": "Company",
+        "company_id": "Login company",
         "public_key_hint": "Public key",
         "client_id_hint": "Client id",
         "configured": "Configured",
@@ -358,7 +409,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         "last_error": "Last error",
         "default_time_minutes": "Default time (minutes)",
         "auto_update_status": "Auto-update status",
-        "default_status_id": "Default status id",
+        "default_status_id": "Default status",
         "updated_by": "Updated by",
         "company_scope": "ConnectWise companies",
         "work_type": "Time entries",
@@ -378,6 +429,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         "public_key_hint": _masked,
         "client_id_hint": _masked,
         "configured": _configured,
+        "default_status_id": _default_status_text,  # may ask ConnectWise: one row only
         **_SETTING_FORMATTERS,
     }
     column_formatters_export: ClassVar[dict[str, Formatter[CredentialsRow]]] = {
@@ -413,6 +465,8 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         from ..fields import csp_nonce
 
         kwargs.setdefault("cw_csp_nonce", csp_nonce())
+        if g.get("cw_form_tested"):
+            _drop_flashes(_GENERIC_FAILURES)
         return super().render(template, **kwargs)
 
     # -- forms -----------------------------------------------------------------------------
@@ -482,13 +536,14 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         loaded: dict[str, Any] = {"work_types": [], "work_roles": [], "boards": []}
         problem = None
         if row is None:
-            problem = "Save working credentials first; then choose these from ConnectWise."
+            problem = _SAVE_FIRST
+            form.board_statuses.empty_text = _SAVE_FIRST
         else:
             try:
                 loaded = self.load_choices(row)
             except (ConnectWiseError, CryptoError) as exc:
                 problem = (
-                    f"ConnectWise's lists could not be loaded {aside(error_message(exc))}; the "
+                    f"ConnectWise's lists could not be loaded {aside(error_message(exc).rstrip('.'))}; the "
                     "stored choices are kept."
                 )
             except Exception:
@@ -516,7 +571,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             if choice.status_id not in {i for i, _ in entry[2]}:
                 entry[2].append((choice.status_id, choice.status_label))
         form.board_statuses.boards = boards
-        if problem:
+        if problem and row is not None:  # creating: the empty table says it
             form.board_statuses.description = plain_text(problem)
 
     def load_choices(self, row: CredentialsRow) -> dict[str, Any]:
@@ -560,7 +615,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             except (ConnectWiseError, CryptoError) as exc:
                 # ConnectWise's words: escaped, as Flask-Admin renders descriptions with |safe.
                 field.description = plain_text(
-                    f"The board statuses could not be loaded {aside(error_message(exc))}; the "
+                    f"The board statuses could not be loaded {aside(error_message(exc).rstrip('.'))}; the "
                     "current value is kept."
                 )
             except Exception:
@@ -608,8 +663,10 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
                 return False
             checked = self._check_credentials(form) and bool(valid)
             if checked and request.form.get("cw_test"):
-                # "Test connection" in the form: test what was typed, save nothing.
+                # "Test connection" in the form: test what was typed, save nothing. Its result
+                # is the only message (not Flask-Admin's "Failed to save record." as well).
                 self._test_form(form)
+                g.cw_form_tested = True
                 return False
             return checked
         return bool(super().validate_form(form))
@@ -639,9 +696,8 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         if "company_scope" in sent:
             payload["companyScope"] = form.company_scope.data
         if form.companies.sent:
+            # Kept while "All companies" is chosen (unused then): switching back restores it.
             payload["companies"] = form.companies.raw_values()
-            if payload.get("companyScope") == SCOPE_ALL:
-                payload["companies"] = []
         for key, name in (("workType", "work_type"), ("workRole", "work_role")):
             if name in sent:
                 payload[key] = self._work_value(form, name)
@@ -674,7 +730,10 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         if field is None:
             flash(message, "error")
             return
-        message = message.replace(exc.field, str(field.label.text))
+        if exc.field == "companies" and "companyScope" in message:
+            message = _LISTED_NEEDS_A_COMPANY  # the form's words, not the API's field names
+        else:
+            message = message.replace(exc.field, str(field.label.text))
         add_field_error(field, message)
 
     def _check_credentials(self, form: CredentialsForm) -> bool:
@@ -750,7 +809,8 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         """Saved credentials are tested at once: when ConnectWise refuses them, say so."""
         tenant = row.tenant_id
         try:
-            self.tenants.client_for(tenant).system_info()
+            client = self.tenants.client_for(tenant)
+            client.system_info()
         except (ConnectWiseError, CryptoError) as exc:
             message = error_message(exc)
             self._record(row, error=message)
@@ -768,12 +828,54 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
                 "warning",
             )
             return
+        try:
+            self._check_typed_companies(row, client)
+        except Exception:  # the keys work; a failed look-up only leaves the ids unchecked
+            log.warning("connectwise admin: the typed company ids could not be checked")
         self._record(row, error=None)
 
+    def _check_typed_companies(self, row: CredentialsRow, client: ConnectWiseClient) -> None:
+        """Companies known only by an id typed by hand are looked up in ConnectWise: found
+        ones get their names, unknown ones are kept and named in a warning."""
+        stored = load_companies(row.companies)
+        typed = [c.id for c in stored if not (c.name or c.identifier)]
+        if not typed:
+            return
+        rows = client._list(
+            "company/companies",
+            {
+                "conditions": cond.one_of_ids("id", typed),
+                "fields": "id,identifier,name",
+                "pageSize": len(typed),
+            },
+        )
+        found = {c.id: c for c in (Company.from_api(r) for r in rows)}
+        named = [
+            CompanyChoice(c.id, found[c.id].identifier, found[c.id].name) if c.id in found else c
+            for c in stored
+        ]
+        if named != list(stored):
+            row.companies = dump(tuple(named))  # committed with the test's outcome
+        missing = [i for i in typed if i not in found]
+        if missing:
+            ids = ", ".join(str(i) for i in missing)
+            flash(
+                f"Tenant {row.tenant_id}: the credentials were saved, but "
+                f"{'company' if len(missing) == 1 else 'companies'} {ids} "
+                f"{'was' if len(missing) == 1 else 'were'} not found in ConnectWise. Check the "
+                'ids under "Companies served", or search the companies by name.',
+                "warning",
+            )
+
     def _form_settings(self, form: CredentialsForm) -> TenantSettings:
-        """The settings the form holds (blank secrets: the stored ones), checked by
-        :class:`CredentialsInput` like a save; :class:`InputError` when unusable."""
-        data = CredentialsInput.parse(self._payload(form), self.tenants.policy)
+        """The connection the form holds (blank secrets: the stored ones), checked by
+        :class:`CredentialsInput` like a save; :class:`InputError` when unusable.
+
+        Only the connection is checked: a client built to search companies or test the keys
+        must not need the companies it is about to find (nor any other choice of the form).
+        """
+        connection = {k: v for k, v in self._payload(form).items() if k in _CONNECTION_KEYS}
+        data = CredentialsInput.parse(connection, self.tenants.policy)
         secrets = {
             "public_key": data.public_key,
             "private_key": data.private_key,

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 from ..crypto import CryptoError, DecryptionError, KeyConfigurationError, UnknownKeyError
 from ..errors import ConnectWiseError
 
-__all__ = ["crypto_message", "csv_safe", "error_message", "plain_text", "timestamp"]
+__all__ = ["crypto_message", "csv_safe", "error_message", "plain_text", "sentence", "timestamp"]
 
 T = TypeVar("T")
 
@@ -41,12 +41,19 @@ def crypto_message(exc: CryptoError) -> str:
     return "The stored credentials cannot be read. Enter the keys again."
 
 
+def sentence(text: str) -> str:
+    """``text`` ending as a sentence does, so that another sentence can follow it."""
+    text = text.rstrip()
+    return text if not text or text[-1] in ".!?…" else text + "."
+
+
 def error_message(exc: Exception) -> str:
-    """What an admin should read about ``exc``: ConnectWise's safe words, or a pointer to the log."""
+    """What an admin should read about ``exc``: ConnectWise's safe words, or a pointer to the
+    log; always a whole sentence (a message that follows it never runs on)."""
     if isinstance(exc, CryptoError):
         return crypto_message(exc)
     if isinstance(exc, ConnectWiseError):
-        return exc.message
+        return sentence(exc.message)
     return "Something went wrong; the details are in the server log."
 
 

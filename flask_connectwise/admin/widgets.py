@@ -168,6 +168,8 @@ class BoardStatusField(Field):
     def __init__(self, label: str | None = None, **kwargs: Any) -> None:
         super().__init__(label, **kwargs)
         self.boards: list[tuple[int, str, list[tuple[int, str]]]] = []
+        #: What the table says when there is no board (set by the view).
+        self.empty_text = "No boards to show."
         self.sent = False
         self.data: dict[str, str] = {}
 
@@ -227,7 +229,9 @@ class BoardStatusField(Field):
             )
         if not rows:
             rows.append(
-                Markup('<tr><td colspan="2" class="text-muted">No boards to show.</td></tr>')
+                Markup('<tr><td colspan="2" class="text-muted">{}</td></tr>').format(
+                    self.empty_text
+                )
             )
         return Markup(
             '<input type="hidden" name="{name}-shown" value="1">'
