@@ -34,6 +34,7 @@ from .crypto import CryptoError
 from .csrf import csrf_valid
 from .current import Action, state
 from .errors import (
+    AuthenticationError,
     ConnectWiseError,
     ConnectWiseTimeoutError,
     MemberRequiredError,
@@ -42,6 +43,7 @@ from .errors import (
 from .faults import database_cause
 from .http_errors import ApiError, error_response, register_error_handlers
 from .outbox import Outbox
+from .search import SEARCH_MAX_LENGTH
 from .tenants import Tenants
 from .validation import (
     InputError,
@@ -264,17 +266,19 @@ def _bool(data: Mapping[str, Any], key: str) -> bool:
     return value
 
 
-def _query_text(key: str, *, max_length: int) -> str:
-    """A query-string parameter, refused when the query is not valid UTF-8 text."""
+def _query_text(key: str, *, max_length: int, label: str | None = None) -> str:
+    """A query-string parameter, refused when the query is not valid UTF-8 text. ``label``
+    names it in the messages (the widget shows them to operators); the field stays ``key``."""
+    name = label or key
     try:
         unquote_to_bytes(request.query_string.replace(b"+", b" ")).decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(key, f"{key} must be valid UTF-8 text") from None
+        raise InputError(key, f"{name} must be valid UTF-8 text.") from None
     if key not in request.args:
-        raise InputError(key, f"{key} is required")
+        raise InputError(key, f"{name} is required.")
     value = request.args.get(key, "")
     if len(value) > max_length:
-        raise InputError(key, f"{key} must be at most {max_length} characters")
+        raise InputError(key, f"{name} must be at most {max_length} characters.")
     return check_text(key, value)
 
 
@@ -435,10 +439,21 @@ def enabled() -> Response:
 @blueprint.get("/tickets/search", endpoint="search")
 @requires("use")
 def search() -> Response:
-    query = _query_text("q", max_length=200)
+    query = _query_text("q", max_length=SEARCH_MAX_LENGTH, label="Search text")
     try:
         with call_deadline(_deadline()):
             return jsonify(state().search.json(_tenant(), query))
+    except AuthenticationError as exc:
+        # The widget shows this to operators: plain words, no status code (logged for admins).
+        log.warning(
+            "connectwise search: credentials rejected",
+            extra={"cw_error": exc.error_code, "cw_status": exc.status, "cw_tenant": _tenant()},
+        )
+        raise ApiError(
+            exc.http_status,
+            exc.error_code,
+            "ConnectWise rejected this tenant's credentials. Ask an administrator to check them.",
+        ) from None
     except ConnectWiseError as exc:
         # Slow (past the deadline) or down: say so at once; the widget asks for a number.
         if not ticketchecks.unreachable(exc):

@@ -23,6 +23,9 @@ from .signals import search_answered
 from .tenants import Tenants
 from .ticketfacts import TicketFacts
 
+#: The longest search text the search route accepts; the widget's input has it as maxlength.
+SEARCH_MAX_LENGTH = 200
+
 
 class TicketSearch:
     """The cached ticket search of one app (``cw.search``)."""

@@ -8,7 +8,8 @@
  * With it, the field's name moves to a hidden input that carries the chosen ticket id.
  *
  * Data attributes on the wrapper: data-search-url, data-debounce (ms, 250), data-min-digits (1),
- * data-min-text (2), data-cache-ms (30000), data-selected-id.
+ * data-min-text (2), data-cache-ms (30000), data-max-length (200, the input's maxlength unless
+ * the markup sets one), data-selected-id.
  */
 (function () {
   "use strict";
@@ -57,6 +58,10 @@
     var status = root.querySelector("[role=status]");
     var meta = root.querySelector(".cw-ts-selected");
     if (!input || !listbox || !status) return;
+    // The server refuses longer search text (data-max-length; 200 when the markup omits it).
+    if (!input.hasAttribute("maxlength")) {
+      input.maxLength = number(root.getAttribute("data-max-length"), 200) || 200;
+    }
 
     var searchUrl = root.getAttribute("data-search-url");
     var debounceMs = number(root.getAttribute("data-debounce"), 250);
@@ -68,6 +73,8 @@
     // The server answers within CONNECTWISE_CHECK_DEADLINE; give up a little after it.
     var deadlineMs = number(root.getAttribute("data-deadline-ms"), 2000);
     var SLOW = "ConnectWise is slow; type a ticket number";
+    var AUTH_FAILED =
+      "ConnectWise rejected this tenant's credentials. Ask an administrator to check them.";
     var optionPrefix = (listbox.id || "cw-ts-" + ++uid) + "-opt-";
 
     // The submitted value: the chosen ticket id (or the typed text for the server to check).
@@ -230,11 +237,16 @@
             })
             .then(function (body) {
               if (!response.ok) {
-                var message = body && body.message ? body.message : "HTTP " + response.status;
+                var message = body && body.message ? body.message : "the server could not answer";
                 var failure = new Error(message);
+                var code = body ? body.error : "";
                 // 503 connectwise_slow / connectwise_unavailable: the server's plain words.
-                failure.cwPlain =
-                  !!body && (body.error === "connectwise_slow" || body.error === "connectwise_unavailable");
+                failure.cwPlain = code === "connectwise_slow" || code === "connectwise_unavailable";
+                // Rejected credentials or refused search text: typing a number does not help.
+                if (code === "connectwise_auth_failed") failure.cwFinal = AUTH_FAILED;
+                else if (code === "validation_error" && body.message) {
+                  failure.cwFinal = body.message;
+                }
                 throw failure;
               }
               if (!Array.isArray(body)) throw new Error("unexpected answer");
@@ -259,6 +271,7 @@
           listbox.textContent = "";
           close();
           if (mine.cwSlow) announce(SLOW, "error");
+          else if (error.cwFinal) announce(error.cwFinal, "error");
           else if (error.cwPlain) announce(error.message, "error");
           else announce("Ticket search failed: " + error.message + ". You can type a ticket number.", "error");
         });
