@@ -622,11 +622,11 @@ class ConnectWiseClient:
         try:
             self._call("GET", "system/info", idempotent=True)
         except (AuthenticationError, ForbiddenError) as exc:
-            return AuthenticationError(
-                f"{_CREDENTIALS_REJECTED}: a credentials check answered HTTP {exc.status}",
-                status=error.status,
-                code=error.code,
+            log.warning(  # the status is for the logs; people read the sentence
+                "connectwise credentials check failed after a 404",
+                extra={"cw_path": path, "cw_check_status": exc.status},
             )
+            return AuthenticationError(_CREDENTIALS_REJECTED, status=error.status, code=error.code)
         except ConnectWiseError:
             return UnavailableError(
                 "ConnectWise answered 'not found' but could not be asked whether the "

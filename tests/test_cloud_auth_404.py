@@ -26,6 +26,7 @@ def test_404_with_failing_system_info_is_an_auth_error(make_client):
     with pytest.raises(errors.AuthenticationError, match="rejected the credentials") as caught:
         make_client().get_ticket(7)
     assert "not found" not in str(caught.value).split(":")[0].lower()
+    assert "HTTP" not in str(caught.value)  # people read a sentence; the status goes to the log
     assert caught.value.needs_admin and not caught.value.permanent
     assert info.call_count == 1
 
