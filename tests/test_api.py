@@ -623,15 +623,15 @@ def test_signals(app, connectwise_sandbox, cw):
             "workType",
             "(The workType field is required): this tenant's ConnectWise requires a work "
             "type. An administrator must choose the tenant's default "
-            "work type (ConnectWise credentials → Time entries). Sending it again will not "
-            "help until that is done; then press Retry.",
+            'work type (ConnectWise credentials → Edit → "Work type"). Sending it again will '
+            "not help until that is done; then press Retry.",
         ),
         (
             "workRole",
             "(The default Work Role is not valid for the selected location): this tenant's "
             "ConnectWise requires a work role valid at the ticket's location. An administrator "
-            "must choose the tenant's default work role (ConnectWise credentials → Time "
-            "entries). Sending it again will not help until that is done; then press Retry.",
+            "must choose the tenant's default work role (ConnectWise credentials → Edit → "
+            '"Work role"). Sending it again will not help until that is done; then press Retry.',
         ),
     ],
 )

@@ -257,9 +257,10 @@ def test_strict_refusals_of_time_are_told_in_plain_words(client, connectwise_san
         "ConnectWise refused the time entry (The workType field is required): this tenant's "
         "ConnectWise requires a work type. "
         "An administrator must choose the tenant's default work type (ConnectWise credentials "
-        "→ Time entries). Sending it again will not help until that is done; then press Retry."
+        '→ Edit → "Work type"). Sending it again will not help until that is done; then press '
+        "Retry."
     )
-    assert "default work role (ConnectWise credentials → Time entries)" in refusal(
+    assert 'default work role (ConnectWise credentials → Edit → "Work role")' in refusal(
         member="jdoe", work_type=3
     )
     api_member = refusal(work_type=3, work_role=11)  # no member: ConnectWise's API member

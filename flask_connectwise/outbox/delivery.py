@@ -44,7 +44,7 @@ from ..members import MemberCheck
 from ..models import ChangeState, StepState, utcnow
 from ..records import BoardStatus, Member, Ticket, TimeEntry
 from ..wording import aside
-from .outcome import Step
+from .outcome import ADMIN_THEN_RETRY, Step, company_refusal
 from .recording import reference_line
 
 log = logging.getLogger("flask_connectwise.delivery")
@@ -102,27 +102,55 @@ def _about(exc: ConnectWiseError, *fields: str) -> bool:
     return any((e.field or "").split("/")[0].casefold() in fields for e in exc.errors if e.field)
 
 
-_SETTINGS_PLACE = "(ConnectWise credentials → Time entries)"
-_THEN_RETRY = " Sending it again will not help until that is done; then press Retry."
+_THEN_RETRY = ADMIN_THEN_RETRY
+
+#: The time defaults a tenant may leave unset, as :func:`failure_text` names them.
+WORK_TYPE, WORK_ROLE = "work type", "work role"
 
 
-def _time_setting_hint(exc: ConnectWiseError, member: str | None) -> str | None:
+def _settings_place(names: list[str]) -> str:
+    """Where an administrator sets the defaults ``names``: the credentials' edit form, by
+    the labels of its fields (``"Work type"``, ``"Work role"``)."""
+    labels = " and ".join(f'"{name.capitalize()}"' for name in names)
+    return f"(ConnectWise credentials → Edit → {labels})"
+
+
+def unset_work_defaults(settings: TenantSettings | None) -> tuple[str, ...]:
+    """The tenant's time defaults left unset (none known without its settings)."""
+    if settings is None:
+        return ()
+    return tuple(
+        name
+        for name, value in ((WORK_TYPE, settings.work_type), (WORK_ROLE, settings.work_role))
+        if value is None
+    )
+
+
+def _time_setting_hint(
+    exc: ConnectWiseError, member: str | None, unset: tuple[str, ...] = ()
+) -> str | None:
     """Why the tenant's ConnectWise refuses a time entry and what an administrator must set,
     when the refusal is about the work type, the work role, an overlapping entry or an API
-    member; else None."""
+    member; else None. A refusal of one default names every default in ``unset`` too, so
+    the administrator sets them all at once (ConnectWise names only the first it lacks)."""
     if not isinstance(exc, ConnectWiseValidationError):
         return None
     words = _reason(exc).casefold()
-    if _about(exc, "worktype"):
+    wants_type = _about(exc, "worktype")
+    wants_role = _about(exc, "workrole") or "work role is not valid" in words
+    if wants_type or wants_role:
+        names = [
+            name
+            for name, wanted in ((WORK_TYPE, wants_type), (WORK_ROLE, wants_role))
+            if wanted or name in unset
+        ]
+        if names == [WORK_ROLE]:
+            requires = "a work role valid at the ticket's location"
+        else:
+            requires = " and ".join(f"a {name}" for name in names)
         return (
-            "this tenant's ConnectWise requires a work type. An administrator "
-            f"must choose the tenant's default work type {_SETTINGS_PLACE}.{_THEN_RETRY}"
-        )
-    if _about(exc, "workrole") or "work role is not valid" in words:
-        return (
-            "this tenant's ConnectWise requires a work role valid at the ticket's location. "
-            "An administrator must choose the tenant's default work role "
-            f"{_SETTINGS_PLACE}.{_THEN_RETRY}"
+            f"this tenant's ConnectWise requires {requires}. An administrator must choose the "
+            f"tenant's default {' and '.join(names)} {_settings_place(names)}.{_THEN_RETRY}"
         )
     if _about(exc, "timestart") and "overlaps" in words:
         return (
@@ -150,12 +178,15 @@ def failure_text(
     member: str | None = None,
     status_id: int | None = None,
     status_name: str | None = None,
+    unset: tuple[str, ...] = (),
 ) -> str:
     """What went wrong with one step, in plain words; for a failure that retrying cannot fix,
-    or one an admin must fix, also what to do. At most 500 characters."""
+    or one an admin must fix, also what to do. At most 500 characters. ``unset``: the
+    tenant's time defaults left unset (:func:`unset_work_defaults`), all named when
+    ConnectWise refuses a time entry for lack of one."""
     what = Step(step).words if step in _STEP_NAMES else step
     if exc.permanent:
-        admin = _time_setting_hint(exc, member) if step == Step.TIME.value else None
+        admin = _time_setting_hint(exc, member, unset) if step == Step.TIME.value else None
         if admin is not None:
             text = f"ConnectWise refused the time entry {aside(_reason(exc))}: {admin}"
         elif isinstance(exc, NotFoundError) or (
@@ -284,6 +315,8 @@ class Deliverer:
         self._ticket_id = 0
         self._status_id: int | None = None
         self._status_name: str | None = None
+        #: The tenant's time defaults left unset, named in a refusal for lack of one.
+        self._unset: tuple[str, ...] = ()
 
     def _failed(self, exc: ConnectWiseError, *, step: str, in_doubt: bool = False) -> StepUpdate:
         """The step's state after ``exc``: ``sent`` while a copy may exist on the ticket
@@ -306,6 +339,7 @@ class Deliverer:
             member=member,
             status_id=self._status_id,
             status_name=self._status_name,
+            unset=self._unset,
         )
         return (StepState.SENT if doubt else StepState.FAILED), None, text
 
@@ -352,6 +386,7 @@ class Deliverer:
         """
         self._ticket_id, self._status_id = row.ticket_id, row.status_id
         self._status_name = None
+        self._unset = unset_work_defaults(settings)
         self.permanent = False
         self._member_failure = None
         self._marked = frozenset(
@@ -399,10 +434,8 @@ class Deliverer:
             and settings is not None
             and not settings.serves_company(ticket.company_id)
         ):
-            refusal = (
-                f"Ticket #{ticket.id} belongs to {ticket.company or 'another company'}, "
-                f"not {settings.company_names}"
-            )
+            # Our own check, not ConnectWise's: retrying cannot help (no Retry is offered).
+            refusal = company_refusal(ticket.id, ticket.company, settings.company_names)
             self._stop(row, waiting, ConnectWiseValidationError(refusal, status=400), refusal)
             return self._settle(row)
         if member and todo:
@@ -708,6 +741,7 @@ class Deliverer:
                         return StepState.CONFIRMED, entry.id, None
             if self._member_failure is not None:
                 return self._unsent(self._member_failure, step="time", in_doubt=lookup)
+            placed: str | None = None
             try:
                 entry = self._add_time(row, client, marker)
             except ConnectWiseValidationError as exc:
@@ -716,6 +750,7 @@ class Deliverer:
                     raise
                 try:
                     entry = self._add_time(row, client, marker, start=start)
+                    placed = self._placed_words(start, row)
                 except ConnectWiseValidationError as again:
                     if self._free_start(again, row, client) is None:
                         raise
@@ -727,4 +762,12 @@ class Deliverer:
         except ConnectWiseError as exc:
             self._writer_refused |= self._writer is not None and exc.status == 401
             return self._failed(exc, step="time", in_doubt=lookup)
-        return StepState.CONFIRMED, entry.id, None
+        return StepState.CONFIRMED, entry.id, placed
+
+    def _placed_words(self, start: datetime, row: _Job) -> str:
+        """Where an entry moved after the member's other entries went (kept with the done
+        time step, so the outcome and the change log say it): ``placed 05:32–05:47 UTC
+        after jdoe's other entries``."""
+        end = start + timedelta(hours=float(row.hours or 0))
+        member = self._member.identifier if isinstance(self._member, Member) else self._member
+        return f"placed {start:%H:%M}–{end:%H:%M} UTC after {member}'s other entries"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -69,6 +70,39 @@ _WORDS = {Step.NOTE: "the note", Step.TIME: "the time entry", Step.STATUS: "the 
 _LABELS = {Step.NOTE: "note", Step.TIME: "time entry", Step.STATUS: "status"}
 _JSON_KEYS = {Step.NOTE: "note", Step.TIME: "timeEntry", Step.STATUS: "status"}
 
+#: How a refusal an administrator must fix ends in the change log (admins see Retry there).
+ADMIN_THEN_RETRY = " Sending it again will not help until that is done; then press Retry."
+#: The same ending as the operator reads it: operators have no Retry button.
+OPERATOR_THEN_SENT = " It will be sent once an administrator has done that."
+
+#: Our own check refused the ticket: it belongs to a company the tenant does not serve.
+_OTHER_COMPANY = re.compile(r"^Ticket #\d+ belongs to .+, not .+$")
+
+
+def company_refusal(ticket_id: int, owner: str | None, served: str) -> str:
+    """Why a change on another company's ticket is not sent (our check, not ConnectWise's)."""
+    return f"Ticket #{ticket_id} belongs to {owner or 'another company'}, not {served}"
+
+
+def refused_as_other_company(row: ChangeLogRow) -> bool:
+    """Whether the change was refused for good by our company check: every step not done
+    failed because its ticket belongs to another company (sending it again cannot help)."""
+    return Outcome.of(row).other_company_refusal() is not None
+
+
+#: What an operator can do about a skipped step, said after its reason (once, in the outcome).
+_SKIP_ADVICE = {
+    "no time entry: your user is not linked to a ConnectWise member": (
+        "Ask an administrator to link one."
+    ),
+}
+
+
+def for_operator(error: str) -> str:
+    """A step's error as an operator reads it: no Retry (only admins see it, in the change
+    log); the change is sent once an administrator has fixed the cause."""
+    return error.replace(ADMIN_THEN_RETRY, OPERATOR_THEN_SENT)
+
 
 @dataclass(frozen=True)
 class StepResult:
@@ -98,7 +132,8 @@ class StepResult:
         if self.id is not None:
             data["id"] = self.id
         if self.error:
-            data["error"] = self.error
+            # A done step's words are no error (e.g. where an overlapping entry was placed).
+            data["detail" if self.ok else "error"] = self.error
         return data
 
     @classmethod
@@ -109,7 +144,7 @@ class StepResult:
         state = data.get("state") or (StepState.CONFIRMED if data.get("ok") else StepState.FAILED)
         if data.get("ok") and state not in StepState.FINISHED:
             state = StepState.CONFIRMED
-        return cls(str(state), data.get("id"), data.get("error"))
+        return cls(str(state), data.get("id"), data.get("error") or data.get("detail"))
 
 
 def _listed(words: list[str]) -> str:
@@ -187,13 +222,19 @@ class Outcome:
         return data
 
     def done_words(self) -> list[str]:
-        """What reached the ticket: ``["note added", "15 min logged"]``."""
+        """What reached the ticket: ``["note added", "15 min logged"]``; a time entry moved
+        after the member's other entries says where it went (``"15 min logged, placed
+        05:32–05:47 UTC after jdoe's other entries"``)."""
         done = {
             Step.NOTE: "note added",
             Step.TIME: f"{_minutes_text(self.hours or 0)} logged",
             Step.STATUS: "status set",
         }
-        return [done[s] for s, r in self.steps.items() if r.ok and not r.skipped]
+        return [
+            f"{done[s]}, {r.error}" if s is Step.TIME and r.error else done[s]
+            for s, r in self.steps.items()
+            if r.ok and not r.skipped
+        ]
 
     def skipped_words(self) -> list[str]:
         """Why steps were left out: ``["no time entry: ticket #12348 is closed"]``."""
@@ -207,7 +248,7 @@ class Outcome:
         ``["the note, the time entry and the status change (Ticket #12460 belongs to …)"]``.
         """
         return [
-            f"{_listed(words)} {aside(error)}" if error else _listed(words)
+            f"{_listed(words)} {aside(for_operator(error))}" if error else _listed(words)
             for words, error in self._failed_groups()
         ]
 
@@ -218,6 +259,16 @@ class Outcome:
             if not result.ok:
                 groups.setdefault(result.error or None, []).append(step.words)
         return [(words, error) for error, words in groups.items()]
+
+    def other_company_refusal(self) -> str | None:
+        """Our company check's words when it refused the change for good (the ticket belongs
+        to a company the tenant does not serve), else ``None``."""
+        if not self.needs_attention:
+            return None
+        errors = {r.error or "" for r in self.steps.values() if not r.ok}
+        if len(errors) == 1 and _OTHER_COMPANY.match(next(iter(errors))):
+            return next(iter(errors))
+        return None
 
     @property
     def severity(self) -> str:
@@ -230,7 +281,11 @@ class Outcome:
         """The outcome in plain words, for the operator, the admin and the CLI."""
         ticket = self.ticket_id
         done, failed = self.done_words(), self.failed_words()
-        skipped = "".join(f" {reason[:1].upper()}{reason[1:]}." for reason in self.skipped_words())
+        skipped = "".join(
+            f" {reason[:1].upper()}{reason[1:]}."
+            + (f" {_SKIP_ADVICE[reason]}" if reason in _SKIP_ADVICE else "")
+            for reason in self.skipped_words()
+        )
         return self._summary(ticket, done, failed) + skipped
 
     def _summary(self, ticket: int | None, done: list[str], failed: list[str]) -> str:
@@ -268,7 +323,13 @@ class Outcome:
                 reason = result.error or result.state or "not done"
                 failing.setdefault(reason, []).append(f"the {step.label}")
         message = f"{label} is still not complete."
-        if self.needs_attention:
+        if self.other_company_refusal() is not None:
+            message = (
+                f"{label} was refused by this app's own check, not by ConnectWise: its ticket "
+                "belongs to a company this tenant does not serve. Sending it again will not "
+                "help: log the change again on the right ticket."
+            )
+        elif self.needs_attention:
             message = (
                 f"{label} needs attention: ConnectWise refused it, and sending it again will "
                 "not help until the cause is fixed."
