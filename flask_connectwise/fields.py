@@ -767,8 +767,8 @@ class TicketSearchField(Field):
         ``hours``: else the minutes input's, else the tenant's default. ``visibility`` (or
         ``internal=True``): else the tenant's note visibility. Without ``status_id`` the tenant's
         automatic status applies (when it has one). With no member for the operator and
-        ``CONNECTWISE_REQUIRE_MEMBER``, the note is logged and the time step skipped (a flashed
-        message says why); so it is when the tenant's ticket policy "warn" let a closed ticket
+        ``CONNECTWISE_REQUIRE_MEMBER``, the note is logged and the time step skipped (the flashed
+        outcome says why); so it is when the tenant's ticket policy "warn" let a closed ticket
         through.
 
         Returns the change-log row, or ``None`` when no ticket is selected, the feature is off
@@ -801,16 +801,14 @@ class TicketSearchField(Field):
         if visibility is None:
             visibility = "internal" if internal else getattr(settings, "note_visibility", None)
         time_skipped = self.time_skipped
-        warnings = [self.warning] if self.warning and time_skipped else []
+        # A time step skipped (closed ticket under the "warn" policy, no member) is no flashed
+        # warning of its own: the outcome flashed after delivery says it ("No time entry: …").
+        warnings: list[str] = []
         logs_time = hours != 0 and (
             hours is not None or bool(settings and settings.default_time_minutes)
         )
         if logs_time and self._without_member(member):
             time_skipped = ticketchecks.NO_MEMBER_REASON
-            warnings = [
-                "Logged without time: your user is not linked to a ConnectWise member. Ask "
-                "an administrator to link one."
-            ]
         if not self.ticket_verified:
             # ConnectWise was slow or down before submit: checked at delivery (issue 15).
             warnings.append(self.warning or ticketchecks.unverified_warning(self.data))

@@ -389,7 +389,11 @@ def test_the_field_warns_and_skips_time_on_a_closed_ticket(field_app, connectwis
         flashed = get_flashed_messages(with_categories=True)
         assert row is not None and row.hours is None
         assert row.time_error == "no time entry: ticket #12348 is closed"
-    assert ("warning", "Logged without time: Ticket #12348 is closed.") in flashed
+    # Said once, by the outcome (it was also flashed as "Logged without time: Ticket #12348
+    # is closed.", a second message saying the same).
+    assert [m for _, m in flashed if "closed" in m] == [
+        "Logged to ticket #12348: note added. No time entry: ticket #12348 is closed."
+    ], flashed
 
 
 def test_the_field_refuses_a_closed_ticket_by_default(field_app, connectwise_sandbox):
@@ -411,11 +415,15 @@ def test_the_field_without_a_member_logs_the_note_and_says_why(field_app, connec
         flashed = get_flashed_messages(with_categories=True)
         assert row is not None and row.hours is None
         assert row.time_error == ("no time entry: your user is not linked to a ConnectWise member")
-    assert flashed[0] == (
-        "warning",
-        "Logged without time: your user is not linked to a ConnectWise member. Ask an "
-        "administrator to link one.",
-    )
+    # Said once, by the outcome, with what to do (it was also flashed as "Logged without
+    # time: your user is not linked…", a second message saying the same).
+    assert flashed == [
+        (
+            "success",
+            "Logged to ticket #12345: note added. No time entry: your user is not linked to a "
+            "ConnectWise member. Ask an administrator to link one.",
+        )
+    ], flashed
     assert len(connectwise_sandbox.time_entries(12345)) == times_before
 
 
