@@ -55,6 +55,7 @@ from .current import state
 from .errors import AuthenticationError, ConnectWiseError, MemberUnusableError, NotFoundError
 from .models import ChangeLogRow, ChangeState
 from .outbox import IdempotencyConflict, Outbox, Outcome, Pending
+from .search import SEARCH_MAX_LENGTH
 from .tenants import IntegrationOffError
 from .wording import aside
 
@@ -288,6 +289,7 @@ class TicketSearchWidget:
             "aria-describedby": f"{status_id} {meta_id}",
             "autocomplete": "off",
             "spellcheck": "false",
+            "maxlength": str(SEARCH_MAX_LENGTH),  # the search route refuses longer text
             "placeholder": kwargs.pop("placeholder", field.placeholder),
         }
         if invalid:

@@ -56,6 +56,12 @@ def test_too_long_search_text_is_refused_in_plain_words(app):
     assert http.get(search_url(app) + "?q=" + "a" * SEARCH_MAX_LENGTH).status_code == 200
 
 
+def test_the_rendered_input_carries_the_servers_limit(app):
+    page = app.test_client().get("/voice").get_data(as_text=True)
+    (tag,) = re.findall(r'<input[^>]*role="combobox"[^>]*>', page)
+    assert f'maxlength="{SEARCH_MAX_LENGTH}"' in tag
+
+
 # -- in the browser --------------------------------------------------------------------------
 
 
