@@ -100,6 +100,24 @@ def test_an_entry_moved_after_the_members_others_says_where(app, connectwise_san
     assert "placed" not in first.summary()
 
 
+@pytest.mark.parametrize("connectwise_sandbox_rules", ["strict"], indirect=True)
+def test_the_change_log_shows_where_an_entry_went_as_information_not_an_error(
+    app, connectwise_sandbox
+):
+    from flask_connectwise.admin.changelog import _errors_text, _steps, _steps_export
+
+    configure_tenant(app, TENANT_A, connectwise_sandbox, **WORK)
+    log(app, text="Moved DID to ext. 204")
+    _, row = log(app, text="Moved DID to ext. 205")
+    with app.app_context():
+        row = cw_of(app).outbox.find(row.reference)
+        cell = str(_steps(None, None, row, "steps"))
+        assert re.search(r'class="text-muted cw-detail">placed \d\d:\d\d', cell), cell
+        assert "text-danger" not in cell, cell
+        assert _errors_text(row) == ""
+        assert "placed" in _steps_export(None, None, row, "steps")
+
+
 # -- 3. another company's ticket: our check, for good, no Retry --------------------------------
 
 

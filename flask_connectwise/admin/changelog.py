@@ -60,6 +60,9 @@ def _steps(view: object, context: object, model: ChangeLogRow, name: str) -> Mar
             item += Markup(' <small class="text-muted cw-skipped">Skipped: {}</small>').format(
                 error[:300]
             )
+        elif error and state == CONFIRMED:
+            # Done, with a word on how (e.g. where an overlapping time entry was placed).
+            item += Markup(' <small class="text-muted cw-detail">{}</small>').format(error[:300])
         elif error:
             item += Markup(' <small class="text-danger">{}</small>').format(error[:300])
         parts.append(item)
@@ -73,18 +76,19 @@ def _steps_export(view: object, context: object, model: ChangeLogRow, name: str)
         columns, remote = model.step(step), _step_remote(model, step)
         state = columns.state
         text = f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else "")
-        if state == SKIPPED and columns.error:
+        if state in (SKIPPED, CONFIRMED) and columns.error:
             text += f" {aside(columns.error)}"
         parts.append(text)
     return "; ".join(parts)
 
 
 def _errors_text(model: ChangeLogRow) -> str:
-    """The steps' errors; a skipped step's reason is no error (the steps cell says it)."""
+    """The steps' errors; a skipped step's reason and a done step's detail are no error (the
+    steps cell says them)."""
     errors = []
     for step, label in _STEP_LABELS:
         columns = model.step(step)
-        if columns.error and columns.state != SKIPPED:
+        if columns.error and columns.state not in (SKIPPED, CONFIRMED):
             errors.append(f"{label}: {columns.error}")
     return "; ".join(errors)
 
