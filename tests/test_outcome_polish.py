@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from flask_connectwise.delivery import new_change
+from flask_connectwise.errors import ConnectWiseError, ConnectWiseValidationError, FieldError
 from flask_connectwise.models import GAVE_UP
 from flask_connectwise.outbox import Outcome
-from flask_connectwise.outbox.outcome import refused_as_other_company
+from flask_connectwise.outbox.delivery import failure_text
+from flask_connectwise.outbox.outcome import for_operator, refused_as_other_company
 from flask_connectwise.testing import configure_tenant
 from tests.admin_helpers import TENANT_A as ADMIN_TENANT
 from tests.admin_helpers import AdminUser, make_admin_app
@@ -185,3 +187,41 @@ def test_the_change_log_offers_no_retry_for_our_company_refusal(admin_app):
     html = user.get(f"{CHANGES}/").get_data(as_text=True)
     assert _retry_offered(html, other), html  # a refusal by ConnectWise keeps its Retry
     assert not _retry_offered(html, refused)
+
+
+# -- operators are never told to press a Retry button they do not have ------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "step", "operator_words"),
+    [
+        (
+            ConnectWiseValidationError(
+                "bad", status=400, errors=(FieldError("InvalidField", "Summary too long", "text"),)
+            ),
+            "note",
+            "or ask an administrator to fix the cause in ConnectWise.",
+        ),
+        (
+            ConnectWiseValidationError(
+                "bad",
+                status=400,
+                errors=(FieldError("Overlap", "Time entry overlaps another entry", "timeStart"),),
+            ),
+            "time",
+            "or ask an administrator to allow overlapping time entries in ConnectWise.",
+        ),
+    ],
+    ids=["validation", "overlap"],
+)
+def test_refusals_an_admin_can_fix_read_without_retry_for_operators(exc, step, operator_words):
+    admin = failure_text(exc, step=step, ticket_id=TICKET, member="jdoe")
+    assert admin.endswith("press Retry."), admin
+    operator = for_operator(admin)
+    assert "Retry" not in operator and operator.endswith(operator_words), operator
+
+
+def test_an_unclassified_refusal_names_no_http_status():
+    exc = ConnectWiseError("Record is locked by another process", status=422)
+    words = failure_text(exc, step="note", ticket_id=TICKET)
+    assert "HTTP" not in words and "Record is locked by another process" in words, words

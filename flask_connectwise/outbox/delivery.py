@@ -44,7 +44,13 @@ from ..members import MemberCheck
 from ..models import ChangeState, StepState, utcnow
 from ..records import BoardStatus, Member, Ticket, TimeEntry
 from ..wording import aside
-from .outcome import ADMIN_THEN_RETRY, Step, company_refusal
+from .outcome import (
+    ADMIN_ALLOWS_OVERLAP,
+    ADMIN_FIXES_CAUSE,
+    ADMIN_THEN_RETRY,
+    Step,
+    company_refusal,
+)
 from .recording import reference_line
 
 log = logging.getLogger("flask_connectwise.delivery")
@@ -156,8 +162,7 @@ def _time_setting_hint(
         return (
             "this tenant's ConnectWise refuses overlapping time entries. "
             "Sending it again will not help: enter this time by hand in ConnectWise at a free "
-            "time, or an administrator can allow overlapping time entries in ConnectWise and "
-            "press Retry."
+            f"time,{ADMIN_ALLOWS_OVERLAP}"
         )
     if _about(exc, "member") and "api member" in words:
         who = f'"{member}" is' if member else "no operator member was sent, so it used"
@@ -216,12 +221,11 @@ def failure_text(
         elif isinstance(exc, ConnectWiseValidationError):
             text = (
                 f"ConnectWise refused {what} {aside(_reason(exc))}. Sending it again will not help: "
-                "correct it and log the change again, or fix the cause in ConnectWise and "
-                "press Retry."
+                f"correct it and log the change again,{ADMIN_FIXES_CAUSE}"
             )
         else:
             text = (
-                f"ConnectWise refused {what} (HTTP {exc.status}: {_reason(exc)}). Sending it "
+                f"ConnectWise refused {what} {aside(_reason(exc))}. Sending it "
                 "again will not help: tell your administrator."
             )
         return text[:500]

@@ -74,6 +74,16 @@ _JSON_KEYS = {Step.NOTE: "note", Step.TIME: "timeEntry", Step.STATUS: "status"}
 ADMIN_THEN_RETRY = " Sending it again will not help until that is done; then press Retry."
 #: The same ending as the operator reads it: operators have no Retry button.
 OPERATOR_THEN_SENT = " It will be sent once an administrator has done that."
+#: Other refusals' admin endings (change log), and how an operator reads each instead.
+ADMIN_ALLOWS_OVERLAP = (
+    " or an administrator can allow overlapping time entries in ConnectWise and press Retry."
+)
+ADMIN_FIXES_CAUSE = " or fix the cause in ConnectWise and press Retry."
+_OPERATOR_ENDINGS = {
+    ADMIN_THEN_RETRY: OPERATOR_THEN_SENT,
+    ADMIN_ALLOWS_OVERLAP: " or ask an administrator to allow overlapping time entries in ConnectWise.",
+    ADMIN_FIXES_CAUSE: " or ask an administrator to fix the cause in ConnectWise.",
+}
 
 #: Our own check refused the ticket: it belongs to a company the tenant does not serve.
 _OTHER_COMPANY = re.compile(r"^Ticket #\d+ belongs to .+, not .+$")
@@ -101,7 +111,9 @@ _SKIP_ADVICE = {
 def for_operator(error: str) -> str:
     """A step's error as an operator reads it: no Retry (only admins see it, in the change
     log); the change is sent once an administrator has fixed the cause."""
-    return error.replace(ADMIN_THEN_RETRY, OPERATOR_THEN_SENT)
+    for admin, operator in _OPERATOR_ENDINGS.items():
+        error = error.replace(admin, operator)
+    return error
 
 
 @dataclass(frozen=True)
