@@ -369,6 +369,13 @@ def test_minutes_typed_on_the_dashboard_reach_the_time_entry(site, page, connect
     pick_ticket(page, "ticket", "12345")
     minutes = page.get_by_label("Minutes")
     expect(minutes).to_have_attribute("placeholder", "15")
+    # The label sits level with its input under the host's Bootstrap (its label margin once
+    # lifted it half a line above).
+    label = page.locator("label", has_text="Minutes").bounding_box()
+    box = minutes.bounding_box()
+    assert label and box
+    offset = (label["y"] + label["height"] / 2) - (box["y"] + box["height"] / 2)
+    assert abs(offset) <= 3, (label, box)
     minutes.fill("45")
     times_before = len(connectwise_sandbox.time_entries(12345))
     page.get_by_role("button", name="Save voice configuration").click()
