@@ -815,6 +815,10 @@ def test_fault_apply_then_timeout(sb: Sandbox, cw: CW) -> None:
     sb.inject_fault("time/entries", "apply_then_timeout", delay=0.3)
     with pytest.raises(requests.ReadTimeout):
         cw.post("time/entries", TIME, timeout=0.1)
+    # The client gave up after 0.1 s; on a busy machine the server may apply it a moment later.
+    deadline = time.monotonic() + 3
+    while not sb.time_entries(12345) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert len(sb.time_entries(12345)) == 1
 
 
@@ -1022,6 +1026,10 @@ def test_cli_serves_and_prints_credentials() -> None:
             "1",
             "--rate-limit",
             "2/60",
+            "--rule",
+            "strict",
+            "--rule",
+            "no-overlapping_time",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -1037,6 +1045,9 @@ def test_cli_serves_and_prints_credentials() -> None:
         assert requests.get(target, headers=headers, timeout=5).status_code == 503
         assert requests.get(target, headers=headers, timeout=5).status_code == 200
         assert requests.get(target, headers=headers, timeout=5).status_code == 429
+        rules = requests.get(f"{url}/_sandbox/rules", timeout=5).json()
+        assert rules["work_role_required"] is True and rules["api_member_time"] is True
+        assert rules["overlapping_time"] is False and rules["rate_limit"] == "2/60"
     finally:
         proc.terminate()
         assert proc.wait(5) == 0
