@@ -8,6 +8,8 @@ import requests
 from flask_connectwise import errors
 from flask_connectwise.client import ConnectWiseClient
 from flask_connectwise.sandbox import Sandbox
+from flask_connectwise.sandbox.conditions import compile_filter
+from flask_connectwise.sandbox.errors import CWError
 from tests.sandbox_client import CW
 
 
@@ -216,3 +218,14 @@ def test_client_maps_generic_errors_by_status(sb: Sandbox, status: int, exc: typ
     with pytest.raises(exc) as info:
         client.get_ticket(12345)
     assert info.value.status == status and info.value.code == "ConnectWiseApi"
+
+
+@pytest.mark.parametrize("literal", ["1", '"true"'])
+def test_a_record_boolean_against_a_number_or_text_is_400_even_without_schema_types(
+    literal: str,
+) -> None:
+    """The record-level check behind the schema's: a checker without types still refuses."""
+    predicate = compile_filter(f"closedFlag = {literal}", known=lambda field: True, kinds=None)
+    with pytest.raises(CWError) as refused:
+        predicate({"closedFlag": True})
+    assert refused.value.status == 400 and "Expected a boolean value" in refused.value.message

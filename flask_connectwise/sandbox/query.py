@@ -93,23 +93,6 @@ def schema_paths(model: str) -> Callable[[str], bool]:
     return SchemaPaths(model)
 
 
-def known_paths(records: list[dict[str, Any]]) -> Callable[[str], bool]:
-    """A checker accepting any field path present in at least one record (case-insensitive)."""
-    paths: set[str] = set()
-
-    def collect(value: Any, prefix: str) -> None:
-        if isinstance(value, dict):
-            for key, sub in value.items():
-                path = f"{prefix}{key.lower()}"
-                paths.add(path)
-                collect(sub, path + "/")
-
-    for record in records:
-        collect(record, "")
-        collect(record.get("_info"), "")
-    return lambda field: field.lower() in paths
-
-
 def filter_records(
     records: list[dict[str, Any]], conditions: str | None, known: Callable[[str], bool]
 ) -> list[dict[str, Any]]:
@@ -222,11 +205,11 @@ def list_answer(
     *,
     conditions: str | None = None,
     order_by: str | None = None,
-    known: Callable[[str], bool] | None = None,
+    known: Callable[[str], bool],
 ) -> Page:
-    """Full list pipeline: filter, sort, paginate, trim fields."""
+    """Full list pipeline: filter, sort, paginate, trim fields. ``known``: the published
+    model's field checker (:func:`schema_paths`), never the seed data's fields."""
     query = normalize(query)
-    known = known or known_paths(records)
     rows = filter_records(records, conditions, known)
     rows = order(rows, order_by, known)
     page = paginate(rows, query, url)
@@ -238,7 +221,7 @@ def list_answer(
 def count(
     records: list[dict[str, Any]],
     conditions: str | None,
-    known: Callable[[str], bool] | None = None,
+    known: Callable[[str], bool],
 ) -> dict[str, int]:
-    """``{"count": N}`` for ``{resource}/count``."""
-    return {"count": len(filter_records(records, conditions, known or known_paths(records)))}
+    """``{"count": N}`` for ``{resource}/count`` (``known`` as for :func:`list_answer`)."""
+    return {"count": len(filter_records(records, conditions, known))}

@@ -17,7 +17,6 @@ from typing import Any
 from . import data
 from .data import company_ref, member_ref, now_iso
 from .errors import CWError, bad_request, invalid, missing, not_found
-from .query import known_paths, schema_paths
 from .rules import LENIENT, SandboxRules
 
 BILLABLE_OPTIONS = ("Billable", "DoNotBill", "NoCharge", "NoDefault")
@@ -169,16 +168,6 @@ class Store:
         #: The member a token authenticated the current request as (``None``: the API keys);
         #: set by the app around each handler, under ``lock``.
         self.actor: dict[str, Any] | None = None
-        d = self.data
-        self.known = {
-            "tickets": schema_paths("Ticket"),
-            "notes": known_paths(list(d.notes.values())),
-            "allNotes": known_paths(self._all_notes(12346)),
-            "time": known_paths(list(d.time_entries.values())),
-            "boards": known_paths(list(d.boards.values())),
-            "statuses": known_paths(list(d.statuses.values())),
-            "members": known_paths(list(d.members.values())),
-        }
 
     def reset(self) -> None:
         """Restore the seed data (and drop any text prefix)."""
