@@ -26,6 +26,12 @@ pytestmark = pytest.mark.browser
 
 KEY_DELAY_MS = 40
 PRINTER_12345 = "#12345 — Printer offline - front desk HP LaserJet"
+CONTOSO_WORK = ("Regular", "System Engineer")  # example_app/demo.py
+#: The journey under the demo's lenient rules and a strict tenant's (work type and role
+#: required, no time for API members or on closed tickets, overlapping entries refused).
+STRICT_TOO = pytest.mark.parametrize(
+    "connectwise_sandbox_rules", ["lenient", "strict"], indirect=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +51,23 @@ def site(example: tuple[Any, str], connectwise_sandbox: Any) -> str:
 @pytest.fixture
 def app(example: tuple[Any, str]) -> Any:
     return example[0]
+
+
+@pytest.fixture
+def voice_rows_restored(app: Any) -> Iterator[None]:
+    """The dashboard's voice settings as they were before the test (the example app lives for
+    the module, so a journey run under two rule profiles starts from the same data)."""
+    columns = ("phone_number", "voice_routing_policy", "dial_plan")
+    with app.app_context():
+        rows = db.session.execute(db.select(VoiceConfiguration)).scalars().all()
+        before = {row.id: tuple(getattr(row, c) for c in columns) for row in rows}
+    yield
+    with app.app_context():
+        for row in db.session.execute(db.select(VoiceConfiguration)).scalars().all():
+            if row.id in before:
+                for column, value in zip(columns, before[row.id], strict=True):
+                    setattr(row, column, value)
+        db.session.commit()
 
 
 @pytest.fixture
@@ -87,6 +110,8 @@ def save_admin_form(page: Any) -> None:
     page.locator("input[type=submit][value=Save]").click()
 
 
+@STRICT_TOO
+@pytest.mark.usefixtures("voice_rows_restored")
 def test_dashboard_voice_change_is_logged_with_time_and_status(site, page, connectwise_sandbox):
     log_in(page, site, CONTOSO_OPERATOR)
     page.get_by_role("link", name="sam.ortiz@contoso.example").click()
@@ -112,6 +137,8 @@ def test_dashboard_voice_change_is_logged_with_time_and_status(site, page, conne
     assert notes[-1]["member"]["identifier"] == "jdoe"
     entry = connectwise_sandbox.time_entries(12345)[-1]
     assert entry["actualHours"] == 0.25 and entry["member"]["identifier"] == "jdoe"
+    # Contoso's time defaults, which a strict tenant requires, are on the entry.
+    assert (entry["workType"]["name"], entry["workRole"]["name"]) == CONTOSO_WORK
     assert connectwise_sandbox.ticket(12345)["status"]["name"] == "In Progress"
     row = page.get_by_role("row", name="sam.ortiz@contoso.example")
     expect(row).to_contain_text("+1 425 555 0177")
@@ -331,6 +358,8 @@ def test_a_woodgrove_ticket_typed_by_number_is_refused_and_nothing_is_saved(
         assert sam.phone_number == phone_before  # the voice change was not saved
 
 
+@STRICT_TOO
+@pytest.mark.usefixtures("voice_rows_restored")
 def test_a_voice_services_change_logs_note_and_time_and_leaves_the_status(
     site, page, connectwise_sandbox
 ):
@@ -362,6 +391,8 @@ def test_a_voice_services_change_logs_note_and_time_and_leaves_the_status(
     assert connectwise_sandbox.ticket(CONTOSO_VOICE_TICKET)["status"]["name"] == status_before
 
 
+@STRICT_TOO
+@pytest.mark.usefixtures("voice_rows_restored")
 def test_minutes_typed_on_the_dashboard_reach_the_time_entry(site, page, connectwise_sandbox):
     log_in(page, site, CONTOSO_OPERATOR)
     page.get_by_role("link", name="priya.nair@contoso.example").click()
