@@ -13,7 +13,9 @@ import responses
 
 from flask_connectwise import errors
 from flask_connectwise.client import ConnectWiseClient
+from flask_connectwise.outbox.outcome import Step
 from tests.client_doubles import API
+from tests.hosts import cw_of
 from tests.json_api import configure
 
 NOT_FOUND = {"code": "NotFound", "message": "Ticket 7 not found"}
@@ -140,6 +142,37 @@ def test_log_change_says_credentials_not_ticket_not_found(app, cloud_sandbox):
     answer = api.call("POST", "/tickets/12345/log-change", {"noteText": "x", "hours": 0.5})
     body = answer.get_json()
     text = json.dumps(body)
-    assert "credentials" in text, body
+    assert "rejected the credentials" in text, body
     assert "was not found" not in text and "not found" not in text.lower(), body
     assert body["state"] == "retrying", body
+    # The change log says the same to the admin.
+    with app.app_context():
+        row = cw_of(app).outbox.find(str(body["changeId"]))
+        errors = [row.step(step).error or "" for step in Step]
+    assert any("rejected the credentials" in e for e in errors), errors
+    assert not any("not found" in e.lower() for e in errors), errors
+
+
+def test_the_field_says_credentials_not_ticket_not_found(tmp_path, cloud_sandbox):
+    """The operator's form: a ticket typed by number cannot be checked, and says why."""
+    from flask_wtf import FlaskForm
+    from werkzeug.datastructures import MultiDict
+
+    from flask_connectwise import TicketSearchField
+    from tests.field_app import make_field_app
+
+    app = make_field_app(f"sqlite:///{tmp_path / 'host.db'}", cloud_sandbox)
+    app.config["WTF_CSRF_ENABLED"] = False
+    _reject_keys(cloud_sandbox)
+    form_class = type("TicketForm", (FlaskForm,), {"ticket": TicketSearchField()})
+    try:
+        with app.test_request_context("/", method="POST"):
+            form = form_class(formdata=MultiDict({"ticket": "12345"}))
+            assert not form.validate()
+            assert form.ticket.errors == [
+                "Ticket #12345 could not be checked: ConnectWise refused this tenant's "
+                "credentials. Ask an administrator to check them."
+            ]
+    finally:
+        with app.app_context():
+            app.extensions["test_db"].engine.dispose()
