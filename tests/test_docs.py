@@ -105,3 +105,20 @@ def test_the_sandbox_page_lists_every_tenant_rule_with_its_profile_values():
     for name in RULE_NAMES:
         expected = [shown(getattr(LENIENT, name)), shown(getattr(STRICT, name))]
         assert rows[name] == expected, name
+
+
+def test_the_readme_names_the_msp_settings_with_their_defaults():
+    from flask_connectwise.config import SETTINGS
+
+    defaults = {s.key: s.default for s in SETTINGS}
+    section = README.split("## Settings for an MSP")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `CONNECTWISE_")]
+    named = 0
+    for row in rows:
+        keys = [k.strip(" `") for k in row.split("|")[1].split(",")]
+        shown = [d.strip(" `") for d in row.split("|")[2].split(",")]
+        for key, default in zip(keys, shown, strict=True):
+            assert key in defaults, key
+            assert default == str(defaults[key]), (key, default)
+            named += 1
+    assert named == 8
