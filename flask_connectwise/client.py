@@ -1049,6 +1049,22 @@ class ConnectWiseClient:
             ]
         return found[:limit]
 
+    def companies_by_id(self, ids: Sequence[int]) -> list[Company]:
+        """The companies with these ids that exist (at most 1,000 ids; unknown ones are simply
+        absent from the answer)."""
+        wanted = sorted({int(i) for i in ids})[:MAX_PAGE_SIZE]
+        if not wanted:
+            return []
+        rows = self._list(
+            "company/companies",
+            {
+                "conditions": cond.one_of_ids("id", wanted),
+                "fields": "id,identifier,name,deletedFlag",
+                "pageSize": len(wanted),
+            },
+        )
+        return [Company.from_api(row) for row in rows]
+
     def work_types(self) -> list[WorkType]:
         """The active time entry work types (up to 1,000), by name."""
         rows = self._list(

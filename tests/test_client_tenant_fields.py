@@ -268,6 +268,14 @@ def test_companies_by_name_and_search(client, connectwise_sandbox):
     assert client.companies("fabrikam") == []
 
 
+def test_companies_by_id_answers_the_known_ones(client, connectwise_sandbox):
+    found = client.companies_by_id([255, 99999, 250, 250])
+    assert sorted((c.id, c.name) for c in found) == [(250, "Contoso Ltd"), (255, "Woodgrove Bank")]
+    (request,) = connectwise_sandbox.requests(method="GET", path="company/companies")
+    assert request.query["conditions"] == "id in (250,255,99999)"
+    assert client.companies_by_id([]) == []
+
+
 def test_work_types_and_roles_leave_inactive_ones_out(client):
     types = client.work_types()
     assert [t.name for t in types] == sorted(t.name for t in types)

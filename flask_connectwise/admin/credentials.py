@@ -22,7 +22,6 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import PasswordInput
 
-from .. import conditions as cond
 from ..choices import (
     BILLABLE_OPTIONS,
     SCOPE_ALL,
@@ -39,7 +38,6 @@ from ..crypto import CryptoError
 from ..csrf import csrf_valid
 from ..errors import ConnectWiseError
 from ..models import CredentialsRow, utcnow
-from ..records import Company
 from ..validation import InputError, check_tenant_id
 from ..wording import aside
 from .base import (
@@ -841,15 +839,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         typed = [c.id for c in stored if not (c.name or c.identifier)]
         if not typed:
             return
-        rows = client._list(
-            "company/companies",
-            {
-                "conditions": cond.one_of_ids("id", typed),
-                "fields": "id,identifier,name",
-                "pageSize": len(typed),
-            },
-        )
-        found = {c.id: c for c in (Company.from_api(r) for r in rows)}
+        found = {c.id: c for c in client.companies_by_id(typed)}
         named = [
             CompanyChoice(c.id, found[c.id].identifier, found[c.id].name) if c.id in found else c
             for c in stored
