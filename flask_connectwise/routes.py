@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
@@ -388,6 +388,17 @@ def _check_member(tenant: str, member: str | None) -> None:
         raise ApiError(400, "member_unusable", exc.message, "memberIdentifier") from None
 
 
+def _writer(tenant: str, member: str | None) -> ConnectWiseClient:
+    """The client a direct note or time entry is written with: as the outbox does, with
+    ``CONNECTWISE_IMPERSONATE_MEMBERS`` on, the (checked) member's own impersonation keys;
+    otherwise, or with no member, the tenant's API keys."""
+    impersonation = _outbox().impersonation
+    if member and impersonation is not None and impersonation.enabled:
+        # Checked just before (cached): the Member whose token ConnectWise issues.
+        return impersonation.writer(tenant, state().members.check(tenant, member))
+    return _client()
+
+
 def _check_ticket(
     settings: TenantSettings | None, number: int, *, logs_time: bool
 ) -> ticketchecks.TicketVerdict:
@@ -478,18 +489,25 @@ def ticket(ticket_id: str) -> Response:
 def notes(ticket_id: str) -> tuple[Response, int]:
     tenant, number, data = _tenant(), parse_ticket_id(ticket_id), _json_body()
     text = required_text(data, "text", max_length=_note_limit(), multiline=True)
-    internal = _bool(data, "internal")
+    settings = _settings(tenant)
+    visibility = _visibility(data, settings)
     member = _member(data, tenant)
     _check_member(tenant, member)
-    _check_ticket(_settings(tenant), number, logs_time=False)
-    note = _client().add_note(number, text, member=member, internal=internal)
+    _check_ticket(settings, number, logs_time=False)
+    note = _writer(tenant, member).add_note(
+        number,
+        text,
+        member=member,
+        visibility=visibility,
+        email_contact=bool(settings and settings.email_contact),
+    )
     _outbox().record_sent(
         tenant,
         number,
         note=note,
         note_text=text,
         member=member,
-        internal=internal,
+        internal=visibility == "internal",
         operator=_operator(),
     )
     return jsonify(note.to_json()), 201
@@ -506,9 +524,23 @@ def time_entry(ticket_id: str) -> tuple[Response, int]:
     member = _member(data, tenant)
     if member is None and _member_required():
         raise _refuse_without_member()
+    settings = _settings(tenant)
+    add_to = _visibility(data, settings)
     _check_member(tenant, member)
-    _check_ticket(_settings(tenant), number, logs_time=True)
-    entry = _client().add_time_entry(number, hours=hours, member=member, notes=notes_text)
+    # Time is all this route writes: a ticket that cannot take it is refused whatever the
+    # tenant's ticket policy ("warn" would skip the one step and answer 201 for nothing).
+    refusing = replace(settings, ticket_policy="refuse") if settings is not None else None
+    _check_ticket(refusing, number, logs_time=True)
+    # As the outbox sends it: the tenant's work type, role and billable option, and the
+    # notes copied onto the ticket where the tenant's (or the body's) visibility says.
+    entry = _writer(tenant, member).add_time_entry(
+        number,
+        hours=hours,
+        member=member,
+        notes=notes_text,
+        add_to=add_to,
+        **ticketchecks.work_defaults(settings),
+    )
     _outbox().record_sent(
         tenant,
         number,

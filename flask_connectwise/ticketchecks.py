@@ -97,6 +97,17 @@ def company_refusal(ticket: Ticket, settings: TenantSettings) -> str | None:
     return f"Ticket #{ticket.id} belongs to {owner}, not {settings.company_names}"
 
 
+def work_defaults(settings: TenantSettings | None) -> dict[str, Any]:
+    """The tenant's work type, work role and billable option as keywords of
+    :meth:`~.client.ConnectWiseClient.add_time_entry` (``None`` each when unset: ConnectWise's
+    own default applies)."""
+    return {
+        "work_type": settings.work_type.id if settings and settings.work_type else None,
+        "work_role": settings.work_role.id if settings and settings.work_role else None,
+        "billable_option": settings.billable_option if settings else None,
+    }
+
+
 def time_problem(ticket: Ticket, client: Any) -> str | None:
     """Why time cannot be logged on ``ticket`` ("ticket #12348 is closed"), or ``None``.
 
