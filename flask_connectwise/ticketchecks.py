@@ -88,12 +88,14 @@ class TicketVerdict:
 
 def company_refusal(ticket: Ticket, settings: TenantSettings) -> str | None:
     """ "Ticket #12460 belongs to Woodgrove Bank, not Contoso Ltd", or ``None`` when the tenant
-    serves the ticket's company (or is not limited to companies)."""
+    serves the ticket's company (or is not limited to companies).
+
+    The one wording for the field, the API and the outbox: a company without a name is
+    "another company" (never its id), a ticket without one "no company".
+    """
     if settings.serves_company(ticket.company_id):
         return None
-    owner = ticket.company or (
-        f"company {ticket.company_id}" if ticket.company_id else "no company"
-    )
+    owner = ticket.company or ("another company" if ticket.company_id else "no company")
     return f"Ticket #{ticket.id} belongs to {owner}, not {settings.company_names}"
 
 

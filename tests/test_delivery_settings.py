@@ -413,3 +413,50 @@ def test_warm_delivery_reads_nothing_before_writing(app, connectwise_sandbox):
     outcome, _ = log(app, member="jdoe", status_id=in_progress)
     assert outcome.delivered
     assert sorted(r.method for r in connectwise_sandbox.requests) == ["PATCH", "POST", "POST"]
+
+
+# -- a board map pointing off its board; the company refusal's one wording ---------------------
+
+
+def test_a_mapped_status_missing_from_its_board_is_named_by_its_stored_name(
+    app, connectwise_sandbox
+):
+    """The tenant maps Help Desk to a Voice Services status (the board's statuses changed since
+    it was chosen): the reason names that status as stored, never "Status 124"."""
+    voice_scheduled = status_id(connectwise_sandbox, 21, "Scheduled")
+    setup(
+        app,
+        connectwise_sandbox,
+        autoUpdateStatus=True,
+        boardStatuses=[
+            {
+                "boardId": 1,
+                "boardName": "Help Desk",
+                "statusId": voice_scheduled,
+                "statusName": "Scheduled (voice)",
+            }
+        ],
+    )
+    before = connectwise_sandbox.ticket(TICKET)["status"]["id"]
+    outcome, row = log(app, member="jdoe", auto_status=True)
+    assert outcome.delivered, outcome.summary()
+    assert outcome.to_json()["status"]["reason"] == (
+        "status left as is: Scheduled (voice) is not on board Help Desk"
+    )
+    assert connectwise_sandbox.ticket(TICKET)["status"]["id"] == before
+    assert copies(connectwise_sandbox, TICKET, row.reference) == (1, 1)
+
+
+def test_a_ticket_with_no_company_is_refused_in_the_fields_words(app, connectwise_sandbox):
+    """The outbox says what the field and the API say (ticketchecks.company_refusal): "no
+    company", where it used to say "another company" for a ticket that has none."""
+    with connectwise_sandbox.store.lock:
+        connectwise_sandbox.store.data.tickets[TICKET]["company"] = None
+    setup(app, connectwise_sandbox, companyScope="listed", companies=[CONTOSO])
+    outcome, _ = log(app, member="jdoe")
+    expected = f"Ticket #{TICKET} belongs to no company, not Contoso Ltd"
+    assert outcome.state == GAVE_UP
+    assert outcome.to_json()["note"]["error"] == expected
+    assert outcome.to_json()["timeEntry"]["error"] == expected
+    assert outcome.other_company_refusal() is not None  # no Retry offered: it cannot help
+    assert connectwise_sandbox.writes() == []

@@ -12,8 +12,12 @@ from flask import get_flashed_messages
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 
+from flask_connectwise import ticketchecks
+from flask_connectwise.choices import CompanyChoice
+from flask_connectwise.credentials import TenantSettings
 from flask_connectwise.current import state
 from flask_connectwise.fields import TicketSearchField
+from flask_connectwise.records import Ticket
 from flask_connectwise.search import TicketSearch
 from tests.field_app import change_rows, make_field_app
 from tests.hosts import TENANT_A
@@ -434,3 +438,164 @@ def test_the_field_refuses_an_unusable_member(field_app, connectwise_sandbox):
         assert not f.validate()
         [error] = f.ticket.errors
         assert "rbrown" in error and "Ask an administrator" in error
+
+
+# -- statuses that forbid time, and each "closed" check on its own ------------------------------
+
+PARTS_TICKET = 12347  # Help Desk, "Waiting on Parts" (timeEntryNotAllowed), Northwind
+PARTS_REFUSAL = (
+    "Ticket #12347's status Waiting on Parts does not allow time entries: time cannot be logged"
+)
+
+
+def _edit_ticket(sandbox: Any, ticket_id: int, **fields: Any) -> None:
+    """Change the sandbox's stored ticket (as ConnectWise would show it after an edit there)."""
+    with sandbox.store.lock:
+        sandbox.store.data.tickets[ticket_id].update(fields)
+
+
+def _set_status(sandbox: Any, ticket_id: int, name: str) -> None:
+    with sandbox.store.lock:
+        ticket = sandbox.store.data.tickets[ticket_id]
+        board = ticket["board"]["id"]
+        status = next(
+            s
+            for s in sandbox.store.data.statuses.values()
+            if s["board"]["id"] == board and s["name"] == name
+        )
+        ticket["status"] = {"id": status["id"], "name": name}
+
+
+def test_the_parts_ticket_is_what_these_tests_assume(connectwise_sandbox):
+    ticket = connectwise_sandbox.ticket(PARTS_TICKET)
+    assert ticket["status"]["name"] == "Waiting on Parts" and ticket["closedFlag"] is False
+    [status] = [
+        s for s in connectwise_sandbox.board_statuses(1) if s["id"] == ticket["status"]["id"]
+    ]
+    assert status["timeEntryNotAllowed"] is True and status["closedStatus"] is False
+
+
+def test_a_status_that_forbids_time_is_refused_by_the_api(app, connectwise_sandbox):
+    api = configure(app, connectwise_sandbox)
+    connectwise_sandbox.clear_requests()
+    for path, body in (
+        (f"/tickets/{PARTS_TICKET}/log-change", {"noteText": "x"}),
+        (f"/tickets/{PARTS_TICKET}/time", {"minutes": 15}),
+    ):
+        answer = api.call("POST", path, body)
+        assert answer.status_code == 400, answer.get_json()
+        assert answer.get_json()["error"] == "ticket_time_not_allowed"
+        assert answer.get_json()["message"] == PARTS_REFUSAL
+        assert answer.get_json()["field"] == "ticketId"
+    assert writes(connectwise_sandbox) == [] and change_rows(app) == []
+
+
+def test_a_status_that_forbids_time_is_refused_by_the_field(field_app, connectwise_sandbox):
+    with field_app.test_request_context("/", method="POST"):
+        f = form({"ticket": str(PARTS_TICKET)})
+        assert not f.validate()
+        assert f.ticket.errors == [PARTS_REFUSAL]
+
+
+def test_warn_policy_logs_the_note_and_skips_the_time_the_status_forbids(app, connectwise_sandbox):
+    api = configure(app, connectwise_sandbox)
+    settle(app, connectwise_sandbox, ticketPolicy="warn")
+    times_before = len(connectwise_sandbox.time_entries(PARTS_TICKET))
+    answer = api.call(
+        "POST", f"/tickets/{PARTS_TICKET}/log-change", {"noteText": "x", "minutes": 30}
+    )
+    body = answer.get_json()
+    assert answer.status_code == 200, body
+    assert body["note"]["ok"] is True and body["timeEntry"]["state"] == "skipped"
+    assert body["warnings"] == [
+        "Logged without time: Ticket #12347's status Waiting on Parts does not allow time entries."
+    ]
+    assert len(connectwise_sandbox.time_entries(PARTS_TICKET)) == times_before
+    [row] = change_rows(app)
+    assert row.hours is None
+    assert row.time_error == (
+        "no time entry: ticket #12347's status Waiting on Parts does not allow time entries"
+    )
+
+
+def test_the_field_under_warn_skips_the_time_the_status_forbids(field_app, connectwise_sandbox):
+    settle(field_app, connectwise_sandbox, ticketPolicy="warn")
+    db = field_app.extensions["test_db"]
+    with field_app.test_request_context("/", method="POST"):
+        f = form({"ticket": str(PARTS_TICKET), "ticket-minutes": "30"})
+        assert f.validate(), f.errors
+        row = f.ticket.log_change("changed")
+        db.session.commit()
+        assert row is not None and row.hours is None
+        assert row.time_error == (
+            "no time entry: ticket #12347's status Waiting on Parts does not allow time entries"
+        )
+
+
+def test_a_closed_ticket_whose_status_is_open_is_refused(app, connectwise_sandbox):
+    """ConnectWise keeps ``closedFlag`` and the status's ``closedStatus`` apart (a ticket can
+    be closed while its status still reads New): the ticket's own flag is enough."""
+    _edit_ticket(connectwise_sandbox, 12345, closedFlag=True)  # status stays "New"
+    api = configure(app, connectwise_sandbox)
+    answer = api.call("POST", "/tickets/12345/log-change", {"noteText": "x"})
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["error"] == "ticket_closed"
+    assert answer.get_json()["message"] == "Ticket #12345 is closed: time cannot be logged"
+    assert change_rows(app) == []
+
+
+def test_an_open_ticket_with_a_closed_status_is_refused(app, connectwise_sandbox):
+    """The other way round: ``closedFlag`` false, the status "Completed" (a closed status)."""
+    _set_status(connectwise_sandbox, 12345, "Completed")
+    assert connectwise_sandbox.ticket(12345)["closedFlag"] is False
+    api = configure(app, connectwise_sandbox)
+    answer = api.call("POST", "/tickets/12345/log-change", {"noteText": "x"})
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["error"] == "ticket_closed"
+    assert answer.get_json()["message"] == "Ticket #12345 is closed: time cannot be logged"
+    assert change_rows(app) == []
+
+
+def test_the_field_refuses_each_kind_of_closed_ticket(field_app, connectwise_sandbox):
+    _edit_ticket(connectwise_sandbox, 12345, closedFlag=True)  # status stays "New"
+    _set_status(connectwise_sandbox, 12346, "Completed")  # closedFlag stays false
+    for number in (12345, 12346):
+        with field_app.test_request_context("/", method="POST"):
+            f = form({"ticket": str(number)})
+            assert not f.validate()
+            assert f.ticket.errors == [f"Ticket #{number} is closed: time cannot be logged"]
+
+
+# -- the company refusal's one wording ---------------------------------------------------------
+
+
+def test_a_ticket_with_no_company_is_refused_in_plain_words(app, connectwise_sandbox):
+    _edit_ticket(connectwise_sandbox, 12345, company=None)
+    api = contoso(app, connectwise_sandbox)
+    answer = api.call("POST", "/tickets/12345/log-change", {"noteText": "x"})
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["error"] == "ticket_other_company"
+    assert answer.get_json()["message"] == "Ticket #12345 belongs to no company, not Contoso Ltd"
+
+
+def test_the_company_refusal_never_names_a_bare_company_id():
+    """One function words the refusal for the field, the API and the outbox: a company with
+    no name is "another company" (never "company 255"), a ticket with none "no company"."""
+    limited = TenantSettings(
+        tenant_id=TENANT_A,
+        base_url="https://cw.example.com",
+        company_id="x",
+        public_key="p",
+        private_key="k",
+        client_id="c",
+        company_scope="listed",
+        companies=(CompanyChoice(id=250, identifier="Contoso", name="Contoso Ltd"),),
+    )
+    unnamed = Ticket(id=12460, summary="s", company=None, company_id=255)
+    nameless = Ticket(id=12461, summary="s", company=None, company_id=None)
+    assert ticketchecks.company_refusal(unnamed, limited) == (
+        "Ticket #12460 belongs to another company, not Contoso Ltd"
+    )
+    assert ticketchecks.company_refusal(nameless, limited) == (
+        "Ticket #12461 belongs to no company, not Contoso Ltd"
+    )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import ticketchecks
 from ..client import ConnectWiseClient
 from ..credentials import TenantSettings
 from ..errors import (
@@ -49,7 +50,6 @@ from .outcome import (
     ADMIN_FIXES_CAUSE,
     ADMIN_THEN_RETRY,
     Step,
-    company_refusal,
 )
 from .recording import reference_line
 
@@ -433,13 +433,14 @@ class Deliverer:
             board_id = ticket.board_id
             if unverified:
                 row.ticket_verified = True
-        if (
-            ticket is not None
-            and settings is not None
-            and not settings.serves_company(ticket.company_id)
-        ):
+        refusal = (
+            ticketchecks.company_refusal(ticket, settings)
+            if ticket is not None and settings is not None
+            else None
+        )
+        if refusal:
             # Our own check, not ConnectWise's: retrying cannot help (no Retry is offered).
-            refusal = company_refusal(ticket.id, ticket.company, settings.company_names)
+            # The field's and the API's wording (ticketchecks), said the same way here.
             self._stop(row, waiting, ConnectWiseValidationError(refusal, status=400), refusal)
             return self._settle(row)
         if member and todo:
