@@ -516,9 +516,7 @@ class Deliverer:
                 row.hours,
                 visibility=visibility_of(row),
                 email_contact=bool(settings and settings.email_contact),
-                work_type=settings.work_type.id if settings and settings.work_type else None,
-                work_role=settings.work_role.id if settings and settings.work_role else None,
-                billable_option=settings.billable_option if settings else None,
+                **ticketchecks.work_defaults(settings),
             )
             steps: dict[str, Callable[[], StepUpdate]] = {
                 "note": lambda: self._note(job, client, lookup=note_in_doubt),

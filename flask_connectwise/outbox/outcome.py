@@ -89,11 +89,6 @@ _OPERATOR_ENDINGS = {
 _OTHER_COMPANY = re.compile(r"^Ticket #\d+ belongs to .+, not .+$")
 
 
-def company_refusal(ticket_id: int, owner: str | None, served: str) -> str:
-    """Why a change on another company's ticket is not sent (our check, not ConnectWise's)."""
-    return f"Ticket #{ticket_id} belongs to {owner or 'another company'}, not {served}"
-
-
 def refused_as_other_company(row: ChangeLogRow) -> bool:
     """Whether the change was refused for good by our company check: every step not done
     failed because its ticket belongs to another company (sending it again cannot help)."""
