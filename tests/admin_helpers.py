@@ -7,7 +7,15 @@ from typing import Any
 
 from tests.hosts import TENANT_A, TENANT_B, make_host_app
 
-__all__ = ["TENANT_A", "TENANT_B", "AdminUser", "make_admin_app", "seed_credentials"]
+__all__ = [
+    "TENANT_A",
+    "TENANT_B",
+    "AdminUser",
+    "credentials_form",
+    "make_admin_app",
+    "seed_credentials",
+    "settings_of",
+]
 
 
 def make_admin_app(
@@ -58,6 +66,35 @@ def seed_credentials(app: Any, tenant: str, sandbox: Any, **overrides: Any) -> A
     with app.app_context():
         row = app.extensions["test_cw"].tenants.save_credentials(tenant, payload, actor="seed")
         return row.id
+
+
+def settings_of(app: Any, tenant: str) -> Any:
+    """The tenant's stored ConnectWise settings (``TenantSettings``)."""
+    with app.app_context():
+        return app.extensions["test_cw"].tenants.settings(tenant)
+
+
+def credentials_form(sandbox: Any, *, secrets: bool, **overrides: Any) -> dict[str, Any]:
+    """The credentials form as the browser posts it for tenant A: ``secrets`` typed in (a new
+    row, or replacing them), else left blank (an edit keeps the stored ones); an override of
+    ``None`` leaves that input out."""
+    creds = sandbox.credentials
+    body: dict[str, Any] = {
+        "tenant_id": TENANT_A,
+        "base_url": creds["base_url"],
+        "company_id": creds["company_id"],
+        "public_key": creds["public_key"] if secrets else "",
+        "private_key": creds["private_key"] if secrets else "",
+        "client_id": creds["client_id"] if secrets else "",
+        "default_time_minutes": "15",
+        "default_status_id": "",
+        "companies-shown": "1",
+        "board_statuses-shown": "1",
+        "note_visibility": "internal",
+        "ticket_policy": "refuse",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def text_of(html: str) -> str:

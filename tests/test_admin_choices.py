@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from tests.admin_helpers import (
     TENANT_A,
     TENANT_B,
     AdminUser,
+    credentials_form,
     make_admin_app,
     seed_credentials,
+    settings_of,
     text_of,
 )
 
@@ -31,30 +34,9 @@ def app(tmp_path):
         app.extensions["test_db"].engine.dispose()
 
 
-def settings_of(app: Any, tenant: str) -> Any:
-    with app.app_context():
-        return app.extensions["test_cw"].tenants.settings(tenant)
-
-
-def edit_body(sandbox: Any, **overrides: Any) -> dict[str, Any]:
-    """An edit post as the browser sends it: blank secrets keep the stored ones."""
-    creds = sandbox.credentials
-    body: dict[str, Any] = {
-        "tenant_id": TENANT_A,
-        "base_url": creds["base_url"],
-        "company_id": creds["company_id"],
-        "public_key": "",
-        "private_key": "",
-        "client_id": "",
-        "default_time_minutes": "15",
-        "default_status_id": "",
-        "companies-shown": "1",
-        "board_statuses-shown": "1",
-        "note_visibility": "internal",
-        "ticket_policy": "refuse",
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
+edit_body = partial(
+    credentials_form, secrets=False
+)  # an edit post: blank secrets keep the stored ones
 
 
 def option_value(page: str, select: str, label: str) -> str:

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from html import unescape
-from typing import Any
 
 import pytest
 
-from tests.admin_helpers import TENANT_A, AdminUser, make_admin_app, seed_credentials, text_of
+from tests.admin_helpers import (
+    TENANT_A,
+    AdminUser,
+    credentials_form,
+    make_admin_app,
+    seed_credentials,
+    settings_of,
+    text_of,
+)
 
 CRED = "/admin/connectwise/credentials"
 CHANGES = "/admin/connectwise/change-log"
@@ -27,30 +35,7 @@ def app(tmp_path):
         app.extensions["test_db"].engine.dispose()
 
 
-def settings_of(app: Any, tenant: str) -> Any:
-    with app.app_context():
-        return app.extensions["test_cw"].tenants.settings(tenant)
-
-
-def form_values(sandbox: Any, **overrides: Any) -> dict[str, Any]:
-    """The credentials form as the browser posts it (secrets typed in)."""
-    creds = sandbox.credentials
-    body: dict[str, Any] = {
-        "tenant_id": TENANT_A,
-        "base_url": creds["base_url"],
-        "company_id": creds["company_id"],
-        "public_key": creds["public_key"],
-        "private_key": creds["private_key"],
-        "client_id": creds["client_id"],
-        "default_time_minutes": "15",
-        "default_status_id": "",
-        "companies-shown": "1",
-        "board_statuses-shown": "1",
-        "note_visibility": "internal",
-        "ticket_policy": "refuse",
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
+form_values = partial(credentials_form, secrets=True)  # the form with its secrets typed in
 
 
 # -- 1. the picker finds a first company ------------------------------------------------------
