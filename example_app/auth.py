@@ -25,6 +25,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, generate_csrf
+from werkzeug.exceptions import HTTPException
 from werkzeug.security import generate_password_hash
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -169,6 +170,19 @@ def init_app(app: Flask) -> None:
         if request.is_json or request.path.startswith("/api/"):
             return jsonify(error="csrf_failed", message=exc.description), 403
         return render_template("example/error.html", message=exc.description), 400
+
+    @app.errorhandler(403)
+    def forbidden(exc: HTTPException) -> Any:
+        """A page the user's role may not open (an operator on Credentials, say): the app's
+        own page in words, not the bare "Forbidden"; JSON clients keep the plain answer."""
+        if request.is_json or request.path.startswith("/api/"):
+            return exc.get_response()
+        return render_template(
+            "example/error.html",
+            heading="Not open to your account",
+            message="Your account may not open this page.",
+            advice="Ask an administrator of your organisation if you need it.",
+        ), 403
 
     @cw.authorize
     def may(tenant_id: str, action: str) -> bool:

@@ -342,6 +342,10 @@ def test_roles_map_to_the_authorize_hook(app):
     # The extension's admin views: credentials and flags for admins, the change log for both.
     assert operator.get("/admin/connectwise/credentials/").status_code == 403
     assert operator.get("/admin/connectwise/flags/").status_code == 403
+    # ... on the app's own page, in words, not the bare "Forbidden".
+    refused = operator.get("/admin/connectwise/credentials/").get_data(as_text=True)
+    assert "Your account may not open this page." in refused and "Back to the dashboard" in refused
+    assert operator.get(f"{contoso}/credentials").is_json  # JSON callers keep JSON
     assert operator.get("/admin/connectwise/change-log/").status_code == 200
     assert admin.get("/admin/connectwise/credentials/").status_code == 200
     menu = operator.get("/admin/").get_data(as_text=True)
