@@ -34,19 +34,65 @@ def _step_remote(model: ChangeLogRow, step: Step) -> int | None:
     return model.step(step).remote_id
 
 
-def _steps(view: object, context: object, model: ChangeLogRow, name: str) -> Markup:
+def _status_name(view: Any, model: ChangeLogRow) -> str | None:
+    """The change's status by the name the tenant's board map stored (``In Progress (Help
+    Desk)``), or ``None`` when no name is known (reading ConnectWise here would slow every
+    page)."""
+    status_id = model.status_id
+    if not status_id or view is None:
+        return None
+    names: dict[str, dict[int, str]] = g.setdefault("_cw_status_names", {})
+    if model.tenant_id not in names:
+        try:
+            row = view.extension.tenants.credentials_row(model.tenant_id)
+        except Exception:
+            row = None
+        names[model.tenant_id] = {
+            choice.status_id: f"{choice.status_name} ({choice.board_label})"
+            for choice in load_board_statuses(row.board_statuses if row is not None else None)
+            if choice.status_name
+        }
+    return names[model.tenant_id].get(status_id)
+
+
+def _done_as(view: Any, model: ChangeLogRow, step: Step) -> str:
+    """What a confirmed step made: `` #901`` (the note's id), `` — In Progress (Help Desk)``
+    (the status set, by name; ``#102`` only when no name is known)."""
+    remote = _step_remote(model, step)
+    if not remote:
+        return ""
+    if step is Step.STATUS:
+        name = _status_name(view, model)
+        if name:
+            return f" — {name}"
+    return f" #{remote}"
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, ending with ``…``."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-—") + "…"
+
+
+def _steps_html(view: Any, model: ChangeLogRow, limit: int | None) -> Markup:
     parts = []
     for step, label in _STEP_LABELS:
         columns = model.step(step)
         state = columns.state
         text = f"{label}: {state}"
-        remote = _step_remote(model, step)
-        if remote and state == CONFIRMED:
-            text += f" #{remote}"
+        if state == CONFIRMED:
+            text += _done_as(view, model, step)
         attempts = columns.attempts
         if attempts:
             text += f" ({attempts} {'try' if attempts == 1 else 'tries'})"
         error = columns.error
+        if error and limit is not None:
+            error = clip(error, limit)
         badge = {
             CONFIRMED: "success",
             SKIPPED: "secondary",
@@ -58,24 +104,34 @@ def _steps(view: object, context: object, model: ChangeLogRow, name: str) -> Mar
             # Why the step was left out: information, not a failure (e.g. "status left as
             # is: no status set for board Voice Services").
             item += Markup(' <small class="text-muted cw-skipped">Skipped: {}</small>').format(
-                error[:300]
+                error
             )
         elif error and state == CONFIRMED:
             # Done, with a word on how (e.g. where an overlapping time entry was placed).
-            item += Markup(' <small class="text-muted cw-detail">{}</small>').format(error[:300])
+            item += Markup(' <small class="text-muted cw-detail">{}</small>').format(error)
         elif error:
-            item += Markup(' <small class="text-danger">{}</small>').format(error[:300])
+            item += Markup(' <small class="text-danger">{}</small>').format(error)
         parts.append(item)
     return Markup("<br>").join(parts)
 
 
-def _steps_export(view: object, context: object, model: ChangeLogRow, name: str) -> str:
+def _steps(view: Any, context: object, model: ChangeLogRow, name: str) -> Markup:
+    """The steps for the list: each error cut at a word boundary."""
+    return _steps_html(view, model, 300)
+
+
+def _steps_details(view: Any, context: object, model: ChangeLogRow, name: str) -> Markup:
+    """The steps for the details page: each error whole (at most 500 characters)."""
+    return _steps_html(view, model, None)
+
+
+def _steps_export(view: Any, context: object, model: ChangeLogRow, name: str) -> str:
     """The steps as plain text, for exports (a cell holds no HTML)."""
     parts = []
     for step, label in _STEP_LABELS:
-        columns, remote = model.step(step), _step_remote(model, step)
+        columns = model.step(step)
         state = columns.state
-        text = f"{label}: {state}" + (f" #{remote}" if remote and state == CONFIRMED else "")
+        text = f"{label}: {state}" + (_done_as(view, model, step) if state == CONFIRMED else "")
         if state in (SKIPPED, CONFIRMED) and columns.error:
             text += f" {aside(columns.error)}"
         parts.append(text)
@@ -136,19 +192,26 @@ def _member(view: Any, context: object, model: ChangeLogRow, name: str) -> Marku
 
 
 def _status_text(view: Any, context: object, model: ChangeLogRow, name: str) -> str:
-    """The status the change sets, by the name the tenant's board map stored (``#102`` when
-    no name is known; reading ConnectWise here would slow every details page)."""
-    status_id = model.status_id
-    if not status_id:
-        return "none"
-    try:
-        row = view.extension.tenants.credentials_row(model.tenant_id)
-    except Exception:
-        row = None
-    for choice in load_board_statuses(row.board_statuses if row is not None else None):
-        if choice.status_id == status_id and choice.status_name:
-            return f"{choice.status_name} ({choice.board_label})"
-    return f"#{status_id}"
+    """What happened to the ticket's status: the status set (by the name the tenant's board
+    map stored, ``#102`` when no name is known), ``left as is: <reason>``, ``not set: <why>``,
+    or the status still to be set."""
+    columns = model.step(Step.STATUS)
+    status = _status_name(view, model) or (f"#{model.status_id}" if model.status_id else None)
+    if columns.state == CONFIRMED:
+        return f"set to {status}" if status else "set"
+    if columns.state == SKIPPED:
+        if not columns.error:
+            return "none"
+        reason = columns.error.removeprefix("status left as is: ")
+        return f"left as is: {reason}"
+    if columns.state == FAILED:
+        why = columns.error or "see Errors"
+        return f"not set: {why}"
+    if status:
+        return f"{status}, not set yet"
+    if getattr(model, "auto_status", False) is True:
+        return "the status mapped to the ticket's board, not set yet"
+    return "none"
 
 
 def _time_text(view: object, context: object, model: ChangeLogRow, name: str) -> str:
@@ -219,7 +282,7 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
         "ticket_id": "Ticket",
         "operator": "Operator",
         "member": "Member",
-        "created_at": "Time",
+        "created_at": "Logged at",
         "state": "State",
         "steps": "Steps",
         "errors": "Errors",
@@ -238,7 +301,7 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
         "status_id": _status_text,
         "hours": _time_text,
         "internal": _visibility_text,
-        "steps": _steps,
+        "steps": _steps_details,
         "errors": _errors,
         "ticket_id": _ticket,
         "member": _member,
@@ -282,6 +345,14 @@ class ChangeLogView(TenantScopedView[ChangeLogRow]):
             FilterEqual(model.ticket_id, "Ticket"),
         ]
         super().__init__(model, session, *args, **kwargs)
+
+    def render(self, template: str, **kwargs: Any) -> str:
+        model = kwargs.get("model")
+        if isinstance(model, self.model):
+            # The details page offers Retry by the list's rule (never for a change our own
+            # company check refused for good).
+            kwargs.setdefault("cw_retryable", _retryable(model))
+        return super().render(template, **kwargs)
 
     def retry(self, row: ChangeLogRow) -> None:
         """Deliver the change's outstanding steps now and say what happened."""
