@@ -172,3 +172,79 @@ def test_clip_keeps_short_text_and_never_cuts_mid_word():
     assert clip("short words", 300) == "short words"
     cut = clip("Sending it again will not help at all", 30)
     assert cut == "Sending it again will not…", cut
+
+
+# -- 3. a company search result already listed says where it is --------------------------------
+
+CRED = "/admin/connectwise/credentials"
+CONTOSO = {"id": 250, "identifier": "Contoso", "name": "Contoso Ltd"}
+
+
+@pytest.mark.browser
+def test_a_result_already_listed_but_unticked_says_to_tick_it(
+    tmp_path, browser, connectwise_sandbox
+):
+    from tests.serving import serve
+
+    app = make_admin_app(f"sqlite:///{tmp_path / 'pick.db'}", WTF_CSRF_TIME_LIMIT=None)
+    row_id = seed_credentials(
+        app, TENANT_A, connectwise_sandbox, companyScope="listed", companies=[CONTOSO]
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(8000)
+    try:
+        with serve(app) as site:
+            page.goto(f"{site}{CRED}/edit/?id={row_id}&as_tenant={TENANT_A}&as_role=admin")
+            result = ".cw-company-result:has-text('Contoso Ltd')"
+            page.fill("#companies-search", "Cont")
+            page.click(".cw-company-search-button")
+            assert page.is_disabled(result)
+            assert page.inner_text(result).endswith("— already chosen")
+            page.uncheck(".cw-company-choices input")
+            page.click(".cw-company-search-button")
+            page.wait_for_selector(f"{result}:has-text('tick it above')")
+            assert page.is_disabled(result)
+            assert (
+                page.inner_text(result) == "Contoso Ltd (Contoso) — already listed: tick it above"
+            )
+    finally:
+        context.close()
+
+
+# -- 4. the create form and the details page in plain words ------------------------------------
+
+SAVE_FIRST = (
+    "Save the credentials first; the lists of work types, roles and board statuses come "
+    "from ConnectWise once it can be reached."
+)
+
+
+def test_the_create_form_offers_to_keep_no_stored_secret(admin_app):
+    page = text_of(AdminUser(admin_app, TENANT_A).get(f"{CRED}/new/").get_data(as_text=True))
+    assert "Leave blank to keep it" not in page
+    assert page.count("Required. Write-only: once saved, it is never shown.") == 3
+
+
+def test_the_edit_form_says_blank_keeps_the_stored_secret(admin_app, connectwise_sandbox):
+    row_id = seed_credentials(admin_app, TENANT_A, connectwise_sandbox)
+    user = AdminUser(admin_app, TENANT_A)
+    page = text_of(user.get(f"{CRED}/edit/?id={row_id}").get_data(as_text=True))
+    assert page.count("Leave blank to keep it.") == 3
+
+
+def test_the_create_form_says_to_save_first_once_above_the_time_defaults(admin_app):
+    html = AdminUser(admin_app, TENANT_A).get(f"{CRED}/new/").get_data(as_text=True)
+    page = text_of(html)
+    assert page.count(SAVE_FIRST) == 1, page
+    assert page.index("Work type") < page.index(SAVE_FIRST) < page.index("Work role")
+    assert "Listed once the credentials are saved." in page
+
+
+@pytest.mark.parametrize(("stored", "words"), [(True, "on"), (False, "off")])
+def test_the_details_page_says_auto_update_status_in_words(
+    admin_app, connectwise_sandbox, stored, words
+):
+    row_id = seed_credentials(admin_app, TENANT_A, connectwise_sandbox, autoUpdateStatus=stored)
+    html = AdminUser(admin_app, TENANT_A).get(f"{CRED}/details/?id={row_id}")
+    assert row(html.get_data(as_text=True), "Auto-update status") == words

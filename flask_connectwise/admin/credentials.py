@@ -58,10 +58,10 @@ __all__ = ["CredentialsForm", "CredentialsView"]
 STATUS_CACHE_SECONDS = 300
 MAX_STATUS_BOARDS = 10
 
-_WRITE_ONLY_HELP = (
-    "Write-only: the stored value is never shown. Leave blank to keep it; required when "
-    "first storing credentials."
-)
+#: A secret's help on the edit form (a value is stored).
+_WRITE_ONLY_HELP = "Write-only: the stored value is never shown. Leave blank to keep it."
+#: A secret's help on the create form (nothing is stored yet: nothing to keep).
+_WRITE_ONLY_NEW = "Required. Write-only: once saved, it is never shown."
 
 _BILLABLE = {
     "Billable": "Billable",
@@ -332,7 +332,13 @@ def _warnings_text(view: object, context: object, model: CredentialsRow, name: s
     return " ".join(setting_warnings(model)) or "none"
 
 
+def _on_off(view: object, context: object, model: CredentialsRow, name: str) -> str:
+    """A switch in words (``on``/``off``), never ``True``/``False``."""
+    return "on" if getattr(model, name, None) else "off"
+
+
 _SETTING_FORMATTERS: dict[str, Formatter[CredentialsRow]] = {
+    "auto_update_status": _on_off,
     "company_scope": _companies_text,
     "work_type": _time_defaults_text,
     "note_visibility": _notes_text,
@@ -474,6 +480,8 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             get_form_data(), data={"tenant_id": self.extension.tenant() or ""}
         )
         form._cw_row = None
+        for secret in (form.public_key, form.private_key, form.client_id):
+            secret.description = str(secret.description).replace(_WRITE_ONLY_HELP, _WRITE_ONLY_NEW)
         self._status_choices(form, None)
         self._setting_choices(form, None)
         return form
@@ -534,8 +542,9 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
         loaded: dict[str, Any] = {"work_types": [], "work_roles": [], "boards": []}
         problem = None
         if row is None:
-            problem = _SAVE_FIRST
-            form.board_statuses.empty_text = _SAVE_FIRST
+            # Said once, at the time defaults (under Work type, the first list it empties).
+            form.work_type.description = plain_text(_SAVE_FIRST)
+            form.board_statuses.empty_text = "Listed once the credentials are saved."
         else:
             try:
                 loaded = self.load_choices(row)
@@ -569,7 +578,7 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             if choice.status_id not in {i for i, _ in entry[2]}:
                 entry[2].append((choice.status_id, choice.status_label))
         form.board_statuses.boards = boards
-        if problem and row is not None:  # creating: the empty table says it
+        if problem:  # creating: the empty table and the work type say it
             form.board_statuses.description = plain_text(problem)
 
     def load_choices(self, row: CredentialsRow) -> dict[str, Any]:
