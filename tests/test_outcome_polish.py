@@ -62,7 +62,11 @@ def test_the_operator_is_not_told_to_press_retry(app, connectwise_sandbox):
     outcome, _ = log(app)
     words = outcome.summary()
     assert "Retry" not in words, words
-    assert "It will be sent once an administrator has done that." in words, words
+    # Nothing sends it by itself: the words say who can, and where (was "It will be sent
+    # once an administrator has done that.", an untrue promise).
+    assert "An administrator can send it again from the change log once that is done." in words, (
+        words
+    )
     assert '"Work type" and "Work role"' in words, words
 
 
@@ -93,7 +97,7 @@ def test_an_entry_moved_after_the_members_others_says_where(app, connectwise_san
     entry = sb.time_entries(TICKET)[before:][-1]
     start, end = _stamp(entry["timeStart"]), _stamp(entry["timeEnd"])
     assert end - start == timedelta(minutes=15)
-    placed = f"placed {start:%H:%M}–{end:%H:%M} UTC after jdoe's other entries"
+    placed = f"placed {start:%H:%M}–{end:%H:%M} UTC, where jdoe's time sheet was free"
     assert second.summary() == f"Logged to ticket #{TICKET}: note added, 15 min logged, {placed}."
     # Done, so no error in the HTTP contract: the words are the step's detail.
     time = second.to_json()["timeEntry"]

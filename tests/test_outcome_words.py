@@ -36,8 +36,8 @@ def test_a_refusal_of_every_step_is_said_once():
     failed = StepResult("failed", error=REFUSAL)
     result = outcome(GAVE_UP, note=failed, time=failed, status=failed)
     assert result.summary() == (
-        "Could not log to ticket #12460: the note, the time entry and the status change "
-        f"({REFUSAL}) failed."
+        "Could not log to ticket #12460. The note, the time entry and the status change "
+        f"were not logged: {REFUSAL}."
     )
     assert result.summary().count("Woodgrove") == 1
 

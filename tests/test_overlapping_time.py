@@ -1,5 +1,6 @@
 """Tenants that refuse overlapping time entries (the sandbox's ``overlapping_time`` rule):
-delivery moves an entry after the member's latest one instead of losing it."""
+delivery moves an entry into the member's latest free slot that ends by now instead of
+losing it."""
 
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ def test_back_to_back_changes_both_log_their_time_without_overlapping(app, conne
     assert second.to_json()["state"] == "delivered", second.to_json()
     entries = sb.time_entries(TICKET)[before:]
     assert len(entries) == 2
-    (_, a_end), (b_start, b_end) = ((_stamp(e["timeStart"]), _stamp(e["timeEnd"])) for e in entries)
-    assert b_start >= a_end  # the second was placed after the first
+    (a_start, a_end), (b_start, b_end) = (
+        (_stamp(e["timeStart"]), _stamp(e["timeEnd"])) for e in entries
+    )
+    # The second went into the free slot before the first (was: after it, in the future).
+    assert b_end <= a_start
+    assert max(a_end, b_end) <= datetime.now(UTC)  # time logged is time already spent
     assert b_end - b_start == timedelta(minutes=30)  # and kept its length
     # The first try was refused as overlapping, then sent again at the free start.
     posts = sb.requests(method="POST", path="time/entries")
@@ -101,8 +106,8 @@ def test_no_free_slot_within_a_day_is_a_refusal_that_says_what_to_do(app, connec
     configure_tenant(app, TENANT_A, sb, **WORK)
     with app.app_context():
         client = cw_of(app).tenants.client_for(TENANT_A)
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-        for day in range(2):  # the member's time sheet is full for the next two days
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=25)
+        for day in range(2):  # the member's time sheet is full for the last day and the next
             client.add_time_entry(
                 TICKET,
                 hours=24,

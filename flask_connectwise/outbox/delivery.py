@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import ticketchecks
-from ..client import ConnectWiseClient
+from ..client import MAX_PAGE_SIZE, ConnectWiseClient
 from ..credentials import TenantSettings
 from ..errors import (
     AuthenticationError,
@@ -709,28 +709,40 @@ class Deliverer:
     def _free_start(
         self, exc: ConnectWiseValidationError, row: _Job, client: ConnectWiseClient
     ) -> datetime | None:
-        """Where the entry can start when the tenant refuses overlapping time entries: right
-        after the member's latest entry that ends within this entry's span (the entry then
-        ends a little later than now). ``None`` when the refusal is about something else,
-        nothing overlaps, or the free start would lie more than a day ahead."""
+        """Where the entry can start when the tenant refuses overlapping time entries: the
+        latest free slot of its length that ends at or before now (time logged is time
+        already spent, never time to come), found by stepping back from now past the member's
+        entries. ``None`` when the refusal is about something else, nothing overlaps, or no
+        such slot starts within the last day."""
         if not (_about(exc, "timestart", "timeend") and "overlap" in _reason(exc).casefold()):
             return None
         if not self._member:
             return None
         duration = timedelta(hours=float(row.hours or 0))
-        wanted = datetime.now(UTC).replace(microsecond=0) - duration
+        now = datetime.now(UTC).replace(microsecond=0)
+        floor = now - timedelta(days=1)
         try:
-            entries = client.member_time_entries_after(self._member, wanted)
+            entries = client.member_time_entries_after(self._member, floor, limit=MAX_PAGE_SIZE)
         except ConnectWiseError:
             return None
-        ends = [e.end for e in entries if e.end is not None]
-        if not ends:
+        taken = [
+            (e.start.astimezone(UTC), e.end.astimezone(UTC))
+            for e in entries
+            if e.start is not None and e.end is not None
+        ]
+        end = now
+        while end - duration >= floor:
+            start = end - duration
+            blocking = [s for s, e in taken if s < end and e > start]
+            if not blocking:
+                break
+            end = min(blocking)
+        else:
             return None
-        start = max(ends).astimezone(UTC)
-        if start - wanted > timedelta(days=1):
-            return None
+        if end == now:
+            return None  # nothing of the member's overlaps: the refusal is not ours to place
         log.info(
-            "connectwise time entry moved after the member's latest entry (overlap refused)",
+            "connectwise time entry moved to the member's latest free slot (overlap refused)",
             extra={"cw_change": row.reference, "cw_ticket": row.ticket_id},
         )
         return start
@@ -768,9 +780,9 @@ class Deliverer:
         return StepState.CONFIRMED, entry.id, placed
 
     def _placed_words(self, start: datetime, row: _Job) -> str:
-        """Where an entry moved after the member's other entries went (kept with the done
-        time step, so the outcome and the change log say it): ``placed 05:32–05:47 UTC
-        after jdoe's other entries``."""
+        """Where an entry moved clear of the member's other entries went (kept with the done
+        time step, so the outcome and the change log say it): ``placed 05:32–05:47 UTC,
+        where jdoe's time sheet was free``."""
         end = start + timedelta(hours=float(row.hours or 0))
         member = self._member.identifier if isinstance(self._member, Member) else self._member
-        return f"placed {start:%H:%M}–{end:%H:%M} UTC after {member}'s other entries"
+        return f"placed {start:%H:%M}–{end:%H:%M} UTC, where {member}'s time sheet was free"

@@ -72,8 +72,9 @@ _JSON_KEYS = {Step.NOTE: "note", Step.TIME: "timeEntry", Step.STATUS: "status"}
 
 #: How a refusal an administrator must fix ends in the change log (admins see Retry there).
 ADMIN_THEN_RETRY = " Sending it again will not help until that is done; then press Retry."
-#: The same ending as the operator reads it: operators have no Retry button.
-OPERATOR_THEN_SENT = " It will be sent once an administrator has done that."
+#: The same ending as the operator reads it: operators have no Retry button, and nothing
+#: sends the change again by itself (an administrator does, with Retry in the change log).
+OPERATOR_THEN_SENT = " An administrator can send it again from the change log once that is done."
 #: Other refusals' admin endings (change log), and how an operator reads each instead.
 ADMIN_ALLOWS_OVERLAP = (
     " or an administrator can allow overlapping time entries in ConnectWise and press Retry."
@@ -103,12 +104,19 @@ _SKIP_ADVICE = {
 }
 
 
+#: ConnectWise's own words before ours, when ours already say what is wrong (a time entry
+#: refused for lack of a work type, for overlapping, for an API member): ``ConnectWise
+#: refused the time entry (The workType field is required): this tenant's …``.
+_RAW_BEFORE_OURS = re.compile(r"^ConnectWise refused the time entry \([^()]*\): (?=\S)")
+
+
 def for_operator(error: str) -> str:
     """A step's error as an operator reads it: no Retry (only admins see it, in the change
-    log); the change is sent once an administrator has fixed the cause."""
+    log; an administrator sends the change again there once the cause is fixed), and no
+    ConnectWise field message where our own words follow and say what is wrong."""
     for admin, operator in _OPERATOR_ENDINGS.items():
         error = error.replace(admin, operator)
-    return error
+    return _RAW_BEFORE_OURS.sub("", error)
 
 
 @dataclass(frozen=True)
@@ -230,8 +238,8 @@ class Outcome:
 
     def done_words(self) -> list[str]:
         """What reached the ticket: ``["note added", "15 min logged"]``; a time entry moved
-        after the member's other entries says where it went (``"15 min logged, placed
-        05:32–05:47 UTC after jdoe's other entries"``)."""
+        clear of the member's other entries says where it went (``"15 min logged, placed
+        05:32–05:47 UTC, where jdoe's time sheet was free"``)."""
         done = {
             Step.NOTE: "note added",
             Step.TIME: f"{_minutes_text(self.hours or 0)} logged",
@@ -282,7 +290,9 @@ class Outcome:
         """``success``, ``warning`` (will be retried) or ``error`` (needs attention)."""
         if not self.failed_words():
             return "success"
-        return "error" if self.needs_attention else "warning"
+        # A partial success (the note is on the ticket, the time entry was refused) is no
+        # full failure: it is styled as a warning even when the rest needs an administrator.
+        return "error" if self.needs_attention and not self.done_words() else "warning"
 
     def summary(self) -> str:
         """The outcome in plain words, for the operator, the admin and the CLI."""
@@ -300,19 +310,38 @@ class Outcome:
             if not done:
                 return f"Nothing was logged to ticket #{ticket}."
             return f"Logged to ticket #{ticket}: {', '.join(done)}."
+        if self.needs_attention:
+            # Refused for good: what reached the ticket, then each refused step in sentences
+            # of its own with why and what to do (no reason nested in brackets).
+            head = (
+                f"Logged to ticket #{ticket}: {', '.join(done)}."
+                if done
+                else f"Could not log to ticket #{ticket}."
+            )
+            return " ".join([head, *self._refused_sentences()])
         head = f"Logged to ticket #{ticket}: {', '.join(done)}; " if done else ""
         # One entry may name several steps ("the note and the time entry (…)"): then the
         # entries are set apart with ";" so no reason seems to belong to the wrong step.
         several = len(failed) > 1 and any(len(w) > 1 for w, _ in self._failed_groups())
         what = ("; " if several else " and ").join(failed)
-        if self.needs_attention:
-            # Refused for good: the step errors say why and what to do; nothing is retried.
-            if not head:
-                return f"Could not log to ticket #{ticket}: {what} failed."
-            return f"{head}{what} failed."
         if not head:
             return f"Could not log to ticket #{ticket} yet: {what} failed. It will be retried."
         return f"{head}{what} failed and will be retried."
+
+    def _refused_sentences(self) -> list[str]:
+        """Each group of refused steps in its own sentence(s): ``The time entry was not
+        logged: this tenant's ConnectWise requires a work type and a work role. …``."""
+        sentences = []
+        for words, error in self._failed_groups():
+            what = _listed(words)
+            what = f"{what[:1].upper()}{what[1:]} {'were' if len(words) > 1 else 'was'} not logged"
+            if not error:
+                sentences.append(f"{what}.")
+                continue
+            reason = for_operator(error).strip()
+            end = "" if reason.endswith((".", "!", "?")) else "."
+            sentences.append(f"{what}: {reason}{end}")
+        return sentences
 
     def retry_summary(self, label: str) -> str:
         """The outcome of asking for ``label`` (e.g. ``Change cwlog-… (ticket 42)``) again,
