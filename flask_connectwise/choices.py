@@ -30,7 +30,8 @@ TICKET_POLICIES = ("refuse", "warn")
 #: Most companies one tenant may list, and most boards with a status.
 MAX_COMPANIES = 50
 MAX_BOARDS = 200
-_NAME_MAX = 100
+#: Longest name kept for a company, work type or role (longer names are cut).
+NAME_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def _name(data: Mapping[str, Any], key: str, field: str) -> str:
     value = data.get(key)
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > _NAME_MAX:
-        raise InputError(field, f"{field}.{key} must be text of at most {_NAME_MAX} characters")
+    if not isinstance(value, str) or len(value) > NAME_MAX:
+        raise InputError(field, f"{field}.{key} must be text of at most {NAME_MAX} characters")
     return check_text(field, value.strip())
 
 

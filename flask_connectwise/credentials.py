@@ -71,8 +71,14 @@ class TenantSettings:
 
     @property
     def company_names(self) -> str:
-        """The tenant's companies for messages: "Contoso Ltd or Contoso Labs"."""
-        return " or ".join(c.label for c in self.companies)
+        """The tenant's companies for messages: "Contoso Ltd or Contoso Labs"; never a bare id
+        (companies stored by id only are "one of this tenant's companies")."""
+        named = [c.label for c in self.companies if c.name or c.identifier]
+        if not named:
+            return "one of this tenant's companies"
+        if len(named) < len(self.companies):
+            named.append("another of this tenant's companies")
+        return " or ".join(named)
 
     def serves_company(self, company_id: int | None) -> bool:
         """Whether a ticket of ``company_id`` belongs to this tenant."""

@@ -430,8 +430,14 @@ def credentials_get() -> Response:
 @blueprint.post("/credentials", endpoint="credentials_post")
 @requires("configure")
 def credentials_post() -> Response:
-    row = _tenants().save_credentials(_tenant(), _json_body(), actor=_operator())
-    return jsonify(CredentialsStore.public_view(row))
+    tenants, tenant = _tenants(), _tenant()
+    tenants.save_credentials(tenant, _json_body(), actor=_operator())
+    # Companies, work type and role given by id only get ConnectWise's names (as the admin
+    # form does); ids it does not know, or no answer, are kept as given and warned about.
+    lookup = tenants.name_choices(tenant)
+    view = CredentialsStore.public_view(tenants.credentials_row(tenant))
+    view["warnings"] = [*view["warnings"], *lookup]
+    return jsonify(view)
 
 
 @blueprint.get("/enabled", endpoint="enabled")

@@ -21,11 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
+from . import choices
 from .cachesafe import SafeCache
 from .client import ConnectWiseClient
 from .credentials import CredentialsInput, CredentialsStore, TenantSettings
-from .crypto import Keyring
+from .crypto import CryptoError, Keyring
 from .errors import ConfigurationError, ConnectWiseError
 from .faults import DatabaseUnavailableError, database_cause
 from .models import ALL_TENANTS, FEATURE_KEY, Models, utcnow
@@ -38,6 +40,26 @@ log = logging.getLogger("flask_connectwise.tenants")
 FlagLoader = Callable[[str], "bool | None"]
 #: Called with the tenant id after its credentials were saved (in the same transaction).
 CredentialsListener = Callable[[str], None]
+
+#: The warning of :meth:`Tenants.name_choices` when ConnectWise could not be asked.
+_NAMES_NOT_LOOKED_UP = (
+    "ConnectWise could not be reached to look up the names of the companies, work type or work"
+    " role given by number: they are saved as given. Save again once ConnectWise answers."
+)
+
+
+def _not_found(one: str, many: str, ids: list[int]) -> str:
+    """ "Company 999 was not found in ConnectWise: ..." (the ids the admin typed)."""
+    numbers = ", ".join(str(i) for i in ids)
+    subject = (
+        f"{one.capitalize()} {numbers} was"
+        if len(ids) == 1
+        else f"{many.capitalize()} {numbers} were"
+    )
+    return (
+        f"{subject} not found in ConnectWise: saved as given. Check the"
+        f" {'id' if len(ids) == 1 else 'ids'}, or choose the {one} by name."
+    )
 
 
 class NotConfiguredError(ConnectWiseError):
@@ -138,6 +160,80 @@ class Tenants:
             self.session.commit()
         self.forget_client(tenant_id)
         return row
+
+    def name_choices(self, tenant_id: str) -> list[str]:
+        """Look up in ConnectWise the names of the tenant's companies, work type and work role
+        stored by id only (``"companies": [250]``, ``"workType": 3``), and store them (a new
+        revision, so every process reloads them). Called after a save has been committed.
+
+        Returns plain-words warnings: ids ConnectWise does not know (kept as given), or that
+        the names could not be looked up (ConnectWise not reached: everything kept as given).
+        Nothing named by id only: no call to ConnectWise, no warning.
+        """
+        row = self.credentials_row(tenant_id)
+        if row is None:
+            return []
+        companies = choices.load_companies(row.companies)
+        typed = [c.id for c in companies if not (c.name or c.identifier)]
+        works = {
+            "work_type": choices.load_work(row.work_type),
+            "work_role": choices.load_work(row.work_role),
+        }
+        unnamed = {column: w for column, w in works.items() if w is not None and not w.name}
+        if not typed and not unnamed:
+            return []
+        try:
+            client = self.client_for(tenant_id)
+            found = {c.id: c for c in client.companies_by_id(typed)} if typed else {}
+            known: dict[str, dict[int, str]] = {}
+            if "work_type" in unnamed:
+                known["work_type"] = {w.id: w.name for w in client.work_types()}
+            if "work_role" in unnamed:
+                known["work_role"] = {w.id: w.name for w in client.work_roles()}
+        except (ConnectWiseError, CryptoError) as exc:
+            log.info(
+                "connectwise: the names of choices given by id could not be looked up",
+                extra={"cw_tenant": tenant_id, "cw_error": type(exc).__name__},
+            )
+            return [_NAMES_NOT_LOOKED_UP]
+        warnings = []
+        missing = [i for i in typed if i not in found]
+        if missing:
+            warnings.append(_not_found("company", "companies", missing))
+        for column, work in unnamed.items():
+            name = known[column].get(work.id, "")[: choices.NAME_MAX]
+            if name:
+                setattr(row, column, choices.dump(choices.WorkChoice(work.id, name)))
+            else:
+                kind = "work type" if column == "work_type" else "work role"
+                warnings.append(
+                    f"{kind.capitalize()} {work.id} was not found among ConnectWise's active "
+                    f"{kind}s: it is saved as given, and ConnectWise may refuse time entries "
+                    f"with it. Check the id, or choose the {kind} from the list."
+                )
+        if found:
+            row.companies = choices.dump(
+                tuple(
+                    choices.CompanyChoice(
+                        c.id,
+                        found[c.id].identifier[: choices.NAME_MAX],
+                        found[c.id].name[: choices.NAME_MAX],
+                    )
+                    if c.id in found
+                    else c
+                    for c in companies
+                )
+            )
+        if found or any(known[column].get(w.id) for column, w in unnamed.items()):
+            row.revision = (row.revision or 0) + 1
+            try:
+                self.session.commit()
+            except SQLAlchemyError:
+                self.session.rollback()
+                log.exception("connectwise: the looked-up names could not be stored")
+                return [_NAMES_NOT_LOOKED_UP]
+            self.forget_client(tenant_id)
+        return warnings
 
     # -- per-tenant memo ---------------------------------------------------------------------
 

@@ -91,7 +91,9 @@ def company_refusal(ticket: Ticket, settings: TenantSettings) -> str | None:
     serves the ticket's company (or is not limited to companies).
 
     The one wording for the field, the API and the outbox: a company without a name is
-    "another company" (never its id), a ticket without one "no company".
+    "another company" (never its id), a ticket without one "no company", and a tenant whose
+    companies were stored by id only is "not one of this tenant's companies". No full stop:
+    the outbox's outcome quotes it inside a sentence ("... (Ticket #12460 belongs to ...)").
     """
     if settings.serves_company(ticket.company_id):
         return None
