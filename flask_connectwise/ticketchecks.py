@@ -62,7 +62,7 @@ def unverified_warning(ticket_id: int) -> str:
     """What the operator is told when the ticket is accepted unverified."""
     return (
         f"ConnectWise is slow to answer: ticket #{ticket_id} will be checked when the change "
-        "is logged"
+        "is logged."
     )
 
 

@@ -32,7 +32,7 @@ DEADLINE = 1.0
 #: Time allowed over the deadline for everything around the bounded calls (loopback, SQLite).
 MARGIN = 0.8
 SLOW = 5.0
-WARNING = "ConnectWise is slow to answer: ticket #12345 will be checked when the change is logged"
+WARNING = "ConnectWise is slow to answer: ticket #12345 will be checked when the change is logged."
 
 
 @pytest.fixture

@@ -215,7 +215,7 @@ def test_an_outage_accepts_the_typed_number_unverified(app, connectwise_sandbox)
         assert form.validate(), form.errors
     assert form.ticket.data == 12345 and form.ticket.ticket_verified is False
     assert form.ticket.warning == (
-        "ConnectWise is slow to answer: ticket #12345 will be checked when the change is logged"
+        "ConnectWise is slow to answer: ticket #12345 will be checked when the change is logged."
     )
 
 
