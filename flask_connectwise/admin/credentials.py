@@ -27,7 +27,6 @@ from ..choices import (
     SCOPE_ALL,
     SCOPE_LISTED,
     CompanyChoice,
-    dump,
     load_board_statuses,
     load_companies,
     load_work,
@@ -836,35 +835,16 @@ class CredentialsView(TenantScopedView[CredentialsRow]):
             )
             return
         try:
-            self._check_typed_companies(row, client)
+            # Choices typed by id get ConnectWise's names, as a JSON API save does.
+            for warning in self.tenants.name_choices(tenant):
+                flash(
+                    f"Tenant {tenant}: the credentials were saved, but "
+                    f"{warning[:1].lower()}{warning[1:]}",
+                    "warning",
+                )
         except Exception:  # the keys work; a failed look-up only leaves the ids unchecked
             log.warning("connectwise admin: the typed company ids could not be checked")
         self._record(row, error=None)
-
-    def _check_typed_companies(self, row: CredentialsRow, client: ConnectWiseClient) -> None:
-        """Companies known only by an id typed by hand are looked up in ConnectWise: found
-        ones get their names, unknown ones are kept and named in a warning."""
-        stored = load_companies(row.companies)
-        typed = [c.id for c in stored if not (c.name or c.identifier)]
-        if not typed:
-            return
-        found = {c.id: c for c in client.companies_by_id(typed)}
-        named = [
-            CompanyChoice(c.id, found[c.id].identifier, found[c.id].name) if c.id in found else c
-            for c in stored
-        ]
-        if named != list(stored):
-            row.companies = dump(tuple(named))  # committed with the test's outcome
-        missing = [i for i in typed if i not in found]
-        if missing:
-            ids = ", ".join(str(i) for i in missing)
-            flash(
-                f"Tenant {row.tenant_id}: the credentials were saved, but "
-                f"{'company' if len(missing) == 1 else 'companies'} {ids} "
-                f"{'was' if len(missing) == 1 else 'were'} not found in ConnectWise. Check the "
-                'ids under "Companies served", or search the companies by name.',
-                "warning",
-            )
 
     def _form_settings(self, form: CredentialsForm) -> TenantSettings:
         """The connection the form holds (blank secrets: the stored ones), checked by
