@@ -74,6 +74,37 @@ def leak_scan(canaries: Canaries) -> Iterator[None]:
     assert leaks == [], f"canary secrets leaked: {leaks}"
 
 
+@pytest.fixture(autouse=True)
+def deliveries_end_with_their_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A change a test hands to a thread-mode dispatcher is delivered before the next test
+    starts, and a background sweep a test started stops with it: either would otherwise write to
+    the next test's sandbox or be caught by its ``responses`` (the flaky "writes() == []"
+    failures). Waits at most 15 s for the deliveries."""
+    from concurrent.futures import Future, wait
+
+    from flask_connectwise import dispatch
+    from flask_connectwise.dispatch import ThreadDispatcher
+
+    started: list[Future[Any]] = []
+    submit = ThreadDispatcher.submit
+
+    def submit_and_remember(self: ThreadDispatcher, change_id: int) -> Any:
+        handle = submit(self, change_id)
+        future = getattr(handle, "future", None)
+        if future is not None:
+            started.append(future)
+        return handle
+
+    monkeypatch.setattr(ThreadDispatcher, "submit", submit_and_remember)
+    sweeping = set(dispatch._running)
+    yield
+    wait(started, timeout=15)
+    # An app whose background sweep outlives its test delivers its due retries into later tests.
+    # (A module-scoped app that needs its sweep across tests must not start it in a test.)
+    for dispatcher in set(dispatch._running) - sweeping:
+        dispatcher.close(wait=True)
+
+
 def _service_url(name: str) -> str:
     url = os.environ.get(name)
     if not url:

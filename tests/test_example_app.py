@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -595,12 +596,15 @@ def test_threecx_notes_use_field_labels_and_deletions_are_logged_with_a_ticket(
         assert db.session.get(PhoneUser, ada_id) is None
     assert notes[-1]["text"].count("Deleted") == 1 and count - before == 1
     # Both changes log their time; under a tenant that refuses overlapping entries the
-    # second is placed right after the first instead of being refused.
+    # second goes into the member's free time before the first (time already spent, never
+    # booked ahead) instead of being refused.
     entries = connectwise_sandbox.time_entries(12345)
     assert len(entries) == entries_before + 2
-    assert entries[-1]["timeStart"] >= entries[-2]["timeEnd"] or not (
-        connectwise_sandbox.rules.overlapping_time
-    )
+    first, second = entries[-2], entries[-1]
+    apart = second["timeEnd"] <= first["timeStart"] or second["timeStart"] >= first["timeEnd"]
+    assert apart or not connectwise_sandbox.rules.overlapping_time
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert first["timeEnd"] <= now and second["timeEnd"] <= now
     assert "refused" not in told
 
 
