@@ -13,6 +13,7 @@ __all__ = [
     "AdminUser",
     "credentials_form",
     "make_admin_app",
+    "seed_change",
     "seed_credentials",
     "settings_of",
 ]
@@ -95,6 +96,39 @@ def credentials_form(sandbox: Any, *, secrets: bool, **overrides: Any) -> dict[s
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def seed_change(
+    app: Any,
+    *,
+    tenant: str = TENANT_A,
+    ticket_id: int = 12346,
+    note_text: str = "DID +1 555 0100 moved to ext. 204",
+    hours: float | None = 0.25,
+    status_id: int | None = None,
+    **columns: Any,
+) -> int:
+    """A change-log row by operator jdoe, with ``columns`` set as given (states, errors ...),
+    committed as is without delivery; its id."""
+    from flask_connectwise.delivery import new_change
+
+    with app.app_context():
+        service = app.extensions["test_cw"].service
+        change = new_change(
+            service.models,
+            tenant_id=tenant,
+            ticket_id=ticket_id,
+            note_text=note_text,
+            member="jdoe",
+            hours=hours,
+            status_id=status_id,
+            operator="jdoe",
+        )
+        for name, value in columns.items():
+            setattr(change, name, value)
+        service.session.add(change)
+        service.session.commit()
+        return int(change.id)
 
 
 def text_of(html: str) -> str:

@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 
 from flask_connectwise.admin.changelog import clip
-from flask_connectwise.delivery import new_change
 from flask_connectwise.models import CONFIRMED, DELIVERED, FAILED, GAVE_UP, SKIPPED
-from tests.admin_helpers import TENANT_A, AdminUser, make_admin_app, seed_credentials, text_of
+from tests.admin_helpers import (
+    TENANT_A,
+    AdminUser,
+    make_admin_app,
+    seed_change,
+    seed_credentials,
+    text_of,
+)
 
 CHANGES = "/admin/connectwise/change-log"
 REFUSAL = "Ticket #12460 belongs to Woodgrove Bank, not Contoso Ltd"
@@ -29,23 +35,9 @@ def admin_app(tmp_path):
 
 
 def make_change(app: Any, **columns: Any) -> int:
-    with app.app_context():
-        service = app.extensions["test_cw"].service
-        change = new_change(
-            service.models,
-            tenant_id=TENANT_A,
-            ticket_id=12460,
-            note_text="DID moved",
-            member="jdoe",
-            hours=1 / 3,
-            status_id=102,
-            operator="jdoe",
-        )
-        for name, value in columns.items():
-            setattr(change, name, value)
-        service.session.add(change)
-        service.session.commit()
-        return int(change.id)
+    return seed_change(
+        app, ticket_id=12460, note_text="DID moved", hours=1 / 3, status_id=102, **columns
+    )
 
 
 def refused_change(app: Any, error: str) -> int:

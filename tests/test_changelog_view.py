@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from flask_connectwise.delivery import new_change
 from flask_connectwise.models import DELIVERED, FAILED, GAVE_UP, SKIPPED
-from tests.admin_helpers import TENANT_A, AdminUser, make_admin_app, text_of
+from tests.admin_helpers import TENANT_A, AdminUser, make_admin_app, seed_change, text_of
 
 CHANGES = "/admin/connectwise/change-log"
 STATUS_REASON = "status left as is: no status set for board Voice Services"
@@ -27,23 +26,7 @@ def app(tmp_path):
 
 
 def make_change(app: Any, **columns: Any) -> int:
-    with app.app_context():
-        service = app.extensions["test_cw"].service
-        change = new_change(
-            service.models,
-            tenant_id=TENANT_A,
-            ticket_id=12346,
-            note_text="DID +1 555 0100 moved to ext. 204",
-            member="jdoe",
-            hours=0.25,
-            status_id=None,
-            operator="jdoe",
-        )
-        for name, value in columns.items():
-            setattr(change, name, value)
-        service.session.add(change)
-        service.session.commit()
-        return int(change.id)
+    return seed_change(app, **columns)
 
 
 def small_tags(html: str) -> list[tuple[str, str]]:

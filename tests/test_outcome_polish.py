@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from flask_connectwise.delivery import new_change
 from flask_connectwise.errors import ConnectWiseError, ConnectWiseValidationError, FieldError
 from flask_connectwise.models import GAVE_UP
 from flask_connectwise.outbox import Outcome
@@ -19,7 +18,7 @@ from flask_connectwise.outbox.delivery import failure_text
 from flask_connectwise.outbox.outcome import for_operator, refused_as_other_company
 from flask_connectwise.testing import configure_tenant
 from tests.admin_helpers import TENANT_A as ADMIN_TENANT
-from tests.admin_helpers import AdminUser, make_admin_app
+from tests.admin_helpers import AdminUser, make_admin_app, seed_change
 from tests.hosts import TENANT_A, cw_of
 from tests.outbox_helpers import TICKET
 
@@ -154,26 +153,11 @@ def admin_app(tmp_path):
 
 
 def _change(app: Any, error: str) -> int:
-    with app.app_context():
-        service = app.extensions["test_cw"].service
-        change = new_change(
-            service.models,
-            tenant_id=ADMIN_TENANT,
-            ticket_id=12460,
-            note_text="DID moved",
-            member="jdoe",
-            hours=0.25,
-            status_id=None,
-            operator="jdoe",
-        )
-        change.state = GAVE_UP
-        for step in ("note", "time"):
-            setattr(change, f"{step}_state", "failed")
-            setattr(change, f"{step}_attempts", 1)
-            setattr(change, f"{step}_error", error)
-        service.session.add(change)
-        service.session.commit()
-        return int(change.id)
+    failed = {"state": "failed", "attempts": 1, "error": error}
+    steps = {f"{step}_{key}": value for step in ("note", "time") for key, value in failed.items()}
+    return seed_change(
+        app, tenant=ADMIN_TENANT, ticket_id=12460, note_text="DID moved", state=GAVE_UP, **steps
+    )
 
 
 def _retry_offered(html: str, change_id: int) -> bool:
