@@ -138,6 +138,14 @@ SETTINGS: tuple[Setting, ...] = (
         "With neither, the ticket field renders nothing and logs a warning once.",
     ),
     Setting(
+        "CONNECTWISE_NAME_OTHER_COMPANIES",
+        True,
+        "A ticket of a company the tenant does not serve is refused naming its company "
+        '("Ticket #12460 belongs to Woodgrove Bank, not Contoso Ltd"). `False` says "another '
+        'company" instead, so an operator typing ticket numbers cannot learn which customer '
+        "owns them.",
+    ),
+    Setting(
         "CONNECTWISE_REQUIRE_MEMBER",
         True,
         "Refuse time entries when the operator has no ConnectWise member (no `current_member`): "

@@ -98,7 +98,17 @@ def company_refusal(ticket: Ticket, settings: TenantSettings) -> str | None:
     if settings.serves_company(ticket.company_id):
         return None
     owner = ticket.company or ("another company" if ticket.company_id else "no company")
+    if ticket.company_id and not _name_other_companies():
+        owner = "another company"  # CONNECTWISE_NAME_OTHER_COMPANIES off: no customer's name
     return f"Ticket #{ticket.id} belongs to {owner}, not {settings.company_names}"
+
+
+def _name_other_companies() -> bool:
+    from flask import current_app, has_app_context
+
+    return not has_app_context() or bool(
+        current_app.config.get("CONNECTWISE_NAME_OTHER_COMPANIES", True)
+    )
 
 
 def work_defaults(settings: TenantSettings | None) -> dict[str, Any]:

@@ -121,4 +121,4 @@ def test_the_readme_names_the_msp_settings_with_their_defaults():
             assert key in defaults, key
             assert default == str(defaults[key]), (key, default)
             named += 1
-    assert named == 8
+    assert named == 9

@@ -235,6 +235,19 @@ def test_a_ticket_of_another_company_is_refused_with_both_names(app, connectwise
     assert writes(connectwise_sandbox) == [] and change_rows(app) == []
 
 
+def test_another_customers_name_can_be_kept_from_operators(app, connectwise_sandbox):
+    """CONNECTWISE_NAME_OTHER_COMPANIES off: typing ticket numbers tells no customer's name."""
+    app.config["CONNECTWISE_NAME_OTHER_COMPANIES"] = False
+    api = contoso(app, connectwise_sandbox)
+    answer = api.call("POST", f"/tickets/{WOODGROVE_TICKET}/log-change", {"noteText": "x"})
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == (
+        "Ticket #12460 belongs to another company, not Contoso Ltd"
+    )
+    assert "Woodgrove" not in answer.get_data(as_text=True)
+    assert change_rows(app) == []
+
+
 def test_a_closed_ticket_is_refused_by_default(app, connectwise_sandbox):
     api = contoso(app, connectwise_sandbox)
     connectwise_sandbox.clear_requests()
