@@ -6,6 +6,7 @@ The configuration table of the docs (``docs/configuration.md``) is generated fro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,6 +247,16 @@ SETTINGS += (
 )
 
 DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+
+
+def positive_seconds(config: Mapping[str, Any], key: str) -> float:
+    """A duration setting in seconds: its value (default from :data:`DEFAULTS`), 0.0 when it
+    is 0 or less or not a number (the feature it times is then off)."""
+    try:
+        value = float(config.get(key, DEFAULTS.get(key, 0)))
+    except (TypeError, ValueError):
+        return 0.0
+    return value if value > 0 else 0.0
 
 
 def apply_defaults(config: dict[str, Any]) -> None:

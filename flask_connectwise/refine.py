@@ -34,6 +34,7 @@ from typing import Any
 
 from . import conditions as cond
 from .cachesafe import SafeCache
+from .config import positive_seconds
 from .records import Ticket
 
 #: How many complete answers of one tenant, revision and scope are remembered for refinement.
@@ -137,11 +138,7 @@ class Refiner:
 
     def seconds(self) -> float:
         """``CONNECTWISE_SEARCH_CACHE_SECONDS`` (0 or less: no cache, no refinement)."""
-        try:
-            value = float(self.config.get("CONNECTWISE_SEARCH_CACHE_SECONDS", 30))
-        except (TypeError, ValueError):
-            return 0.0
-        return value if value > 0 else 0.0
+        return positive_seconds(self.config, "CONNECTWISE_SEARCH_CACHE_SECONDS")
 
     @staticmethod
     def index_key(tenant_id: str, revision: int, company_ids: Sequence[int] | None) -> str:

@@ -20,19 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .cachesafe import SafeCache
+from .config import positive_seconds
 from .records import Ticket
-
-#: Default of ``CONNECTWISE_TICKET_FACTS_SECONDS``.
-DEFAULT_SECONDS = 60.0
 
 
 def facts_seconds(config: Mapping[str, Any]) -> float:
     """``CONNECTWISE_TICKET_FACTS_SECONDS`` (0 or less, or not a number: off)."""
-    try:
-        value = float(config.get("CONNECTWISE_TICKET_FACTS_SECONDS", DEFAULT_SECONDS))
-    except (TypeError, ValueError):
-        return 0.0
-    return value if value > 0 else 0.0
+    return positive_seconds(config, "CONNECTWISE_TICKET_FACTS_SECONDS")
 
 
 class TicketFacts:
